@@ -1,0 +1,178 @@
+"""Typed stage configs and the one place where Hydra's DictConfig becomes a dataclass."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
+
+
+def as_typed(node: Any, schema: type[T]) -> T:
+    """Validate a config node against a dataclass and return an instance of it.
+
+    Unknown keys, wrong types and missing values fail here, before any work starts.
+    """
+    from omegaconf import OmegaConf  # local: library code below main() never needs OmegaConf
+
+    merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+    return cast(T, OmegaConf.to_object(merged))
+
+
+def stage_main(func: Callable[[Any], None]) -> Callable[[], None]:
+    """Wrap a stage's ``main(cfg)`` with ``@hydra.main`` reading ``stage.yaml`` from the working dir.
+
+    DVC runs every stage from the repository root, so the config directory is the current
+    directory (not the installed package's location): a copy of the repository runs its own params.
+    """
+    import hydra
+
+    return hydra.main(config_path=str(Path.cwd()), config_name="stage", version_base="1.3")(func)
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    raw: Path = Path("data/raw")
+    products_csv: Path = Path("data/interim/products.csv")
+    excluded_csv: Path = Path("data/interim/excluded.csv")
+    images: Path = Path("data/images")
+    images_csv: Path = Path("data/interim/images.csv")
+    dataset: Path = Path("data/dataset")
+    models: Path = Path("models")
+    tiny_models: Path = Path("models/tiny")
+    metrics: Path = Path("metrics")
+    plots: Path = Path("plots")
+    reports: Path = Path("reports")
+    state: Path = Path(".pakfashion")
+
+
+class Platform(str, enum.Enum):
+    """Member names equal values: OmegaConf converts config strings by member name."""
+
+    auto = "auto"
+    shopify = "shopify"
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    name: str = "???"
+    base_url: str = "???"
+    brand: str = ""
+    currency: str = "PKR"
+    platform: Platform = Platform.auto
+    # Extra hosts (image CDNs) the crawler may follow redirects to.
+    allowed_hosts: list[str] = field(default_factory=list)
+    # 0 = no limit. A cap for trial runs.
+    max_products: int = 0
+    # Per-site politeness override; None keeps crawl.min_delay_s.
+    min_delay_s: float | None = None
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    sites: list[str] = field(default_factory=list)
+    snapshot: str = "???"
+    user_agent: str = "???"
+    timeout_s: float = 30.0
+    min_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    max_retries: int = 4
+    backoff_base_s: float = 1.0
+    max_response_bytes: int = 50 * 1024 * 1024
+    page_size: int = 250
+    max_pages: int = 100
+    honor_content_signal: bool = True
+
+
+@dataclass(frozen=True)
+class CsvConfig:
+    children_terms: list[str] = field(default_factory=list)
+    non_clothing_terms: list[str] = field(default_factory=list)
+    age_size_pattern: str = ""
+    # Adult phrases that contain a children's word ("Girls Night Out"), removed before matching.
+    ignore_phrases: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=lambda: ["product_type", "tags", "title", "options"])
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    workers: int = 4
+    # Spacing between requests to one image host (robots.txt Crawl-delay wins when larger).
+    min_delay_s: float = 0.1
+    timeout_s: float = 30.0
+    max_retries: int = 3
+    max_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    min_side_px: int = 64
+    jpeg_quality: int = 92
+    max_images_per_product: int = 0
+    honor_noai: bool = True
+    min_success_rate: float = 0.5
+
+
+class Captioner(str, enum.Enum):
+    blip2 = "blip2"
+    metadata_only = "metadata_only"
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    captioner: Captioner = Captioner.blip2
+    model: str = ""
+    max_new_tokens: int = 30
+    batch_size: int = 8
+    template: str = "{caption}, {title}"
+    validation_percent: int = 10
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "???"
+    pretrained: str = "???"
+    resolution: int = 512
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    run_name: str = "???"
+    max_steps: int = 100
+    batch_size: int = 4
+    grad_accum: int = 1
+    lr: float = 1e-4
+    lr_warmup_steps: int = 0
+    rank: int = 4
+    lora_alpha: int = 4
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "no"
+    num_workers: int = 0
+    random_flip: bool = True
+    log_every: int = 10
+
+    @property
+    def effective_batch_size(self) -> int:
+        return self.batch_size * self.grad_accum
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    clip_model: str = "openai/clip-vit-base-patch32"
+    prompts: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    num_inference_steps: int = 25
+    guidance_scale: float = 7.5
+
+
+class WandbMode(str, enum.Enum):
+    online = "online"
+    offline = "offline"
+    disabled = "disabled"
+
+
+@dataclass(frozen=True)
+class WandbConfig:
+    mode: WandbMode = WandbMode.offline
+    project: str = "pakfashion"
+    entity: str | None = None

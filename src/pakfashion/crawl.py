@@ -1,0 +1,170 @@
+"""Stage `crawl` (one run per site): a retailer's public catalog → products.jsonl + crawl.json.
+
+Reads ``conf/site/<site>.yaml`` and the ``crawl`` params; writes ``<paths.raw>/<site>/products.jsonl``
+(one :class:`ProductRecord` per line) and ``<paths.raw>/<site>/crawl.json`` (platform detected,
+robots.txt snapshot and opt-out signals, counts, errors, dates).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pakfashion.config import CrawlConfig, PathsConfig, Platform, SiteConfig, as_typed, stage_main
+from pakfashion.files import write_json, write_jsonl
+from pakfashion.sources.record import ProductRecord
+from pakfashion.sources.shopify import iter_shopify_products, looks_like_shopify, normalise_shopify_product
+from pakfashion.web import FetchError, HostBlockedError, PoliteClient
+from pakfashion.web.http import ClientSettings
+
+log = logging.getLogger(__name__)
+
+
+class CrawlError(RuntimeError):
+    """The site cannot be crawled as configured (unknown platform, robots.txt, ...)."""
+
+
+@dataclass
+class CrawlReport:
+    """Everything crawl.json records about one site's crawl."""
+
+    site: str
+    base_url: str
+    snapshot: str
+    user_agent: str
+    started_at: str
+    finished_at: str = ""
+    platform: str = ""
+    opted_out: bool = False
+    stopped_reason: str | None = None
+    products: int = 0
+    duplicates_skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    robots: list[dict[str, Any]] = field(default_factory=list)
+    http: dict[str, int] = field(default_factory=dict)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def build_client(settings: CrawlConfig, site: SiteConfig) -> PoliteClient:
+    """A PoliteClient with the crawl's politeness settings and the site's overrides."""
+    client_settings = ClientSettings(
+        user_agent=settings.user_agent,
+        timeout_s=settings.timeout_s,
+        min_delay_s=settings.min_delay_s if site.min_delay_s is None else site.min_delay_s,
+        max_delay_s=settings.max_delay_s,
+        max_retries=settings.max_retries,
+        backoff_base_s=settings.backoff_base_s,
+        max_response_bytes=settings.max_response_bytes,
+        pool_size=2,
+    )
+    hosts = {urlsplit(site.base_url).hostname or "", *site.allowed_hosts}
+    return PoliteClient(client_settings, allowed_hosts=hosts)
+
+
+def detect_platform(client: PoliteClient, site: SiteConfig) -> Platform:
+    """The site's platform: as configured, or detected by probing; CrawlError naming what was tried."""
+    if site.platform is not Platform.auto:
+        return site.platform
+    if looks_like_shopify(client, site.base_url):
+        return Platform.shopify
+    raise CrawlError(
+        f"site {site.name!r} ({site.base_url}): platform not recognised; tried Shopify "
+        f"({site.base_url.rstrip('/')}/products.json). Set site.platform if you know it."
+    )
+
+
+def check_opt_out(client: PoliteClient, site: SiteConfig, settings: CrawlConfig) -> bool:
+    """True when robots.txt declares ``Content-Signal: ai-train=no`` and we honour it."""
+    signals = client.robots.snapshot(site.base_url).content_signals
+    if signals.get("ai-train") != "no":
+        return False
+    if settings.honor_content_signal:
+        log.warning("%s declares Content-Signal ai-train=no: not crawling it", site.name)
+        return True
+    log.warning("%s declares Content-Signal ai-train=no, crawling anyway (crawl.honor_content_signal=false)", site.name)
+    return False
+
+
+def collect_products(
+    client: PoliteClient, site: SiteConfig, settings: CrawlConfig, report: CrawlReport
+) -> list[ProductRecord]:
+    """All products of a Shopify site, normalised, de-duplicated by product id, capped by max_products."""
+    records: dict[str, ProductRecord] = {}
+    raw_products = iter_shopify_products(
+        client, site.base_url, page_size=settings.page_size, max_pages=settings.max_pages, errors=report.errors
+    )
+    for raw in raw_products:
+        try:
+            record = normalise_shopify_product(
+                raw, site=site.name, base_url=site.base_url, currency=site.currency, crawled_at=now_iso()
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            report.errors.append(f"product {raw.get('id')!r}: malformed ({err!r})")
+            continue
+        if record.product_id in records:
+            report.duplicates_skipped += 1
+            continue
+        records[record.product_id] = record
+        if site.max_products and len(records) >= site.max_products:
+            log.info("%s: site.max_products=%d reached", site.name, site.max_products)
+            break
+    return list(records.values())
+
+
+def crawl_site(site: SiteConfig, settings: CrawlConfig) -> tuple[list[ProductRecord], CrawlReport]:
+    """Crawl one site politely. Blocks and opt-outs end the crawl with a report, not an exception."""
+    report = CrawlReport(
+        site=site.name, base_url=site.base_url, snapshot=settings.snapshot,
+        user_agent=settings.user_agent, started_at=now_iso(),
+    )
+    client = build_client(settings, site)
+    records: list[ProductRecord] = []
+    try:
+        if check_opt_out(client, site, settings):
+            report.opted_out = True
+            report.stopped_reason = "Content-Signal ai-train=no"
+        else:
+            report.platform = detect_platform(client, site).value
+            records = collect_products(client, site, settings, report)
+    except HostBlockedError as err:
+        log.error("%s blocked us, stopping this site: %s", site.name, err)
+        report.stopped_reason = f"blocked: {err}"
+    except FetchError as err:
+        log.error("%s: crawl stopped: %s", site.name, err)
+        report.stopped_reason = str(err)
+    finally:
+        client.close()
+    report.products = len(records)
+    report.robots = [snap.to_dict() for snap in client.robots.snapshots()]
+    report.http = dict(sorted(client.stats.items()))
+    report.finished_at = now_iso()
+    return records, report
+
+
+def write_crawl_outputs(records: list[ProductRecord], report: CrawlReport, out_dir: Path) -> None:
+    """Write products.jsonl (sorted by product id for stable diffs) and crawl.json."""
+    rows = sorted((r.to_dict() for r in records), key=lambda row: row["product_id"])
+    write_jsonl(out_dir / "products.jsonl", rows)
+    write_json(out_dir / "crawl.json", report.__dict__)
+    log.info("%s: %d products, %d errors → %s", report.site, report.products, len(report.errors), out_dir)
+
+
+@stage_main
+def main(cfg: Any) -> None:
+    if cfg.get("site") is None:
+        raise CrawlError("no site selected: run `python -m pakfashion.crawl site=<name>` (a file in conf/site/)")
+    site = as_typed(cfg.site, SiteConfig)
+    paths = as_typed(cfg.paths, PathsConfig)
+    records, report = crawl_site(site, as_typed(cfg.crawl, CrawlConfig))
+    write_crawl_outputs(records, report, paths.raw / site.name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The dataset card (Hugging Face README.md format) written beside the imagefolder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    crawl_reports: list[dict[str, Any]]
+    exclusions: dict[str, int]
+    captioner: str
+    caption_model: str
+    template: str
+    images: int
+    train: int
+    validation: int
+    products: int
+
+
+def _size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return label
+    return "n>1M"
+
+
+def card_header(inputs: CardInputs) -> str:
+    """The YAML front matter the Hub reads (license, tasks, size)."""
+    header = {
+        "license": "other",
+        "license_name": "retailer-catalog-images",
+        "license_details": "Images and texts belong to the retailers; for research use, see Licensing below.",
+        "task_categories": ["text-to-image", "image-to-text"],
+        "language": ["en"],
+        "tags": ["fashion", "pakistan", "clothing", "stable-diffusion"],
+        "size_categories": [_size_category(inputs.images)],
+        "pretty_name": "Pakistani fashion catalog images with captions",
+    }
+    return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
+
+
+def _sources_table(reports: list[dict[str, Any]]) -> str:
+    lines = ["| site | base URL | platform | products crawled | crawl started | finished | stopped |",
+             "|---|---|---|---|---|---|---|"]
+    for r in reports:
+        lines.append(f"| {r['site']} | {r['base_url']} | {r.get('platform') or '-'} | {r.get('products', 0)} | "
+                     f"{r.get('started_at', '')} | {r.get('finished_at', '')} | {r.get('stopped_reason') or '-'} |")
+    return "\n".join(lines)
+
+
+def _robots_table(reports: list[dict[str, Any]]) -> str:
+    lines = ["| site | robots.txt | HTTP | policy | sha256 | Content-Signal | opted out | refused by robots |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in reports:
+        for robots in r.get("robots", []):
+            signals = ", ".join(f"{k}={v}" for k, v in robots.get("content_signals", {}).items()) or "-"
+            lines.append(f"| {r['site']} | {robots['url']} | {robots.get('status')} | {robots.get('policy')} | "
+                         f"`{robots.get('sha256', '')[:16]}` | {signals} | {r.get('opted_out', False)} | "
+                         f"{r.get('http', {}).get('robots/forbidden', 0)} |")
+    return "\n".join(lines)
+
+
+def render_dataset_card(inputs: CardInputs) -> str:
+    """The whole README.md: header, summary, sources, collection, ledger, exclusions, caveats."""
+    exclusions = "\n".join(f"- `{reason}`: {n}" for reason, n in inputs.exclusions.items()) or "- none"
+    user_agents = sorted({r.get("user_agent", "") for r in inputs.crawl_reports})
+    return f"""{card_header(inputs)}
+# Pakistani fashion: catalog images with captions
+
+{inputs.images} images of {inputs.products} products ({inputs.train} train, {inputs.validation} validation),
+built by the [pakfashion](https://github.com/pakfashion/pakfashion) DVC pipeline. Load it with
+`datasets.load_dataset("imagefolder", data_dir=...)`; each split's `metadata.jsonl` has `file_name`, `text`
+(the training caption), `caption` (the captioning model's own words) and the product's columns
+(`site`, `product_id`, `product_url`, `title`, `category`, `price`, `currency`, `image_url`, `sha256`).
+
+## Sources
+
+{_sources_table(inputs.crawl_reports)}
+
+## Collection process
+
+Public catalog pages only (no login, no checkout, no personal data), fetched by a crawler that identifies
+itself ({", ".join(f"`{ua}`" for ua in user_agents)}), reads robots.txt before any other request to a host
+(a 5xx or unreachable robots.txt means "disallow all", RFC 9309), honours Crawl-delay, spaces requests
+per host, retries only 408/429/5xx with backoff honouring Retry-After, and stops a site that answers
+401/403/430. Images are decoded, EXIF-oriented, converted to RGB JPEG and named by the sha256 of their
+pixels, so identical images are stored once. The split is by product (a hash of site and product id), so
+no product is in both splits.
+
+## Robots and opt-out ledger
+
+Sites declaring `Content-Signal: ai-train=no` and images served with `X-Robots-Tag: noai`/`noimageai`
+are excluded.
+
+{_robots_table(inputs.crawl_reports)}
+
+## Exclusions
+
+Children's wear and non-clothing (fragrance, home textiles, footwear, bags, jewellery, ...) are excluded
+from each product's own signals (type, tags, title, size options); every exclusion with its reason and
+deciding signal is in the pipeline's `excluded.csv`. Counts:
+
+{exclusions}
+
+## Captions
+
+Captioner: `{inputs.captioner}` (`{inputs.caption_model or 'none'}`); text template `{inputs.template}`,
+capped at {50} words for the 77-token CLIP text encoder.
+
+## Personal and sensitive information
+
+Product photos may show models' faces; no names or other personal data are collected. Requests to remove
+an image are honoured by excluding its URL in the next snapshot.
+
+## Biases and limitations
+
+The catalogs over-represent women's formal and seasonal wear of a few large brands, studio photography
+and light-skinned models; prices and availability are a snapshot of the crawl dates above. Automatic
+captions can be wrong about colours and garment types.
+
+## Licensing
+
+The images and texts remain the retailers' property. This card documents a research dataset built from
+publicly served pages; check each retailer's terms before any other use.
+"""

@@ -1,0 +1,92 @@
+"""The one normalised product record every adapter emits (one line of products.jsonl)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from html import unescape
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from parsel import Selector
+
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Variant:
+    title: str
+    price: float | None
+    compare_at_price: float | None
+    available: bool | None
+    options: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    site: str
+    product_id: str
+    product_url: str
+    title: str
+    description: str
+    category: str
+    tags: list[str]
+    price: float | None
+    currency: str
+    image_urls: list[str]
+    crawled_at: str
+    source: str
+    vendor: str = ""
+    options: dict[str, list[str]] = field(default_factory=dict)
+    variants: list[Variant] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML fragment, whitespace collapsed (script/style dropped)."""
+    if not html or not html.strip():
+        return ""
+    texts = Selector(text=f"<div>{html}</div>").xpath(
+        "//text()[not(ancestor::script) and not(ancestor::style)]"
+    ).getall()
+    return _SPACES.sub(" ", unescape(" ".join(texts))).strip()
+
+
+def parse_price(value: Any) -> float | None:
+    """A price given as "4,990.00", 4990, "" or None, as a float (None when absent or unparsable)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    cleaned = re.sub(r"[^\d.]", "", str(value))
+    try:
+        return float(cleaned) if cleaned else None
+    except ValueError:
+        return None
+
+
+def normalise_image_url(url: str, *, base_scheme: str) -> str:
+    """Give protocol-relative URLs (``//cdn...``) the site's scheme; drop fragments."""
+    url = url.strip()
+    if url.startswith("//"):
+        url = f"{base_scheme}:{url}"
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+def unique_image_urls(urls: list[str], *, base_scheme: str) -> list[str]:
+    """Normalised URLs in order, without repeats (the same file with another ``?v=`` counts once)."""
+    seen: set[str] = set()
+    result: list[str] = []
+    for url in urls:
+        if not url:
+            continue
+        normal = normalise_image_url(url, base_scheme=base_scheme)
+        parts = urlsplit(normal)
+        key = f"{parts.netloc}{parts.path}".lower()
+        if key not in seen:
+            seen.add(key)
+            result.append(normal)
+    return result

@@ -1,0 +1,22 @@
+"""Polite HTTP for crawl and download: identity, robots.txt, per-host throttle, retries."""
+
+from pakfashion.web.http import (
+    FetchError,
+    HostBlockedError,
+    PoliteClient,
+    Response,
+    RobotsDisallowedError,
+)
+from pakfashion.web.robots import RobotsCache, RobotsSnapshot
+from pakfashion.web.throttle import HostThrottle
+
+__all__ = [
+    "FetchError",
+    "HostBlockedError",
+    "HostThrottle",
+    "PoliteClient",
+    "Response",
+    "RobotsCache",
+    "RobotsDisallowedError",
+    "RobotsSnapshot",
+]

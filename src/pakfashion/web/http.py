@@ -1,0 +1,209 @@
+"""A polite HTTP client: robots.txt, Crawl-delay, per-host spacing, retries honouring Retry-After."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from pakfashion.web.robots import RobotsCache, host_key
+from pakfashion.web.throttle import HostThrottle
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+BLOCK_STATUSES = frozenset({401, 403, 430})
+MAX_REDIRECTS = 5
+
+
+class FetchError(Exception):
+    """A URL could not be fetched (after retries where retrying made sense)."""
+
+
+class RobotsDisallowedError(FetchError):
+    """robots.txt forbids the URL for our agent; it was not requested."""
+
+
+class HostBlockedError(FetchError):
+    """The host refused us (401/403/430): stop crawling it rather than fight the block."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    user_agent: str
+    timeout_s: float = 30.0
+    min_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    max_retries: int = 4
+    backoff_base_s: float = 1.0
+    max_response_bytes: int = 50 * 1024 * 1024
+    pool_size: int = 4
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    elapsed_s: float
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+def retry_after_s(value: str, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), None if absent/bad."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def backoff_s(attempt: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempt))."""
+    return rng.uniform(0.0, min(cap_s, base_s * (2**attempt)))
+
+
+class PoliteClient:
+    """GET with robots.txt checks, per-host spacing, size caps, redirects within allowed hosts, retries.
+
+    Counters (``stats``) are the crawl's and download's politeness ledger: requests, retries by
+    reason, robots refusals, bytes.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        allowed_hosts: set[str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int = 0,
+    ) -> None:
+        self.settings = settings
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=settings.pool_size, pool_maxsize=settings.pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = settings.user_agent
+        self.robots = RobotsCache(self.session, user_agent=settings.user_agent, timeout_s=settings.timeout_s)
+        self.throttle = HostThrottle(min_delay_s=settings.min_delay_s, sleep=sleep)
+        self.allowed_hosts = allowed_hosts
+        self.stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+
+    def count(self, key: str, amount: int = 1) -> None:
+        """Add to a politeness counter (thread-safe)."""
+        with self._stats_lock:
+            self.stats[key] += amount
+
+    def close(self) -> None:
+        self.session.close()
+
+    def get(self, url: str) -> Response:
+        """Fetch ``url`` politely, following redirects that stay within the allowed hosts."""
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self._get_with_retries(url)
+            location = resp.header("location")
+            if resp.status not in (301, 302, 303, 307, 308) or not location:
+                return resp
+            url = self._redirect_target(url, location)
+        raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    def _redirect_target(self, url: str, location: str) -> str:
+        target = urljoin(url, location)
+        host = urlsplit(target).hostname or ""
+        if self.allowed_hosts is not None and host not in self.allowed_hosts:
+            raise FetchError(f"{url}: redirect to {target} leaves the allowed hosts {sorted(self.allowed_hosts)}")
+        return target
+
+    def _get_with_retries(self, url: str) -> Response:
+        host = host_key(url)
+        self._check_robots(url, host)
+        for attempt in range(self.settings.max_retries + 1):
+            self.throttle.wait(host)
+            try:
+                resp = self._request(url)
+            except requests.RequestException as err:
+                reason = type(err).__name__
+                if attempt == self.settings.max_retries:
+                    raise FetchError(f"{url}: {reason}: {err}") from err
+                self._pause(host, attempt, reason, None)
+                continue
+            if resp.status in BLOCK_STATUSES:
+                self.count(f"blocked/{resp.status}")
+                raise HostBlockedError(f"{url}: HTTP {resp.status}: the host refuses our crawler")
+            if resp.status not in RETRY_STATUSES:
+                return resp
+            if attempt == self.settings.max_retries:
+                raise FetchError(f"{url}: HTTP {resp.status} after {attempt + 1} attempts")
+            self._pause(host, attempt, f"http_{resp.status}", retry_after_s(resp.header("retry-after")))
+        raise AssertionError("unreachable")
+
+    def _check_robots(self, url: str, host: str) -> None:
+        if not self.robots.allowed(url):
+            self.count("robots/forbidden")
+            raise RobotsDisallowedError(f"{url}: disallowed by {host}/robots.txt")
+        delay = self.robots.crawl_delay(url)
+        if delay is not None and delay > self.throttle.delay_for(host):
+            self.throttle.set_delay(host, min(delay, self.settings.max_delay_s))
+
+    def _pause(self, host: str, attempt: int, reason: str, retry_after: float | None) -> None:
+        self.count(f"retry/reason/{reason}")
+        pause = backoff_s(attempt, base_s=self.settings.backoff_base_s, cap_s=self.settings.max_delay_s, rng=self._rng)
+        if retry_after is not None:
+            if retry_after > self.settings.max_delay_s:
+                raise FetchError(
+                    f"{host}: Retry-After {retry_after:.0f}s exceeds crawl.max_delay_s={self.settings.max_delay_s}; "
+                    "try again later"
+                )
+            pause = max(pause, retry_after)
+        log.info("%s: %s, waiting %.2fs (attempt %d)", host, reason, pause, attempt + 1)
+        self.throttle.back_off(host, pause)
+
+    def _request(self, url: str) -> Response:
+        started = time.monotonic()
+        with self.session.get(url, timeout=self.settings.timeout_s, stream=True, allow_redirects=False) as raw:
+            body = self._read_capped(raw, url)
+            headers = {k.lower(): v for k, v in raw.headers.items()}
+            status = raw.status_code
+        self.count("requests")
+        self.count("bytes", len(body))
+        return Response(url=url, status=status, headers=headers, body=body, elapsed_s=time.monotonic() - started)
+
+    def _read_capped(self, raw: requests.Response, url: str) -> bytes:
+        limit = self.settings.max_response_bytes
+        declared = raw.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise FetchError(f"{url}: Content-Length {declared} exceeds the {limit}-byte cap")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in raw.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(f"{url}: body exceeds the {limit}-byte cap")
+            chunks.append(chunk)
+        return b"".join(chunks)

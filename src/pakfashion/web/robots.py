@@ -1,0 +1,130 @@
+"""robots.txt per host with Protego, following RFC 9309 for unreachable files."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import requests
+from protego import Protego
+
+log = logging.getLogger(__name__)
+
+_CONTENT_SIGNAL = re.compile(r"^\s*content-signal\s*:\s*(?P<value>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class RobotsSnapshot:
+    """What a host's robots.txt said when we read it (recorded in crawl.json)."""
+
+    url: str
+    status: int | None
+    text: str
+    fetched_at: str
+    # allow_all: 4xx or empty; disallow_all: 5xx or unreachable (RFC 9309 §2.3.1); parsed otherwise.
+    policy: str
+    error: str | None = None
+    content_signals: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "url": self.url,
+            "status": self.status,
+            "policy": self.policy,
+            "sha256": self.sha256,
+            "fetched_at": self.fetched_at,
+            "error": self.error,
+            "content_signals": self.content_signals,
+            "text": self.text,
+        }
+
+
+def parse_content_signals(text: str) -> dict[str, str]:
+    """Parse ``Content-Signal: search=yes, ai-train=no`` lines into ``{"ai-train": "no", ...}``."""
+    signals: dict[str, str] = {}
+    for match in _CONTENT_SIGNAL.finditer(text):
+        for part in match.group("value").split(","):
+            key, _, value = part.partition("=")
+            if key.strip() and value.strip():
+                signals[key.strip().lower()] = value.strip().lower()
+    return signals
+
+
+def host_key(url: str) -> str:
+    """``scheme://netloc`` of a URL: robots.txt and rate limits apply per this key."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+class RobotsCache:
+    """Fetch each host's robots.txt once and answer ``allowed(url)`` and ``crawl_delay(url)``."""
+
+    def __init__(self, session: requests.Session, *, user_agent: str, timeout_s: float) -> None:
+        self._session = session
+        self._user_agent = user_agent
+        # Groups in robots.txt name the product token, not the whole User-Agent header.
+        self.agent_token = user_agent.split("/", 1)[0].strip()
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._parsers: dict[str, Protego | None] = {}
+        self._snapshots: dict[str, RobotsSnapshot] = {}
+
+    def snapshot(self, url: str) -> RobotsSnapshot:
+        """The robots.txt record for the host of ``url`` (fetched on first use)."""
+        self._ensure(host_key(url))
+        return self._snapshots[host_key(url)]
+
+    def snapshots(self) -> list[RobotsSnapshot]:
+        """Every robots.txt read so far."""
+        return list(self._snapshots.values())
+
+    def allowed(self, url: str) -> bool:
+        """Whether our agent may fetch ``url``."""
+        host = host_key(url)
+        self._ensure(host)
+        snapshot = self._snapshots[host]
+        if snapshot.policy == "disallow_all":
+            return False
+        parser = self._parsers[host]
+        return parser is None or parser.can_fetch(url, self.agent_token)
+
+    def crawl_delay(self, url: str) -> float | None:
+        """The Crawl-delay for our agent on the host of ``url``, if the file sets one."""
+        host = host_key(url)
+        self._ensure(host)
+        parser = self._parsers[host]
+        delay = parser.crawl_delay(self.agent_token) if parser is not None else None
+        return float(delay) if delay is not None else None
+
+    def _ensure(self, host: str) -> None:
+        with self._lock:
+            if host not in self._snapshots:
+                snapshot = self._fetch(host)
+                self._snapshots[host] = snapshot
+                self._parsers[host] = Protego.parse(snapshot.text) if snapshot.policy == "parsed" else None
+
+    def _fetch(self, host: str) -> RobotsSnapshot:
+        url = f"{host}/robots.txt"
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            resp = self._session.get(url, timeout=self._timeout_s, headers={"User-Agent": self._user_agent})
+        except requests.RequestException as err:
+            log.warning("robots.txt unreachable at %s (%s): disallowing the host (RFC 9309)", url, err)
+            return RobotsSnapshot(url, None, "", now, "disallow_all", error=str(err))
+        if resp.status_code >= 500:
+            log.warning("robots.txt at %s answered %d: disallowing the host (RFC 9309)", url, resp.status_code)
+            return RobotsSnapshot(url, resp.status_code, "", now, "disallow_all", error=f"HTTP {resp.status_code}")
+        if resp.status_code >= 400:
+            log.info("robots.txt at %s answered %d: allowing all (RFC 9309)", url, resp.status_code)
+            return RobotsSnapshot(url, resp.status_code, "", now, "allow_all")
+        text = resp.text
+        return RobotsSnapshot(url, resp.status_code, text, now, "parsed", content_signals=parse_content_signals(text))

@@ -1,0 +1,33 @@
+"""Shared fixtures: the repository root, the loopback demo store, offline environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Never reach a hub or a tracker from tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture()
+def demo_store() -> Iterator["DemoServer"]:  # noqa: F821
+    """A fresh demo store (both sites) on a free loopback port, stopped after the test."""
+    from pakfashion.demo import running_demo
+
+    with running_demo(port=0) as server:
+        yield server

@@ -1,0 +1,59 @@
+"""A scripted loopback HTTP server for unit tests of the web layer (like img2dataset's http_server)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Script:
+    """path → list of replies served in order (the last one repeats); every request is logged."""
+
+    routes: dict[str, list[Reply]]
+    log: list[tuple[str, str]] = field(default_factory=list)
+
+    def next_reply(self, path: str) -> Reply:
+        replies = self.routes.get(path) or self.routes.get(path.split("?")[0]) or [Reply(404, b"not found")]
+        return replies.pop(0) if len(replies) > 1 else replies[0]
+
+
+@contextmanager
+def scripted_server(routes: dict[str, list[Reply]]) -> Iterator[tuple[str, Script]]:
+    """Serve ``routes`` on 127.0.0.1; yields (base_url, script)."""
+    script = Script(routes)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            script.log.append((self.path, self.headers.get("User-Agent", "")))
+            reply = script.next_reply(self.path)
+            self.send_response(reply.status)
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", script
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,144 @@
+"""The politeness seams: throttle, Retry-After, robots.txt (RFC 9309), retries, blocks, caps."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import pytest
+
+from pakfashion.web import FetchError, HostBlockedError, HostThrottle, PoliteClient, RobotsDisallowedError
+from pakfashion.web.http import ClientSettings, retry_after_s
+from pakfashion.web.robots import parse_content_signals
+from tests.http_fixtures import Reply, scripted_server
+
+UA = "pakfashion-bot/0.1 (+mailto:test@example.org)"
+ROBOTS = Reply(200, b"User-agent: *\nDisallow: /private\nCrawl-delay: 0.2\n\nUser-agent: otherbot\nDisallow: /\n")
+# RFC 9309: a group naming our agent replaces the `*` group entirely.
+OWN_GROUP_ROBOTS = Reply(200, b"User-agent: *\nDisallow: /\n\nUser-agent: pakfashion-bot\nDisallow: /nobots\n")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.now += seconds
+
+
+def client(**overrides: float) -> tuple[PoliteClient, list[float]]:
+    sleeps: list[float] = []
+    settings = ClientSettings(user_agent=UA, timeout_s=5, min_delay_s=0.0, max_retries=2, backoff_base_s=0.01, **overrides)
+    return PoliteClient(settings, sleep=lambda s: sleeps.append(s)), sleeps
+
+
+def test_throttle_spaces_requests_per_host() -> None:
+    clock = FakeClock()
+    throttle = HostThrottle(min_delay_s=1.0, clock=clock, sleep=clock.sleep)
+    throttle.set_delay("http://a", 2.0)
+    for _ in range(3):
+        throttle.wait("http://a")
+    throttle.wait("http://b")
+    assert clock.sleeps == [2.0, 2.0]  # host b has its own, unused slot
+
+
+def test_throttle_back_off_pushes_next_slot() -> None:
+    clock = FakeClock()
+    throttle = HostThrottle(min_delay_s=0.0, clock=clock, sleep=clock.sleep)
+    throttle.back_off("http://a", 5.0)
+    throttle.wait("http://a")
+    assert clock.sleeps == [5.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("7", 7.0), ("", None), ("soon", None),
+     (format_datetime(datetime(2030, 1, 1, 0, 0, 30, tzinfo=timezone.utc), usegmt=True), 30.0)],
+)
+def test_retry_after_parsing(value: str, expected: float | None) -> None:
+    now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert retry_after_s(value, now=now) == expected
+
+
+def test_content_signal_parsing() -> None:
+    text = "User-agent: *\nContent-Signal: search=yes, ai-train=no\nAllow: /\n"
+    assert parse_content_signals(text) == {"search": "yes", "ai-train": "no"}
+
+
+def test_robots_rules_and_crawl_delay_are_honoured() -> None:
+    routes = {"/robots.txt": [ROBOTS], "/ok": [Reply(200, b"fine")], "/private/x": [Reply(200, b"secret")]}
+    with scripted_server(routes) as (base, script):
+        http, sleeps = client()
+        assert http.get(f"{base}/ok").body == b"fine"
+        with pytest.raises(RobotsDisallowedError):
+            http.get(f"{base}/private/x")
+        http.get(f"{base}/ok")
+    assert [p for p, _ in script.log] == ["/robots.txt", "/ok", "/ok"]
+    assert all(ua == UA for _, ua in script.log)
+    assert http.throttle.delay_for(base) == pytest.approx(0.2)
+    assert http.stats["robots/forbidden"] == 1
+
+
+def test_robots_group_for_our_agent_wins() -> None:
+    routes = {"/robots.txt": [OWN_GROUP_ROBOTS], "/ok": [Reply(200, b"fine")]}
+    with scripted_server(routes) as (base, _):
+        http, _ = client()
+        assert http.get(f"{base}/ok").body == b"fine"
+        with pytest.raises(RobotsDisallowedError):
+            http.get(f"{base}/nobots")
+
+
+@pytest.mark.parametrize(("status", "allowed"), [(404, True), (403, True), (500, False), (503, False)])
+def test_robots_status_policy_rfc9309(status: int, allowed: bool) -> None:
+    with scripted_server({"/robots.txt": [Reply(status)], "/page": [Reply(200, b"x")]}) as (base, _):
+        http, _ = client()
+        assert http.robots.allowed(f"{base}/page") is allowed
+
+
+def test_retries_429_honouring_retry_after() -> None:
+    routes = {"/robots.txt": [Reply(404)],
+              "/p": [Reply(429, headers={"Retry-After": "1"}), Reply(503), Reply(200, b"done")]}
+    with scripted_server(routes) as (base, script):
+        http, sleeps = client()
+        assert http.get(f"{base}/p").body == b"done"
+    assert sum(path == "/p" for path, _ in script.log) == 3
+    assert max(sleeps) >= 0.99  # waited for Retry-After (1 s)
+    assert http.stats["retry/reason/http_429"] == 1 and http.stats["retry/reason/http_503"] == 1
+
+
+def test_gives_up_after_retry_budget() -> None:
+    with scripted_server({"/robots.txt": [Reply(404)], "/p": [Reply(500)]}) as (base, script):
+        http, _ = client()
+        with pytest.raises(FetchError, match="HTTP 500 after 3 attempts"):
+            http.get(f"{base}/p")
+
+
+def test_block_statuses_stop_without_retry() -> None:
+    with scripted_server({"/robots.txt": [Reply(404)], "/p": [Reply(403)]}) as (base, script):
+        http, _ = client()
+        with pytest.raises(HostBlockedError):
+            http.get(f"{base}/p")
+    assert sum(path == "/p" for path, _ in script.log) == 1
+
+
+def test_response_size_cap() -> None:
+    with scripted_server({"/robots.txt": [Reply(404)], "/big": [Reply(200, b"x" * 5000)]}) as (base, _):
+        http, _ = client(max_response_bytes=1000)
+        with pytest.raises(FetchError, match="exceeds"):
+            http.get(f"{base}/big")
+
+
+def test_redirects_stay_within_allowed_hosts() -> None:
+    routes = {"/robots.txt": [Reply(404)], "/a": [Reply(301, headers={"Location": "/b"})], "/b": [Reply(200, b"b")],
+              "/away": [Reply(302, headers={"Location": "http://elsewhere.invalid/x"})]}
+    with scripted_server(routes) as (base, _):
+        settings = ClientSettings(user_agent=UA, min_delay_s=0.0)
+        http = PoliteClient(settings, allowed_hosts={"127.0.0.1"})
+        assert http.get(f"{base}/a").body == b"b"
+        with pytest.raises(FetchError, match="leaves the allowed hosts"):
+            http.get(f"{base}/away")
