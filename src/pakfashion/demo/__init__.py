@@ -1,0 +1,26 @@
+"""A loopback synthetic retail world for tests and `make demo`.
+
+Two Shopify-like Pakistani fashion stores, `demo_shop` on http://127.0.0.1:PORT and
+`demo_boutique` on http://127.0.0.2:PORT, with generated garment images, children's
+wear and fragrances to exclude, broken and duplicate images, and switchable faults.
+Each product carries its ground truth (`DemoProduct.expected`, `colour`, `garment`).
+"""
+
+from pakfashion.demo.images import COLOURS, DrawSpec, draw_garment
+from pakfashion.demo.server import DemoServer, Faults, RequestRecord, running_demo
+from pakfashion.demo.world import DemoProduct, DemoSite, DemoWorld, ImageSpec, build_world
+
+__all__ = [
+    "COLOURS",
+    "DemoProduct",
+    "DemoServer",
+    "DemoSite",
+    "DemoWorld",
+    "DrawSpec",
+    "Faults",
+    "ImageSpec",
+    "RequestRecord",
+    "build_world",
+    "draw_garment",
+    "running_demo",
+]

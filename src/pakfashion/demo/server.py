@@ -1,0 +1,449 @@
+"""Loopback HTTP server for the demo world: one Shopify-like site per 127.0.0.x address.
+
+Every site listens on the same port on its own loopback address, so
+`http://127.0.0.1:PORT` and `http://127.0.0.2:PORT` are two different hosts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pakfashion.demo import pages
+from pakfashion.demo.images import content_type, draw_garment
+from pakfashion.demo.world import DemoSite, DemoWorld, ImageSpec, build_world
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+XML = "application/xml; charset=utf-8"
+BIND_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the server saw it (recorded before the response is sent)."""
+
+    site: str
+    method: str
+    path: str
+    query: str
+    status: int
+    user_agent: str
+    time: float
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete response: status, body, content type and extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = HTML
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Faults:
+    """Switchable misbehaviour; everything is off by default.
+
+    Counters are per site and live on this object, so assigning a fresh `Faults()` to
+    `DemoServer.faults` resets them.
+
+    Attributes:
+        rate_limit_every: Every Nth `/products.json` request of a site answers 429
+            with `Retry-After: 1` (0 = never).
+        error_500_every: Every Nth request of a site other than `/robots.txt` answers
+            500 (0 = never); checked before the rate limit.
+        noai_images: Image paths (no query string) served with `X-Robots-Tag: noai`.
+        slow_s: Seconds to sleep before every response.
+    """
+
+    rate_limit_every: int = 0
+    error_500_every: int = 0
+    noai_images: set[str] = field(default_factory=set)
+    slow_s: float = 0.0
+    _counts: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False,
+                                                 compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
+                                  compare=False)
+
+    def hit(self, counter: str, site: str) -> int:
+        """Count one more event for (counter, site) and return the new count."""
+        with self._lock:
+            count = self._counts.get((counter, site), 0) + 1
+            self._counts[(counter, site)] = count
+            return count
+
+    def every(self, n: int, counter: str, site: str) -> bool:
+        """Return True when switch `n` is on and this is its Nth, 2Nth, ... event."""
+        return n > 0 and self.hit(counter, site) % n == 0
+
+
+class _SiteHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server bound to one site, tracking open connections."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], demo: DemoServer, site: DemoSite) -> None:
+        self.demo = demo
+        self.site = site
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        """Accept a connection and remember it so `stop()` can close it."""
+        conn, addr = super().get_request()
+        with self._connections_lock:
+            self._connections.add(conn)
+        return conn, addr
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        """Forget and close a finished connection."""
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: object, client_address: object) -> None:  # type: ignore[override]
+        """Log connection errors (e.g. a client hanging up) at DEBUG instead of stderr."""
+        logger.debug("connection error from %s", client_address, exc_info=True)
+
+    def close_connections(self) -> None:
+        """Shut down every connection still open (idle keep-alive ones included)."""
+        with self._connections_lock:
+            conns = list(self._connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Turns HTTP requests into `DemoServer.respond` calls."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes; avoid 40 ms stalls
+    server: _SiteHTTPServer
+
+    def version_string(self) -> str:
+        """Return the Server header value (Shopify storefronts are behind nginx/Cloudflare)."""
+        return "nginx"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        """Answer GET."""
+        self._answer(head=False)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        """Answer HEAD: the GET headers, no body."""
+        self._answer(head=True)
+
+    def _reject(self) -> None:
+        """Answer any other method with 405 (after draining a request body)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self._answer(head=False, allowed=False)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _reject  # noqa: N815
+
+    def _answer(self, head: bool, allowed: bool = True) -> None:
+        """Build the response, record it, and send it."""
+        demo, site = self.server.demo, self.server.site
+        split = urlsplit(self.path)
+        try:
+            if allowed:
+                response = demo.respond(site, unquote(split.path), split.query)
+            else:
+                response = Response(405, pages.error_page(405, "Method Not Allowed"),
+                                    headers=(("Allow", "GET, HEAD"),))
+        except Exception:  # a bug in the demo must not kill the connection silently
+            logger.exception("demo server error for %s", self.path)
+            response = Response(500, pages.error_page(500, "Internal Server Error"))
+        demo.record(RequestRecord(site.name, self.command, split.path, split.query,
+                                  response.status, self.headers.get("User-Agent", ""), time.time()))
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in (*demo.common_headers(site), *response.headers):
+            self.send_header(name, value)
+        self.end_headers()
+        if not head:
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Send http.server's access/error lines to `logging` at DEBUG."""
+        logger.debug("%s %s", self.server.site.name, format % args)
+
+
+Route = Callable[[DemoSite, re.Match[str], dict[str, list[str]]], Response]
+
+
+class DemoServer:
+    """Serves every site of a `DemoWorld` on one port, one loopback address per site.
+
+    Attributes:
+        world: The world being served.
+        faults: Fault switches, read on every request (assign a new `Faults` to reset).
+    """
+
+    def __init__(self, world: DemoWorld, *, port: int = 0) -> None:
+        self.world = world
+        self.faults = Faults()
+        self._wanted_port = port
+        self._port = 0
+        self._httpds: list[_SiteHTTPServer] = []
+        self._threads: list[threading.Thread] = []
+        self._log: list[RequestRecord] = []
+        self._log_lock = threading.Lock()
+        self._image_cache: dict[tuple[str, str], bytes] = {}
+        self._cache_lock = threading.Lock()
+        self._images = {name: site.images() for name, site in world.sites.items()}
+        self._routes: tuple[tuple[re.Pattern[str], Route], ...] = (
+            (re.compile(r"/"), self._home),
+            (re.compile(r"/robots\.txt"), self._robots),
+            (re.compile(r"/products\.json"), self._products),
+            (re.compile(r"/products/(?P<handle>[^/]+)\.json"), self._product_json),
+            (re.compile(r"/products/(?P<handle>[^/]+)"), self._product_page),
+            (re.compile(r"/sitemap\.xml"), self._sitemap_index),
+            (re.compile(r"/sitemap_products_1\.xml"), self._products_sitemap),
+            (re.compile(r"/cdn/shop/.+"), self._image),
+        )
+
+    # lifecycle -----------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port every site listens on (0 before `start()`)."""
+        return self._port
+
+    @property
+    def running(self) -> bool:
+        """True between `start()` and `stop()`."""
+        return bool(self._httpds)
+
+    def start(self) -> DemoServer:
+        """Bind every site to the same port and serve each in a daemon thread.
+
+        Returns:
+            self, for chaining.
+
+        Raises:
+            RuntimeError: If already started.
+            OSError: If a fixed port cannot be bound, or no free common port is found.
+        """
+        if self._httpds:
+            raise RuntimeError("DemoServer already started")
+        self._httpds = self._bind_all()
+        self._port = self._httpds[0].server_address[1]
+        for httpd in self._httpds:
+            thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                      name=f"demo-{httpd.site.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        for name in self.world.sites:
+            logger.info("demo site %s at %s", name, self.base_url(name))
+        return self
+
+    def _bind_all(self) -> list[_SiteHTTPServer]:
+        """Bind all sites to the wanted port, or to a common free port if it is 0."""
+        sites = list(self.world.sites.values())
+        if self._wanted_port:
+            return self._bind_sites(sites, self._wanted_port)
+        last_error: OSError | None = None
+        for _ in range(BIND_ATTEMPTS):
+            first = _SiteHTTPServer((sites[0].host, 0), self, sites[0])
+            try:
+                return [first, *self._bind_sites(sites[1:], first.server_address[1])]
+            except OSError as error:
+                first.server_close()
+                last_error = error
+        raise OSError(f"no common free port for the demo sites: {last_error}")
+
+    def _bind_sites(self, sites: list[DemoSite], port: int) -> list[_SiteHTTPServer]:
+        """Bind `sites` to `port`, closing the ones already bound if any fails."""
+        bound: list[_SiteHTTPServer] = []
+        try:
+            for site in sites:
+                bound.append(_SiteHTTPServer((site.host, port), self, site))
+        except OSError:
+            for httpd in bound:
+                httpd.server_close()
+            raise
+        return bound
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and free the port."""
+        for httpd in self._httpds:
+            httpd.shutdown()
+            httpd.close_connections()
+            httpd.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._httpds, self._threads = [], []
+
+    def __enter__(self) -> DemoServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # addresses and log ---------------------------------------------------------
+
+    def base_url(self, site_name: str) -> str:
+        """Return e.g. "http://127.0.0.2:PORT" for a site (the server must be started)."""
+        if not self._port:
+            raise RuntimeError("DemoServer not started")
+        return self.world.sites[site_name].base_url(self._port)
+
+    def base_urls(self) -> dict[str, str]:
+        """Return {site name: base URL} for every site."""
+        return {name: self.base_url(name) for name in self.world.sites}
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        """A snapshot (copy) of every request recorded so far, oldest first."""
+        with self._log_lock:
+            return list(self._log)
+
+    def clear_log(self) -> None:
+        """Forget all recorded requests."""
+        with self._log_lock:
+            self._log.clear()
+
+    def record(self, entry: RequestRecord) -> None:
+        """Append one request to the log."""
+        with self._log_lock:
+            self._log.append(entry)
+        logger.debug("%s %s %s?%s -> %d", entry.site, entry.method, entry.path, entry.query,
+                     entry.status)
+
+    # responses -----------------------------------------------------------------
+
+    def common_headers(self, site: DemoSite) -> tuple[tuple[str, str], ...]:
+        """Headers every response carries (Shopify platform hints)."""
+        shop_id = zlib.crc32(site.name.encode()) % 100_000_000
+        return (("Powered-By", "Shopify"), ("X-ShopId", str(shop_id)))
+
+    def respond(self, site: DemoSite, path: str, query: str) -> Response:
+        """Return the response for a GET of `path?query` on `site`, faults applied."""
+        if self.faults.slow_s > 0:
+            time.sleep(self.faults.slow_s)
+        fault = self._fault(site, path)
+        if fault is not None:
+            return fault
+        params = parse_qs(query)
+        for pattern, route in self._routes:
+            match = pattern.fullmatch(path)
+            if match:
+                return route(site, match, params)
+        return self._not_found()
+
+    def _fault(self, site: DemoSite, path: str) -> Response | None:
+        """Return a fault response if a switch fires for this request."""
+        faults = self.faults
+        if path == "/robots.txt":
+            return None
+        if faults.every(faults.error_500_every, "error_500", site.name):
+            return Response(500, pages.error_page(500, "Internal Server Error"))
+        if path == "/products.json" and faults.every(faults.rate_limit_every, "rate_limit", site.name):
+            body = pages.to_json({"errors": "Exceeded 2 calls per second for api client. "
+                                            "Reduce request rates to resume uninterrupted service."})
+            return Response(429, body, JSON, (("Retry-After", "1"),))
+        return None
+
+    @staticmethod
+    def _not_found() -> Response:
+        """Return the 404 page."""
+        return Response(404, pages.not_found_page())
+
+    def _home(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /."""
+        return Response(200, pages.home_page(site, self._port))
+
+    def _robots(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /robots.txt."""
+        return Response(200, pages.robots_txt(site, self._port), TEXT)
+
+    def _products(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /products.json?limit=L&page=P with Shopify paging rules."""
+        limit, page = pages.parse_paging(params)
+        if page * limit > pages.MAX_OFFSET:
+            return Response(400, pages.paging_error(limit, page), JSON)
+        return Response(200, pages.products_page(site, self._port, limit, page), JSON)
+
+    def _product_json(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /products/<handle>.json."""
+        product = site.product(match["handle"])
+        if product is None:
+            return Response(404, pages.to_json({"errors": "Not Found"}), JSON)
+        return Response(200, pages.product_json(product, site, self._port), JSON)
+
+    def _product_page(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /products/<handle> (HTML with JSON-LD)."""
+        product = site.product(match["handle"])
+        if product is None:
+            return self._not_found()
+        return Response(200, pages.product_page(product, site, self._port))
+
+    def _sitemap_index(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /sitemap.xml."""
+        return Response(200, pages.sitemap_index(site, self._port), XML)
+
+    def _products_sitemap(self, site: DemoSite, match: re.Match[str],
+                          params: dict[str, list[str]]) -> Response:
+        """GET /sitemap_products_1.xml."""
+        return Response(200, pages.products_sitemap(site, self._port), XML)
+
+    def _image(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /cdn/shop/...: the drawn image, or 404 for unknown or broken paths."""
+        spec = self._images[site.name].get(match.string)
+        if spec is None or spec.broken:
+            return self._not_found()
+        headers = [("Cache-Control", "public, max-age=31536000")]
+        if spec.path in self.faults.noai_images:
+            headers.append(("X-Robots-Tag", "noai"))
+        return Response(200, self.image_bytes(site.name, spec), content_type(spec.draw.fmt),
+                        tuple(headers))
+
+    def image_bytes(self, site_name: str, spec: ImageSpec) -> bytes:
+        """Return the encoded image for `spec`, drawing it once per server."""
+        key = (site_name, spec.path)
+        with self._cache_lock:
+            cached = self._image_cache.get(key)
+        if cached is None:
+            cached = draw_garment(spec.draw)
+            with self._cache_lock:
+                self._image_cache[key] = cached
+        return cached
+
+
+@contextmanager
+def running_demo(port: int = 0, seed: int = 7) -> Iterator[DemoServer]:
+    """Yield a started `DemoServer` for `build_world(seed)`, stopping it on exit.
+
+    Args:
+        port: Port for every site; 0 picks a free one common to all loopback addresses.
+        seed: World seed.
+    """
+    server = DemoServer(build_world(seed), port=port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

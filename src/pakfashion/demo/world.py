@@ -1,0 +1,570 @@
+"""Deterministic synthetic retail world: two Shopify-like Pakistani fashion sites.
+
+`build_world(seed)` returns the same products (ids, titles, prices, image specs) for
+the same seed. Image URLs are stored as paths; the server renders full URLs once its
+port is known (`DemoProduct.render`).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from pakfashion.demo.images import COLOURS, DrawSpec, Pattern, Shape
+
+Expected = Literal["keep", "children", "non_clothing", "no_image"]
+
+PKT = timezone(timedelta(hours=5))
+"""Pakistan Standard Time, the offset every demo timestamp carries."""
+
+DEFAULT_DISALLOWED: tuple[str, ...] = (
+    "/admin", "/cart", "/checkout", "/account", "/search", "/collections/private",
+)
+
+ADULT_SIZES: tuple[str, ...] = ("XS", "S", "M", "L", "XL")
+KID_SIZES_Y: tuple[str, ...] = ("2-3Y", "3-4Y", "4-5Y", "5-6Y", "7-8Y")
+KID_SIZES_YEARS: tuple[str, ...] = ("2-3 Years", "4-5 Years", "6-7 Years", "8-9 Years")
+BABY_SIZES: tuple[str, ...] = ("6-12M", "1-2Y", "2-3Y")
+
+IMAGE_SIZES: tuple[tuple[int, int], ...] = (
+    (512, 512), (480, 640), (400, 600), (640, 640), (384, 512), (256, 256),
+    (320, 480), (600, 450),
+)
+
+ADJECTIVES: dict[str, Pattern] = {
+    "Embroidered": "neckline",
+    "Chikankari": "neckline",
+    "Printed": "buttis",
+    "Digital Printed": "buttis",
+    "Block Printed": "buttis",
+    "Jacquard": "hem",
+    "Plain": "none",
+    "Dyed": "none",
+}
+
+
+@dataclass(frozen=True)
+class GarmentKind:
+    """An adult garment type: how to title, size, price and draw it."""
+
+    name: str
+    shape: Shape
+    noun: str
+    product_type: str
+    fabrics: tuple[str, ...]
+    sizes: tuple[str, ...] = ADULT_SIZES
+    price: tuple[int, int] = (2990, 6990)
+
+
+GARMENTS: tuple[GarmentKind, ...] = (
+    GarmentKind("kurta", "tunic", "{fabric} Kurta", "Kurta",
+                ("lawn", "cambric", "khaddar", "cotton", "linen", "silk")),
+    GarmentKind("kurti", "short_tunic", "{fabric} Kurti", "Kurti",
+                ("lawn", "cambric", "cotton", "chiffon"), price=(1990, 4490)),
+    GarmentKind("shalwar kameez", "tunic", "{fabric} Shalwar Kameez", "Shalwar Kameez",
+                ("lawn", "cambric", "cotton", "khaddar"), price=(3990, 8990)),
+    GarmentKind("3-piece suit", "tunic", "3 Piece Unstitched {fabric} Suit", "Unstitched",
+                ("lawn", "khaddar", "karandi", "cambric"), ("Unstitched",), (4990, 12990)),
+    GarmentKind("2-piece suit", "tunic", "2 Piece {fabric} Suit", "2 Piece",
+                ("lawn", "cambric", "khaddar", "linen"), price=(3990, 7990)),
+    GarmentKind("dupatta", "wrap", "{fabric} Dupatta", "Dupatta",
+                ("chiffon", "lawn", "silk", "cotton"), ("One Size",), (1490, 3990)),
+    GarmentKind("shawl", "wrap", "{fabric} Shawl", "Shawl",
+                ("karandi", "khaddar", "cotton"), ("One Size",), (2990, 8990)),
+    GarmentKind("lehenga", "dress", "{fabric} Lehenga", "Lehenga",
+                ("silk", "chiffon"), price=(14990, 39990)),
+    GarmentKind("abaya", "abaya", "{fabric} Abaya", "Abaya",
+                ("chiffon", "linen", "silk"), price=(5990, 11990)),
+    GarmentKind("trousers", "trousers", "{fabric} Trousers", "Trousers",
+                ("cambric", "cotton", "linen", "khaddar"), price=(1490, 2990)),
+    GarmentKind("shalwar", "shalwar", "{fabric} Shalwar", "Shalwar",
+                ("cambric", "cotton", "lawn"), price=(1290, 2490)),
+    GarmentKind("waistcoat", "sleeveless", "{fabric} Waistcoat", "Waistcoat",
+                ("karandi", "khaddar", "linen", "cotton"), price=(3490, 6990)),
+)
+
+
+@dataclass(frozen=True)
+class KidsTemplate:
+    """A children's wear product template; `{C}` in the title is the colour."""
+
+    title: str
+    garment: str
+    shape: Shape
+    product_type: str
+    tags: tuple[str, ...]
+    sizes: tuple[str, ...]
+    fabric: str = "cotton"
+
+
+KIDS_TEMPLATES: tuple[KidsTemplate, ...] = (
+    KidsTemplate("Boys {C} Kurta Shalwar", "kurta", "tunic", "", ("kids", "boys", "eid"),
+                 KID_SIZES_YEARS),
+    KidsTemplate("Girls {C} Frock", "frock", "frock", "Kids", ("kids", "girls"), KID_SIZES_Y),
+    KidsTemplate("Girls {C} Embroidered Lawn Frock", "frock", "frock", "Girls",
+                 ("kids", "girls", "lawn"), KID_SIZES_YEARS, "lawn"),
+    KidsTemplate("Boys {C} Cotton Waistcoat", "waistcoat", "sleeveless", "Boys",
+                 ("kids", "boys"), KID_SIZES_Y),
+    KidsTemplate("Baby Girl {C} Lehenga Set", "lehenga", "dress", "Kids",
+                 ("kids", "girls", "baby"), BABY_SIZES),
+    KidsTemplate("Girls {C} Printed Kurti", "kurti", "short_tunic", "Kids",
+                 ("kids", "girls"), KID_SIZES_Y),
+)
+
+
+@dataclass(frozen=True)
+class NonClothingTemplate:
+    """A fragrance or home product that the pipeline must exclude."""
+
+    title: str
+    product_type: str
+    tags: tuple[str, ...]
+    shape: Shape
+    colour: str
+    accent: str
+    option_name: str
+    values: tuple[str, ...]
+    price: int
+    blurb: str
+
+
+SHOP_NON_CLOTHING: tuple[NonClothingTemplate, ...] = (
+    NonClothingTemplate("Oud Noir Eau de Parfum 100ml", "Fragrance", ("fragrance", "perfume", "men"),
+                        "bottle", "black", "gold", "Size", ("100ml",), 6490,
+                        "A deep oud eau de parfum with notes of amber, leather and smoked wood."),
+    NonClothingTemplate("Rose Attar 12ml", "", ("attar", "fragrance", "alcohol free"),
+                        "bottle", "maroon", "gold", "Size", ("6ml", "12ml"), 1890,
+                        "A traditional alcohol-free rose attar, long lasting on skin and fabric."),
+    NonClothingTemplate("Jasmine Scented Candle", "Home", ("home", "candle", "fragrance"),
+                        "candle", "white", "orange", "Title", ("Default Title",), 2490,
+                        "A hand-poured soy wax candle scented with motia (jasmine)."),
+)
+BOUTIQUE_NON_CLOTHING: tuple[NonClothingTemplate, ...] = (
+    NonClothingTemplate("Amber Musk Eau de Parfum 50ml", "Fragrance", ("fragrance", "perfume", "women"),
+                        "bottle", "mustard", "silver", "Size", ("50ml",), 4990,
+                        "A warm amber and white musk eau de parfum for women."),
+    NonClothingTemplate("Velvet Oud Body Mist 250ml", "Fragrance", ("fragrance", "body mist"),
+                        "bottle", "purple", "gold", "Size", ("250ml",), 1990,
+                        "A light body mist with velvet oud and rose."),
+    NonClothingTemplate("Cotton Bedsheet Set - King", "Home Textile", ("home", "bedding", "cotton"),
+                        "sheet", "teal", "ivory", "Size", ("Single", "Double", "King"), 7490,
+                        "A 100% cotton printed bedsheet with two pillow covers."),
+)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One product image: where it is served and what it shows.
+
+    Attributes:
+        path: Server path, e.g. "/cdn/shop/files/DS0012-MAROON_1.jpg".
+        version: The `?v=` cache-busting number Shopify appends.
+        absolute: True for an "http://host:port/..." URL, False for "//host:port/...".
+        draw: What to draw (broken images have one too, never served).
+        broken: True when the server answers 404 for this path.
+    """
+
+    path: str
+    version: int
+    absolute: bool
+    draw: DrawSpec
+    broken: bool = False
+
+    def url(self, netloc: str) -> str:
+        """Return the URL as it appears in the product JSON, for "host:port" `netloc`."""
+        scheme = "http:" if self.absolute else ""
+        return f"{scheme}//{netloc}{self.path}?v={self.version}"
+
+
+@dataclass
+class DemoProduct:
+    """A Shopify product dict plus the ground truth the pipeline should reach.
+
+    Attributes:
+        site: Site name, e.g. "demo_shop".
+        shopify: The `/products.json` product; image `src` holds "path?v=N" until rendered.
+        expected: What the pipeline should do: keep, or exclude and why.
+        colour: Ground-truth garment colour (a `COLOURS` key), None for non-clothing.
+        garment: Ground-truth garment name, None for non-clothing.
+        image_specs: One spec per entry of `shopify["images"]`, in order.
+        duplicate_of: Id of a same-site product whose first image has identical pixels.
+        notes: Why the product is tricky, if it is.
+    """
+
+    site: str
+    shopify: dict[str, Any]
+    expected: Expected
+    colour: str | None
+    garment: str | None
+    image_specs: list[ImageSpec]
+    duplicate_of: int | None = None
+    notes: str = ""
+
+    @property
+    def id(self) -> int:
+        """Shopify product id."""
+        return int(self.shopify["id"])
+
+    @property
+    def handle(self) -> str:
+        """Shopify product handle (URL slug)."""
+        return str(self.shopify["handle"])
+
+    @property
+    def title(self) -> str:
+        """Product title."""
+        return str(self.shopify["title"])
+
+    def render(self, netloc: str) -> dict[str, Any]:
+        """Return a copy of the Shopify dict with full image URLs for "host:port" `netloc`."""
+        product = copy.deepcopy(self.shopify)
+        for image, spec in zip(product["images"], self.image_specs):
+            image["src"] = spec.url(netloc)
+        return product
+
+
+@dataclass
+class DemoSite:
+    """One demo store served on its own loopback address."""
+
+    name: str
+    host: str
+    products: list[DemoProduct]
+    crawl_delay_s: float = 0.05
+    disallowed_prefixes: list[str] = field(default_factory=lambda: list(DEFAULT_DISALLOWED))
+    vendor: str = ""
+
+    def netloc(self, port: int) -> str:
+        """Return "host:port"."""
+        return f"{self.host}:{port}"
+
+    def base_url(self, port: int) -> str:
+        """Return the site's base URL, e.g. "http://127.0.0.1:8000"."""
+        return f"http://{self.netloc(port)}"
+
+    def product(self, handle: str) -> DemoProduct | None:
+        """Return the product with `handle`, or None."""
+        return next((p for p in self.products if p.handle == handle), None)
+
+    def images(self) -> dict[str, ImageSpec]:
+        """Return every image spec of the site keyed by its path."""
+        return {spec.path: spec for p in self.products for spec in p.image_specs}
+
+
+@dataclass
+class DemoWorld:
+    """All demo sites, built deterministically from `seed`."""
+
+    seed: int
+    sites: dict[str, DemoSite]
+
+    def products(self, site: str | None = None) -> list[DemoProduct]:
+        """Return the products of one site, or of all sites in site order."""
+        if site is not None:
+            return list(self.sites[site].products)
+        return [p for s in self.sites.values() for p in s.products]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Return {site: {expected label: count}} for the ground truth."""
+        out: dict[str, dict[str, int]] = {}
+        for name, site in self.sites.items():
+            tally: dict[str, int] = {}
+            for product in site.products:
+                tally[product.expected] = tally.get(product.expected, 0) + 1
+            out[name] = dict(sorted(tally.items()))
+        return out
+
+
+def slugify(text: str) -> str:
+    """Return a Shopify-style handle for `text`."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+class _SiteBuilder:
+    """Builds one site's products from a seeded random generator."""
+
+    def __init__(self, rng: random.Random, site: str, code: str, vendor: str,
+                 used_ids: set[int]) -> None:
+        self.rng = rng
+        self.site = site
+        self.code = code
+        self.vendor = vendor
+        self.used_ids = used_ids
+        self.handles: set[str] = set()
+        self.count = 0
+
+    def new_id(self, low: int, high: int) -> int:
+        """Return a fresh id in [low, high) not used anywhere in the world."""
+        while True:
+            value = self.rng.randrange(low, high)
+            if value not in self.used_ids:
+                self.used_ids.add(value)
+                return value
+
+    def handle(self, title: str) -> str:
+        """Return a unique handle for `title` within the site."""
+        base = slugify(title)
+        candidate, n = base, 1
+        while candidate in self.handles:
+            n += 1
+            candidate = f"{base}-{n}"
+        self.handles.add(candidate)
+        return candidate
+
+    def dates(self) -> tuple[str, str, str]:
+        """Return (created_at, published_at, updated_at) ISO strings in +05:00."""
+        created = datetime(2024, 1, 1, 9, tzinfo=PKT) + timedelta(seconds=self.rng.randrange(540 * 86400))
+        published = created + timedelta(seconds=self.rng.randrange(3600, 3 * 86400))
+        updated = published + timedelta(seconds=self.rng.randrange(120 * 86400))
+        return created.isoformat(), published.isoformat(), updated.isoformat()
+
+    def image_spec(self, number: int, index: int, draw: DrawSpec, broken: bool = False) -> ImageSpec:
+        """Return the spec of image `index` (1-based) of product `number`."""
+        absolute = self.rng.random() < 0.5
+        folder = "products" if absolute else "files"
+        ext = "jpg" if draw.fmt == "JPEG" else "png"
+        path = f"/cdn/shop/{folder}/{self.code}{number:04d}-{draw.colour.upper()}_{index}.{ext}"
+        version = 1712345678 + self.rng.randrange(30_000_000)
+        return ImageSpec(path=path, version=version, absolute=absolute, draw=draw, broken=broken)
+
+    def draw_spec(self, shape: Shape, colour: str, pattern: Pattern, scale: float = 0.86,
+                  accent: str | None = None) -> DrawSpec:
+        """Return a drawing spec with a random size, format and accent colour."""
+        width, height = self.rng.choice(IMAGE_SIZES)
+        fmt = "PNG" if self.rng.random() < 0.3 else "JPEG"
+        accent = accent or self.rng.choice(["gold", "silver", "ivory", "crimson", "emerald"])
+        return DrawSpec(shape=shape, colour=colour, accent=accent, pattern=pattern,
+                        width=width, height=height, fmt=fmt, scale=scale)
+
+    def variants(self, product_id: int, number: int, option_values: tuple[str, ...],
+                 price: int, compare: int | None, stamps: tuple[str, str, str]) -> list[dict[str, Any]]:
+        """Return Shopify variant dicts, one per option value."""
+        out = []
+        for position, value in enumerate(option_values, start=1):
+            suffix = "" if value == "Default Title" else "-" + slugify(value).upper()
+            out.append({
+                "id": self.new_id(40_000_000_000_000, 49_999_999_999_999),
+                "title": value,
+                "option1": value,
+                "option2": None,
+                "option3": None,
+                "sku": f"{self.code}{number:04d}{suffix}",
+                "requires_shipping": True,
+                "taxable": True,
+                "featured_image": None,
+                "available": self.rng.random() > 0.15,
+                "price": f"{price}.00",
+                "grams": 400,
+                "compare_at_price": None if compare is None else f"{compare}.00",
+                "position": position,
+                "product_id": product_id,
+                "created_at": stamps[0],
+                "updated_at": stamps[2],
+            })
+        return out
+
+    def product(self, *, title: str, body_html: str, product_type: str, tags: list[str],
+                option_name: str, option_values: tuple[str, ...], price: int,
+                specs: list[ImageSpec], number: int, product_id: int) -> dict[str, Any]:
+        """Return a Shopify product dict (image src as "path?v=N")."""
+        stamps = self.dates()
+        compare = price + 1000 * self.rng.randrange(1, 4) if self.rng.random() < 0.3 else None
+        images = [{
+            "id": self.new_id(30_000_000_000_000, 39_999_999_999_999),
+            "created_at": stamps[0],
+            "position": position,
+            "updated_at": stamps[2],
+            "product_id": product_id,
+            "variant_ids": [],
+            "src": f"{spec.path}?v={spec.version}",
+            "width": spec.draw.width,
+            "height": spec.draw.height,
+        } for position, spec in enumerate(specs, start=1)]
+        return {
+            "id": product_id,
+            "title": title,
+            "handle": self.handle(title),
+            "body_html": body_html,
+            "published_at": stamps[1],
+            "created_at": stamps[0],
+            "updated_at": stamps[2],
+            "vendor": self.vendor,
+            "product_type": product_type,
+            "tags": sorted(tags),
+            "variants": self.variants(product_id, number, option_values, price, compare, stamps),
+            "images": images,
+            "options": [{"name": option_name, "position": 1, "values": list(option_values)}],
+        }
+
+    def next_number(self) -> tuple[int, int]:
+        """Return (running product number, new product id)."""
+        self.count += 1
+        return self.count, self.new_id(7_700_000_000_000, 7_999_999_999_999)
+
+    def adult(self, kind: GarmentKind, colour: str, *, adjective: str | None = None,
+              fabric: str | None = None, title: str | None = None, product_type: str | None = None,
+              tags: tuple[str, ...] = (), body_extra: str = "", n_images: int = 1,
+              broken: tuple[int, ...] = (), first_draw: DrawSpec | None = None,
+              notes: str = "") -> DemoProduct:
+        """Return an adult garment; `broken` lists 1-based image indices that 404."""
+        number, product_id = self.next_number()
+        adjective = adjective or self.rng.choice(sorted(ADJECTIVES))
+        fabric = fabric or self.rng.choice(kind.fabrics)
+        noun = kind.noun.format(fabric=fabric.title())
+        title = title or f"{colour.title()} {adjective} {noun}"
+        pattern: Pattern = ADJECTIVES[adjective]
+        if kind.shape == "wrap" and pattern != "none":
+            pattern = "border"
+        specs = []
+        for index in range(1, n_images + 1):
+            draw = first_draw if (index == 1 and first_draw) else self.draw_spec(kind.shape, colour, pattern)
+            specs.append(self.image_spec(number, index, draw, broken=index in broken))
+        body = (f"<p>A {colour} {fabric} {noun.lower()} with {adjective.lower()} detailing, "
+                f"finished in {colour}.</p>{body_extra}"
+                f"<ul><li>Colour: {colour.title()}</li><li>Fabric: {fabric.title()}</li>"
+                f"<li>Fit: Regular</li><li>Care: Dry clean only</li></ul>")
+        price = self.rng.randrange(kind.price[0] // 100, kind.price[1] // 100 + 1) * 100 + 90
+        shopify = self.product(
+            title=title, body_html=body,
+            product_type=kind.product_type if product_type is None else product_type,
+            tags=["women", fabric, colour, kind.name, *tags], option_name="Size",
+            option_values=kind.sizes, price=price, specs=specs, number=number, product_id=product_id)
+        usable = any(not s.broken for s in specs)
+        return DemoProduct(site=self.site, shopify=shopify, expected="keep" if usable else "no_image",
+                           colour=colour, garment=kind.name, image_specs=specs, notes=notes)
+
+    def kids(self, template: KidsTemplate, colour: str, n_images: int = 1) -> DemoProduct:
+        """Return a children's wear product."""
+        number, product_id = self.next_number()
+        title = template.title.format(C=colour.title())
+        specs = [self.image_spec(number, i, self.draw_spec(template.shape, colour, "none", scale=0.6))
+                 for i in range(1, n_images + 1)]
+        body = (f"<p>A {colour} {template.garment} for little ones, soft {template.fabric} that is "
+                f"easy to wear all day.</p><ul><li>Colour: {colour.title()}</li>"
+                f"<li>Fabric: {template.fabric.title()}</li>"
+                f"<li>Age: {template.sizes[0]} to {template.sizes[-1]}</li></ul>")
+        price = self.rng.randrange(12, 40) * 100 + 90
+        shopify = self.product(
+            title=title, body_html=body, product_type=template.product_type,
+            tags=[*template.tags, colour], option_name="Size", option_values=template.sizes,
+            price=price, specs=specs, number=number, product_id=product_id)
+        return DemoProduct(site=self.site, shopify=shopify, expected="children", colour=colour,
+                           garment=template.garment, image_specs=specs)
+
+    def non_clothing(self, template: NonClothingTemplate) -> DemoProduct:
+        """Return a fragrance or home product."""
+        number, product_id = self.next_number()
+        draw = self.draw_spec(template.shape, template.colour, "none", accent=template.accent)
+        specs = [self.image_spec(number, 1, draw)]
+        body = (f"<p>{template.blurb}</p><ul>"
+                + "".join(f"<li>{option}</li>" for option in template.values if option != "Default Title")
+                + "<li>Made in Pakistan</li></ul>")
+        shopify = self.product(
+            title=template.title, body_html=body, product_type=template.product_type,
+            tags=list(template.tags), option_name=template.option_name,
+            option_values=template.values, price=template.price, specs=specs,
+            number=number, product_id=product_id)
+        return DemoProduct(site=self.site, shopify=shopify, expected="non_clothing", colour=None,
+                           garment=None, image_specs=specs)
+
+
+def _garment(name: str) -> GarmentKind:
+    """Return the adult garment kind called `name`."""
+    return next(kind for kind in GARMENTS if kind.name == name)
+
+
+def _regular_products(b: _SiteBuilder, count: int) -> list[DemoProduct]:
+    """Return `count` ordinary adult products covering every garment and colour."""
+    rng = b.rng
+    kinds = [kind for _ in range(count // len(GARMENTS) + 1) for kind in GARMENTS][:count]
+    rng.shuffle(kinds)
+    colours = sorted(COLOURS)
+    rng.shuffle(colours)
+    colours += rng.sample(sorted(COLOURS), max(0, count - len(colours)))
+    multi = set(rng.sample(range(count), 8))
+    products = []
+    for i, (kind, colour) in enumerate(zip(kinds, colours)):
+        n_images = rng.choice([2, 3]) if i in multi else 1
+        product_type = "" if i == 0 else None
+        notes = "empty product_type" if i == 0 else ""
+        products.append(b.adult(kind, colour, n_images=n_images, product_type=product_type, notes=notes))
+    return products
+
+
+def _tricky_products(b: _SiteBuilder) -> list[DemoProduct]:
+    """Return adult products whose words look like kids' wear, plus an identical-image pair."""
+    rng = b.rng
+    gno_colour, gno2_colour, eid_colour, pair_colour = rng.sample(["black", "maroon", "navy",
+                                                                   "purple", "red", "teal"], 4)
+    gno_tags = ("girls night out", "party wear")
+    gno_body = "<p>From our Girls Night Out women's party collection.</p>"
+    first = b.adult(_garment("kurta"), pair_colour, adjective="Embroidered", fabric="lawn",
+                    notes="identical first image with its re-listing")
+    relisted = b.adult(_garment("kurta"), pair_colour, adjective="Embroidered", fabric="lawn",
+                       title=f"{first.title} - Restock", first_draw=first.image_specs[0].draw,
+                       notes="first image pixels identical to another product")
+    relisted.duplicate_of = first.id
+    return [
+        b.adult(_garment("kurti"), gno_colour, adjective="Embroidered", fabric="chiffon",
+                title=f"Girls Night Out {gno_colour.title()} Sequined Chiffon Kurti",
+                tags=gno_tags, body_extra=gno_body, n_images=2, notes="adult: 'Girls' is a collection"),
+        b.adult(_garment("lehenga"), gno2_colour, fabric="silk",
+                title=f"Girls Night Out {gno2_colour.title()} Silk Lehenga",
+                tags=gno_tags, body_extra=gno_body, notes="adult: 'Girls' is a collection"),
+        b.adult(_garment("shalwar kameez"), eid_colour, tags=("eid", "festive"),
+                body_extra="<p>Perfect for Eid with the kids.</p>", notes="adult: mentions kids"),
+        b.adult(_garment("kurti"), "pink", adjective="Printed", fabric="lawn",
+                title="Baby Pink Printed Lawn Kurti", notes="adult: 'Baby' is a colour"),
+        first,
+        relisted,
+    ]
+
+
+def _site_products(b: _SiteBuilder, non_clothing: tuple[NonClothingTemplate, ...],
+                   broken_only: bool) -> list[DemoProduct]:
+    """Return all products of one site, newest (highest id) first."""
+    rng = b.rng
+    kid_templates = [KIDS_TEMPLATES[0], *rng.sample(KIDS_TEMPLATES[1:], 4)]
+    kid_colours = rng.sample(["pink", "yellow", "red", "blue", "green", "orange", "purple"], 5)
+    products = _regular_products(b, 24)
+    products += _tricky_products(b)
+    products += [b.kids(t, c, n_images=2 if i == 1 else 1)
+                 for i, (t, c) in enumerate(zip(kid_templates, kid_colours))]
+    products += [b.non_clothing(t) for t in non_clothing]
+    products.append(b.adult(_garment("kurta"), rng.choice(sorted(COLOURS)), n_images=0,
+                            notes="no images at all"))
+    if broken_only:
+        products.append(b.adult(_garment("dupatta"), "olive", n_images=1, broken=(1,),
+                                notes="only image 404s"))
+    else:
+        products.append(b.adult(_garment("2-piece suit"), "olive", n_images=2, broken=(1,),
+                                notes="first image 404s, second is fine"))
+    return sorted(products, key=lambda p: p.id, reverse=True)
+
+
+def build_world(seed: int = 7) -> DemoWorld:
+    """Build the demo world; the same seed always gives an equal world.
+
+    Args:
+        seed: Random seed for titles, colours, ids, prices, dates and image specs.
+
+    Returns:
+        A world with "demo_shop" (127.0.0.1) and "demo_boutique" (127.0.0.2), 40 products each.
+    """
+    used_ids: set[int] = set()
+    shop = _SiteBuilder(random.Random(f"{seed}:demo_shop"), "demo_shop", "DS", "Demo Shop", used_ids)
+    boutique = _SiteBuilder(random.Random(f"{seed}:demo_boutique"), "demo_boutique", "DB",
+                            "Demo Boutique", used_ids)
+    sites = {
+        "demo_shop": DemoSite("demo_shop", "127.0.0.1",
+                              _site_products(shop, SHOP_NON_CLOTHING, broken_only=False),
+                              vendor="Demo Shop"),
+        "demo_boutique": DemoSite("demo_boutique", "127.0.0.2",
+                                  _site_products(boutique, BOUTIQUE_NON_CLOTHING, broken_only=True),
+                                  vendor="Demo Boutique"),
+    }
+    return DemoWorld(seed=seed, sites=sites)
