@@ -27,20 +27,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                        help="port shared by all sites (0 = pick a free one; default 8765)")
     serve.add_argument("--seed", type=int, default=7, help="world seed (default 7)")
     serve.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    run = commands.add_parser("run", help="serve on a free port while CMD runs with PAKFASHION_DEMO_PORT set")
+    run = commands.add_parser("run", help="serve while CMD runs with PAKFASHION_DEMO_PORT set")
+    run.add_argument("--port", type=int, default=8765,
+                     help="port shared by all sites (0 = a free one; default 8765, the port the demo "
+                          "site configs fall back to, so demo URLs are the same in every run)")
     run.add_argument("--seed", type=int, default=7, help="world seed (default 7)")
     run.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --, e.g. -- dvc repro")
     return parser.parse_args(argv)
 
 
-def run_with_store(cmd: list[str], seed: int) -> int:
+def run_with_store(cmd: list[str], *, port: int, seed: int) -> int:
     """Run ``cmd`` while the demo store serves; the sites' configs read the port from the environment."""
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     if not cmd:
         raise SystemExit("run needs a command after --, e.g. `python -m pakfashion.demo run -- dvc repro`")
-    with DemoServer(build_world(seed), port=0) as server:
+    with DemoServer(build_world(seed), port=port) as server:
         env = {**os.environ, "PAKFASHION_DEMO_PORT": str(server.port)}
         logger.warning("demo store on port %d; running %s", server.port, " ".join(cmd))
         return subprocess.run(cmd, env=env, check=False).returncode
@@ -64,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "run":
-        return run_with_store(args.cmd, args.seed)
+        return run_with_store(args.cmd, port=args.port, seed=args.seed)
     serve(args.port, args.seed)
     return 0
 

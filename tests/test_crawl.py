@@ -1,0 +1,109 @@
+"""The crawl stage against the demo store and scripted servers: completeness, politeness, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pakfashion.config import CrawlConfig, SiteConfig
+from pakfashion.crawl import CrawlError, crawl_site, write_crawl_outputs
+from pakfashion.files import read_json, read_jsonl
+from tests.http_fixtures import Reply, scripted_server
+from tests.repo_copy import copy_repo
+
+pytestmark = pytest.mark.network
+
+SETTINGS = CrawlConfig(snapshot="test", user_agent="pakfashion-bot/0.1 (+mailto:test@example.org)",
+                       min_delay_s=0.0, backoff_base_s=0.05, page_size=7, timeout_s=5)
+
+
+def site(name: str, base_url: str) -> SiteConfig:
+    return SiteConfig(name=name, base_url=base_url)
+
+
+@pytest.mark.parametrize("name", ["demo_shop", "demo_boutique"])
+def test_crawl_gets_every_product_politely(demo_store, name: str) -> None:  # noqa: ANN001
+    records, report = crawl_site(site(name, demo_store.base_url(name)), SETTINGS)
+    expected = {str(p.id) for p in demo_store.world.products(name)}
+    assert {r.product_id for r in records} == expected
+    assert report.platform == "shopify" and not report.errors
+    assert report.robots[0]["policy"] == "parsed" and len(report.robots[0]["sha256"]) == 64
+    log = [r for r in demo_store.request_log if r.site == name]
+    assert log[0].path == "/robots.txt"
+    disallowed = demo_store.world.sites[name].disallowed_prefixes
+    assert not [r.path for r in log if any(r.path.startswith(p) for p in disallowed)]
+    assert {r.user_agent for r in log} == {SETTINGS.user_agent}
+    # 40 products at 7 per page: 6 pages, plus robots.txt and the one-product detection probe.
+    assert report.http["requests"] == 7
+
+
+def test_records_are_normalised(demo_store) -> None:  # noqa: ANN001
+    records, _ = crawl_site(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
+    for record in records:
+        assert all(url.startswith("http://") for url in record.image_urls)
+        assert record.currency == "PKR"
+        assert all(v.price is None or isinstance(v.price, float) for v in record.variants)
+    assert any(not r.image_urls for r in records)
+
+
+def test_rate_limits_and_server_errors_lose_nothing(demo_store) -> None:  # noqa: ANN001
+    demo_store.faults.rate_limit_every = 3
+    demo_store.faults.error_500_every = 4
+    records, report = crawl_site(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
+    assert len(records) == len(demo_store.world.products("demo_shop"))
+    assert report.http.get("retry/reason/http_429", 0) >= 1
+    assert report.http.get("retry/reason/http_500", 0) >= 1
+    assert not report.errors
+
+
+def test_content_signal_ai_train_no_is_honoured() -> None:
+    routes = {"/robots.txt": [Reply(200, b"User-agent: *\nContent-Signal: ai-train=no\nAllow: /\n")]}
+    with scripted_server(routes) as (base, script):
+        records, report = crawl_site(site("optout", base), SETTINGS)
+    assert records == [] and report.opted_out
+    assert [path for path, _ in script.log] == ["/robots.txt"]
+
+
+def test_unknown_platform_names_site_and_what_was_tried() -> None:
+    routes = {"/robots.txt": [Reply(404)], "/products.json": [Reply(200, b"<html>shop</html>")]}
+    with scripted_server(routes) as (base, _), pytest.raises(CrawlError, match=r"'mystery'.*tried Shopify"):
+        crawl_site(site("mystery", base), SETTINGS)
+
+
+def test_malformed_pages_are_logged_and_the_crawl_goes_on() -> None:
+    product = {"id": 1, "title": "Red\x01 Kurta", "handle": "red", "body_html": "<p>line\x02</p>", "images": []}
+    good = json.dumps({"products": [product]}).replace("\\u0001", "\x01").encode()
+    routes = {
+        "/robots.txt": [Reply(404)],
+        "/products.json?limit=1&page=1": [Reply(200, good)],
+        "/products.json?limit=1&page=2": [Reply(200, b'{"products": [{"id": 2, "tit')],
+        "/products.json?limit=1&page=3": [Reply(200, json.dumps({"products": [{**product, "id": 3}]}).encode())],
+        "/products.json?limit=1&page=4": [Reply(200, b'{"products": []}')],
+    }
+    settings = CrawlConfig(**{**SETTINGS.__dict__, "page_size": 1, "max_retries": 0})
+    with scripted_server(routes) as (base, _):
+        records, report = crawl_site(site("messy", base), settings)
+    assert [r.product_id for r in records] == ["1", "3"]
+    assert len(report.errors) == 1 and "page=2" in report.errors[0] and "not JSON" in report.errors[0]
+
+
+def test_outputs_are_written(tmp_path: Path, demo_store) -> None:  # noqa: ANN001
+    records, report = crawl_site(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
+    write_crawl_outputs(records, report, tmp_path / "demo_shop")
+    rows = list(read_jsonl(tmp_path / "demo_shop" / "products.jsonl"))
+    assert [r["product_id"] for r in rows] == sorted(r["product_id"] for r in rows)
+    assert read_json(tmp_path / "demo_shop" / "crawl.json")["products"] == len(rows)
+
+
+@pytest.mark.slow
+def test_cli_crawls_any_store_with_site_generic(tmp_path: Path, repo_root: Path, demo_store) -> None:  # noqa: ANN001
+    work = copy_repo(repo_root, tmp_path / "repo")
+    base = demo_store.base_url("demo_boutique")
+    subprocess.run([sys.executable, "-m", "pakfashion.crawl", "site=generic", "site.name=x", f"site.base_url={base}"],
+                   cwd=work, check=True, capture_output=True, timeout=120)
+    assert len(list(read_jsonl(work / "data/raw/x/products.jsonl"))) == len(demo_store.world.products("demo_boutique"))
+    assert read_json(work / "data/raw/x/crawl.json")["platform"] == "shopify"

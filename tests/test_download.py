@@ -1,0 +1,116 @@
+"""The download stage: validation, normalisation, opt-out, dedup, and a ledger row for every URL."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pakfashion.config import DownloadConfig
+from pakfashion.download import (
+    ImageRejected,
+    Status,
+    check_success_rate,
+    normalise_image,
+    opted_out,
+    run_download,
+    write_ledger,
+)
+
+UA = "pakfashion-bot/0.1 (+mailto:test@example.org)"
+
+
+def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **params)
+    return out.getvalue()
+
+
+def test_cmyk_palette_and_alpha_become_rgb_on_white() -> None:
+    settings = DownloadConfig(min_side_px=8)
+    cmyk = normalise_image(encode(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), "JPEG"), settings)
+    assert Image.open(io.BytesIO(cmyk.jpeg)).mode == "RGB"
+    transparent = Image.new("RGBA", (32, 32), (255, 0, 0, 0))
+    flat = Image.open(io.BytesIO(normalise_image(encode(transparent, "PNG"), settings).jpeg))
+    assert min(flat.getpixel((16, 16))) > 240  # transparent → white
+    palette = Image.new("P", (32, 32), 3)
+    assert Image.open(io.BytesIO(normalise_image(encode(palette, "PNG"), settings).jpeg)).mode == "RGB"
+
+
+def test_exif_orientation_is_applied() -> None:
+    image = Image.new("RGB", (40, 20), "blue")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise when displayed
+    result = normalise_image(encode(image, "JPEG", exif=exif), DownloadConfig(min_side_px=8))
+    assert (result.width, result.height) == (20, 40)
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [(b"<html>not an image</html>", Status.decode_failed),
+     (encode(Image.new("RGB", (64, 64), "red"), "JPEG")[:200], Status.decode_failed),
+     (encode(Image.new("RGB", (4000, 4000), "red"), "PNG"), Status.decode_failed),
+     (encode(Image.new("RGB", (20, 20), "red"), "PNG"), Status.too_small)],
+    ids=["html", "truncated", "bomb", "tiny"],
+)
+def test_unusable_images_are_rejected_with_a_status(data: bytes, status: Status) -> None:
+    with pytest.raises(ImageRejected) as info:
+        normalise_image(data, DownloadConfig(min_side_px=32, max_image_pixels=1_000_000))
+    assert info.value.status is status
+
+
+def test_same_pixels_same_name_other_pixels_other_name() -> None:
+    settings = DownloadConfig(min_side_px=8)
+    red = Image.new("RGB", (64, 64), "red")
+    as_png = normalise_image(encode(red, "PNG"), settings)
+    as_png_again = normalise_image(encode(red, "PNG", optimize=True), settings)
+    blue = normalise_image(encode(Image.new("RGB", (64, 64), "blue"), "PNG"), settings)
+    assert as_png.sha256 == as_png_again.sha256 != blue.sha256
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("noai", True), ("noindex, noimageai", True), ("otherbot: noai", False),
+     ("pakfashion-bot: noai", True), ("noindex", False), ("", False)],
+)
+def test_x_robots_tag_opt_out(header: str, expected: bool) -> None:
+    assert opted_out(header, agent_token="pakfashion-bot") is expected
+
+
+def test_success_rate_floor() -> None:
+    with pytest.raises(RuntimeError, match="min_success_rate"):
+        check_success_rate([], 0.5)
+
+
+@pytest.mark.network
+def test_download_from_demo_store(tmp_path: Path, demo_store) -> None:  # noqa: ANN001
+    """Every image URL of the demo products ends in the ledger with the right status."""
+    keep = next(p for p in demo_store.world.products("demo_shop") if p.expected == "keep" and len(p.image_specs) > 1)
+    demo_store.faults.noai_images = {keep.image_specs[0].path}
+    rows = []
+    for name in ("demo_shop", "demo_boutique"):
+        for product in demo_store.world.products(name):
+            rendered = product.render(demo_store.base_url(name).split("//")[1])
+            urls = [("http:" + i["src"]) if i["src"].startswith("//") else i["src"] for i in rendered["images"]]
+            rows.append({"site": name, "product_id": str(product.id), "image_urls": json.dumps(urls)})
+    products_csv = tmp_path / "products.csv"
+    pd.DataFrame(rows).to_csv(products_csv, index=False)
+    ledger, metrics = run_download(products_csv, tmp_path / "images", DownloadConfig(min_delay_s=0.0), user_agent=UA)
+    write_ledger(ledger, tmp_path / "images.csv")
+    table = pd.read_csv(tmp_path / "images.csv", dtype=str, keep_default_na=False)
+    assert len(table) == metrics["images"] == sum(len(json.loads(r["image_urls"])) for r in rows)
+    statuses = table.groupby("status").size().to_dict()
+    assert statuses.get("fetch_failed", 0) == 2  # the two broken-image products
+    assert statuses.get("opted_out", 0) == 1
+    assert statuses.get("duplicate", 0) >= 2  # the identical-image pairs
+    ok = table[table["status"] == "ok"]
+    assert ok["sha256"].is_unique
+    assert all((tmp_path / "images" / f"{sha}.jpg").exists() for sha in ok["sha256"])
+    assert len(list((tmp_path / "images").iterdir())) == len(ok)
+    assert set(table[table["status"] == "duplicate"]["duplicate_of"]) <= set(table["url"])
+    user_agents = {record.user_agent for record in demo_store.request_log}
+    assert user_agents == {UA}
