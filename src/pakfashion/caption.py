@@ -79,6 +79,7 @@ def assign_splits(examples: pd.DataFrame, *, seed: int, validation_percent: int)
 
 def clean_caption(text: str) -> str:
     """Model output without special-token debris, repeated spaces or trailing punctuation."""
+    text = re.sub(r"<[^>]*>", " ", text)
     text = re.sub(r"[^\w\s,.'&/-]", " ", text)
     return re.sub(r"\s+", " ", text).strip(" ,.").lower()
 
