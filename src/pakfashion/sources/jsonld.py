@@ -1,0 +1,150 @@
+"""Product pages: schema.org JSON-LD ``Product`` (any nesting), with Open Graph as the fallback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from parsel import Selector
+
+log = logging.getLogger(__name__)
+
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_PRODUCT_TYPES = {"product", "productgroup", "individualproduct", "productmodel"}
+
+
+def _loads_lenient(text: str) -> Any:
+    """JSON as real sites write it: HTML comments, CDATA, control characters, trailing commas."""
+    cleaned = text.strip()
+    for junk in ("<!--", "-->", "//<![CDATA[", "//]]>", "<![CDATA[", "]]>"):
+        cleaned = cleaned.replace(junk, "")
+    try:
+        return json.loads(cleaned, strict=False)
+    except json.JSONDecodeError:
+        return json.loads(_TRAILING_COMMA.sub(r"\1", cleaned), strict=False)
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in a JSON-LD document (lists, @graph and nested values included)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+    elif isinstance(node, dict):
+        yield node
+        for value in node.values():
+            if isinstance(value, (list, dict)):
+                yield from _walk(value)
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    value = node.get("@type", [])
+    values = value if isinstance(value, list) else [value]
+    return {str(v).rsplit("/", 1)[-1].lower() for v in values}
+
+
+def jsonld_products(html: str) -> list[dict[str, Any]]:
+    """All schema.org Product-like objects on a page; unparsable blocks are skipped with a log line."""
+    products = []
+    for block in Selector(text=html).xpath('//script[contains(@type, "ld+json")]/text()').getall():
+        try:
+            document = _loads_lenient(block)
+        except json.JSONDecodeError as err:
+            log.debug("skipping unparsable JSON-LD block (%s)", err)
+            continue
+        products.extend(node for node in _walk(document) if _types(node) & _PRODUCT_TYPES)
+    return products
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return _text(value.get("name") or value.get("@value") or "")
+    if isinstance(value, list):
+        return _text(value[0]) if value else ""
+    return str(value or "").strip()
+
+
+def _images(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return _images(value.get("url") or value.get("contentUrl") or value.get("@id") or "")
+    if isinstance(value, list):
+        return [url for item in value for url in _images(item)]
+    return []
+
+
+def _offers(node: dict[str, Any]) -> list[dict[str, Any]]:
+    offers = node.get("offers") or []
+    items = [o for o in (offers if isinstance(offers, list) else [offers]) if isinstance(o, dict)]
+    nested = [o for item in items for o in (item.get("offers") or []) if isinstance(o, dict)]
+    variants = [o for v in node.get("hasVariant") or [] if isinstance(v, dict) for o in _offers(v)]
+    return items + nested + variants
+
+
+def _offer_price(offer: dict[str, Any]) -> Any:
+    spec = offer.get("priceSpecification")
+    if offer.get("price") is None and isinstance(spec, dict):
+        return spec.get("price")
+    return offer.get("price", offer.get("lowPrice"))
+
+
+def product_from_jsonld(node: dict[str, Any]) -> dict[str, Any]:
+    """The fields we keep from one JSON-LD Product (or ProductGroup with variants)."""
+    offers = _offers(node)
+    variant_images = [img for v in node.get("hasVariant") or [] if isinstance(v, dict) for img in _images(v.get("image"))]
+    return {
+        "name": _text(node.get("name")),
+        "description": _text(node.get("description")),
+        "images": _images(node.get("image")) + variant_images,
+        "sku": _text(node.get("sku") or node.get("productID") or node.get("productGroupID") or node.get("mpn")),
+        "brand": _text(node.get("brand")),
+        "category": _text(node.get("category")),
+        "url": _text(node.get("url")),
+        "color": _text(node.get("color")),
+        "material": _text(node.get("material")),
+        "prices": [p for p in (_offer_price(o) for o in offers) if p not in (None, "")],
+        "currency": next((_text(o.get("priceCurrency")) for o in offers if o.get("priceCurrency")), ""),
+        "availability": [_text(o.get("availability")).rsplit("/", 1)[-1] for o in offers if o.get("availability")],
+    }
+
+
+def _meta(sel: Selector, *names: str) -> list[str]:
+    values: list[str] = []
+    for name in names:
+        values += sel.xpath(f'//meta[@property="{name}" or @name="{name}"]/@content').getall()
+    return [v.strip() for v in values if v.strip()]
+
+
+def product_from_open_graph(html: str) -> dict[str, Any] | None:
+    """Open Graph product fields, or None when the page has no og:title and og:image."""
+    sel = Selector(text=html)
+    title, images = _meta(sel, "og:title"), _meta(sel, "og:image", "og:image:secure_url")
+    if not title or not images:
+        return None
+    return {
+        "name": title[0], "description": next(iter(_meta(sel, "og:description", "description")), ""),
+        "images": images, "sku": "", "brand": next(iter(_meta(sel, "og:site_name", "product:brand")), ""),
+        "category": next(iter(_meta(sel, "product:category")), ""), "url": next(iter(_meta(sel, "og:url")), ""),
+        "color": next(iter(_meta(sel, "product:color")), ""), "material": "",
+        "prices": _meta(sel, "product:price:amount", "og:price:amount"),
+        "currency": next(iter(_meta(sel, "product:price:currency", "og:price:currency")), ""), "availability": [],
+    }
+
+
+def canonical_url(html: str) -> str:
+    """The page's ``<link rel="canonical">``, or ''."""
+    return (Selector(text=html).xpath('//link[@rel="canonical"]/@href').get() or "").strip()
+
+
+def extract_product(html: str) -> tuple[dict[str, Any], str] | None:
+    """The page's product and how it was found (``jsonld`` or ``open_graph``); None if neither."""
+    found = jsonld_products(html)
+    if found:
+        # A page may describe related products too; the one with most data is the page's own.
+        best = max(found, key=lambda node: (bool(node.get("offers") or node.get("hasVariant")), len(node)))
+        return product_from_jsonld(best), "jsonld"
+    graph = product_from_open_graph(html)
+    return (graph, "open_graph") if graph else None
