@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
 import pytest
 
 from pakfashion.config import CrawlConfig, SiteConfig
-from pakfashion.crawl import CrawlError, crawl_site, write_crawl_outputs
+from pakfashion.crawl import CrawlError, CrawlReport, crawl_site, write_crawl_outputs
+from pakfashion.sources.record import ProductRecord
 from pakfashion.files import read_json, read_jsonl
+from pakfashion.web.frontier import Frontier
 from tests.http_fixtures import Reply, scripted_server
 from tests.repo_copy import copy_repo
 
@@ -25,9 +28,15 @@ def site(name: str, base_url: str) -> SiteConfig:
     return SiteConfig(name=name, base_url=base_url)
 
 
+def crawl(site_config: SiteConfig, settings: CrawlConfig) -> tuple[list[ProductRecord], CrawlReport]:
+    """Crawl with a fresh frontier."""
+    with Frontier(Path(tempfile.mkdtemp()) / "frontier.sqlite") as frontier:
+        return crawl_site(site_config, settings, frontier=frontier)
+
+
 @pytest.mark.parametrize("name", ["demo_shop", "demo_boutique"])
 def test_crawl_gets_every_product_politely(demo_store, name: str) -> None:  # noqa: ANN001
-    records, report = crawl_site(site(name, demo_store.base_url(name)), SETTINGS)
+    records, report = crawl(site(name, demo_store.base_url(name)), SETTINGS)
     expected = {str(p.id) for p in demo_store.world.products(name)}
     assert {r.product_id for r in records} == expected
     assert report.platform == "shopify" and not report.errors
@@ -42,7 +51,7 @@ def test_crawl_gets_every_product_politely(demo_store, name: str) -> None:  # no
 
 
 def test_records_are_normalised(demo_store) -> None:  # noqa: ANN001
-    records, _ = crawl_site(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
+    records, _ = crawl(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
     for record in records:
         assert all(url.startswith("http://") for url in record.image_urls)
         assert record.currency == "PKR"
@@ -53,7 +62,7 @@ def test_records_are_normalised(demo_store) -> None:  # noqa: ANN001
 def test_rate_limits_and_server_errors_lose_nothing(demo_store) -> None:  # noqa: ANN001
     demo_store.faults.rate_limit_every = 3
     demo_store.faults.error_500_every = 4
-    records, report = crawl_site(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
+    records, report = crawl(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
     assert len(records) == len(demo_store.world.products("demo_shop"))
     assert report.http.get("retry/reason/http_429", 0) >= 1
     assert report.http.get("retry/reason/http_500", 0) >= 1
@@ -63,7 +72,7 @@ def test_rate_limits_and_server_errors_lose_nothing(demo_store) -> None:  # noqa
 def test_content_signal_ai_train_no_is_honoured() -> None:
     routes = {"/robots.txt": [Reply(200, b"User-agent: *\nContent-Signal: ai-train=no\nAllow: /\n")]}
     with scripted_server(routes) as (base, script):
-        records, report = crawl_site(site("optout", base), SETTINGS)
+        records, report = crawl(site("optout", base), SETTINGS)
     assert records == [] and report.opted_out
     assert [path for path, _ in script.log] == ["/robots.txt"]
 
@@ -71,7 +80,7 @@ def test_content_signal_ai_train_no_is_honoured() -> None:
 def test_unknown_platform_names_site_and_what_was_tried() -> None:
     routes = {"/robots.txt": [Reply(404)], "/products.json": [Reply(200, b"<html>shop</html>")]}
     with scripted_server(routes) as (base, _), pytest.raises(CrawlError, match=r"'mystery'.*tried Shopify"):
-        crawl_site(site("mystery", base), SETTINGS)
+        crawl(site("mystery", base), SETTINGS)
 
 
 def test_malformed_pages_are_logged_and_the_crawl_goes_on() -> None:
@@ -86,13 +95,13 @@ def test_malformed_pages_are_logged_and_the_crawl_goes_on() -> None:
     }
     settings = CrawlConfig(**{**SETTINGS.__dict__, "page_size": 1, "max_retries": 0})
     with scripted_server(routes) as (base, _):
-        records, report = crawl_site(site("messy", base), settings)
+        records, report = crawl(site("messy", base), settings)
     assert [r.product_id for r in records] == ["1", "3"]
     assert len(report.errors) == 1 and "page=2" in report.errors[0] and "not JSON" in report.errors[0]
 
 
 def test_outputs_are_written(tmp_path: Path, demo_store) -> None:  # noqa: ANN001
-    records, report = crawl_site(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
+    records, report = crawl(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
     write_crawl_outputs(records, report, tmp_path / "demo_shop")
     rows = list(read_jsonl(tmp_path / "demo_shop" / "products.jsonl"))
     assert [r["product_id"] for r in rows] == sorted(r["product_id"] for r in rows)

@@ -118,12 +118,26 @@ def test_gives_up_after_retry_budget() -> None:
             http.get(f"{base}/p")
 
 
-def test_block_statuses_stop_without_retry() -> None:
+def test_repeated_refusals_give_the_host_up_without_retrying() -> None:
     with scripted_server({"/robots.txt": [Reply(404)], "/p": [Reply(403)]}) as (base, script):
         http, _ = client()
-        with pytest.raises(HostBlockedError):
+        for _ in range(2):
+            with pytest.raises(FetchError, match="refusal"):
+                http.get(f"{base}/p")
+        with pytest.raises(HostBlockedError, match="giving the host up"):
             http.get(f"{base}/p")
-    assert sum(path == "/p" for path, _ in script.log) == 1
+    assert sum(path == "/p" for path, _ in script.log) == 3
+
+
+CHALLENGE = Reply(200, b"<html><title>Just a moment...</title><div id='cf-chl-widget'></div></html>",
+                  {"Content-Type": "text/html; charset=utf-8"})
+
+
+def test_bot_challenge_pages_count_as_refusals() -> None:
+    with scripted_server({"/robots.txt": [Reply(404)], "/p": [CHALLENGE]}) as (base, _):
+        http, _ = client(max_refusals=1)
+        with pytest.raises(HostBlockedError, match="bot challenge"):
+            http.get(f"{base}/p")
 
 
 def test_response_size_cap() -> None:

@@ -54,6 +54,8 @@ class Platform(str, enum.Enum):
 
     auto = "auto"
     shopify = "shopify"
+    # Sitemap-listed product pages with schema.org JSON-LD (Open Graph fallback): SFCC, Magento, ...
+    sitemap = "sitemap"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class SiteConfig:
     allowed_hosts: list[str] = field(default_factory=list)
     # 0 = no limit. A cap for trial runs.
     max_products: int = 0
+    # Sitemap platform: which sitemap-listed URLs are product pages (regex searched in the URL).
+    product_url_pattern: str = r"/products?/|\.html?$"
+    # Sitemap platform: start here instead of robots.txt's Sitemap lines / <base>/sitemap.xml.
+    sitemap_urls: list[str] = field(default_factory=list)
     # Per-site politeness override; None keeps crawl.min_delay_s.
     min_delay_s: float | None = None
 

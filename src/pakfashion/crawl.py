@@ -8,6 +8,7 @@ robots.txt snapshot and opt-out signals, counts, errors, dates).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,9 +17,16 @@ from urllib.parse import urlsplit
 
 from pakfashion.config import CrawlConfig, PathsConfig, Platform, SiteConfig, as_typed, stage_main
 from pakfashion.files import write_json, write_jsonl
+from pakfashion.sources.pages import SitemapCrawl, normalise_page_product
 from pakfashion.sources.record import ProductRecord
-from pakfashion.sources.shopify import iter_shopify_products, looks_like_shopify, normalise_shopify_product
-from pakfashion.web import FetchError, HostBlockedError, PoliteClient
+from pakfashion.sources.shopify import (
+    ShopifyCrawl,
+    iter_shopify_products,
+    looks_like_shopify,
+    normalise_shopify_product,
+)
+from pakfashion.web import HostBlockedError, PoliteClient
+from pakfashion.web.frontier import Frontier, frontier_path
 from pakfashion.web.http import ClientSettings
 
 log = logging.getLogger(__name__)
@@ -44,6 +52,7 @@ class CrawlReport:
     products: int = 0
     duplicates_skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    pages: dict[str, Any] = field(default_factory=dict)
     robots: list[dict[str, Any]] = field(default_factory=list)
     http: dict[str, int] = field(default_factory=dict)
 
@@ -68,15 +77,22 @@ def build_client(settings: CrawlConfig, site: SiteConfig) -> PoliteClient:
     return PoliteClient(client_settings, allowed_hosts=hosts)
 
 
-def detect_platform(client: PoliteClient, site: SiteConfig) -> Platform:
-    """The site's platform: as configured, or detected by probing; CrawlError naming what was tried."""
+def detect_platform(client: PoliteClient, site: SiteConfig, pages: SitemapCrawl) -> Platform:
+    """The site's platform: as configured, or probed (Shopify JSON first, then sitemaps).
+
+    Raises:
+        CrawlError: naming the site and everything that was tried.
+    """
     if site.platform is not Platform.auto:
         return site.platform
     if looks_like_shopify(client, site.base_url):
         return Platform.shopify
+    if pages.product_page_urls():
+        return Platform.sitemap
     raise CrawlError(
         f"site {site.name!r} ({site.base_url}): platform not recognised; tried Shopify "
-        f"({site.base_url.rstrip('/')}/products.json). Set site.platform if you know it."
+        f"({site.base_url.rstrip('/')}/products.json) and product pages in the sitemaps {pages.roots()} "
+        f"(site.product_url_pattern={site.product_url_pattern!r}). Set site.platform or site.sitemap_urls."
     )
 
 
@@ -92,56 +108,65 @@ def check_opt_out(client: PoliteClient, site: SiteConfig, settings: CrawlConfig)
     return False
 
 
-def collect_products(
-    client: PoliteClient, site: SiteConfig, settings: CrawlConfig, report: CrawlReport
-) -> list[ProductRecord]:
-    """All products of a Shopify site, normalised, de-duplicated by product id, capped by max_products."""
-    records: dict[str, ProductRecord] = {}
-    raw_products = iter_shopify_products(
-        client, site.base_url, page_size=settings.page_size, max_pages=settings.max_pages, errors=report.errors
-    )
-    for raw in raw_products:
-        try:
-            record = normalise_shopify_product(
-                raw, site=site.name, base_url=site.base_url, currency=site.currency, crawled_at=now_iso()
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            report.errors.append(f"product {raw.get('id')!r}: malformed ({err!r})")
-            continue
-        if record.product_id in records:
+def iter_records(
+    platform: Platform, site: SiteConfig, shop: ShopifyCrawl, pages: SitemapCrawl
+) -> Iterator[ProductRecord]:
+    """Normalised products from the platform's adapter (malformed ones logged in the report)."""
+    if platform is Platform.shopify:
+        for raw in iter_shopify_products(shop, site.base_url):
+            try:
+                yield normalise_shopify_product(
+                    raw, site=site.name, base_url=site.base_url, currency=site.currency, crawled_at=now_iso()
+                )
+            except (KeyError, TypeError, ValueError) as err:
+                shop.errors.append(f"product {raw.get('id')!r}: malformed ({err!r})")
+        return
+    for url, product, how in pages.products(pages.product_page_urls()):
+        yield normalise_page_product(url, product, how, site=site.name, currency=site.currency, crawled_at=now_iso())
+
+
+def collect_products(records: Iterator[ProductRecord], site: SiteConfig, report: CrawlReport) -> list[ProductRecord]:
+    """Records de-duplicated by product id (listings repeat products), capped by site.max_products."""
+    unique: dict[str, ProductRecord] = {}
+    for record in records:
+        if record.product_id in unique:
             report.duplicates_skipped += 1
             continue
-        records[record.product_id] = record
-        if site.max_products and len(records) >= site.max_products:
+        unique[record.product_id] = record
+        if site.max_products and len(unique) >= site.max_products:
             log.info("%s: site.max_products=%d reached", site.name, site.max_products)
             break
-    return list(records.values())
+    return list(unique.values())
 
 
-def crawl_site(site: SiteConfig, settings: CrawlConfig) -> tuple[list[ProductRecord], CrawlReport]:
+def crawl_site(site: SiteConfig, settings: CrawlConfig, *, frontier: Frontier) -> tuple[list[ProductRecord], CrawlReport]:
     """Crawl one site politely. Blocks and opt-outs end the crawl with a report, not an exception."""
     report = CrawlReport(
         site=site.name, base_url=site.base_url, snapshot=settings.snapshot,
         user_agent=settings.user_agent, started_at=now_iso(),
     )
     client = build_client(settings, site)
+    shop = ShopifyCrawl(client, frontier, page_size=settings.page_size, max_pages=settings.max_pages,
+                        errors=report.errors)
+    pages = SitemapCrawl(client, frontier, site.base_url, site.product_url_pattern, site.sitemap_urls,
+                         honor_noai=settings.honor_content_signal, errors=report.errors)
     records: list[ProductRecord] = []
     try:
         if check_opt_out(client, site, settings):
             report.opted_out = True
             report.stopped_reason = "Content-Signal ai-train=no"
         else:
-            report.platform = detect_platform(client, site).value
-            records = collect_products(client, site, settings, report)
+            platform = detect_platform(client, site, pages)
+            report.platform = platform.value
+            records = collect_products(iter_records(platform, site, shop, pages), site, report)
     except HostBlockedError as err:
         log.error("%s blocked us, stopping this site: %s", site.name, err)
         report.stopped_reason = f"blocked: {err}"
-    except FetchError as err:
-        log.error("%s: crawl stopped: %s", site.name, err)
-        report.stopped_reason = str(err)
     finally:
         client.close()
     report.products = len(records)
+    report.pages = {"opted_out": pages.pages_opted_out, "without_product": pages.pages_without_product,
+                    "x_robots_tag": dict(pages.x_robots_tags), "finished": frontier.count()}
     report.robots = [snap.to_dict() for snap in client.robots.snapshots()]
     report.http = dict(sorted(client.stats.items()))
     report.finished_at = now_iso()
@@ -161,8 +186,10 @@ def main(cfg: Any) -> None:
     if cfg.get("site") is None:
         raise CrawlError("no site selected: run `python -m pakfashion.crawl site=<name>` (a file in conf/site/)")
     site = as_typed(cfg.site, SiteConfig)
+    settings = as_typed(cfg.crawl, CrawlConfig)
     paths = as_typed(cfg.paths, PathsConfig)
-    records, report = crawl_site(site, as_typed(cfg.crawl, CrawlConfig))
+    with Frontier(frontier_path(paths.state, site.name, settings.snapshot)) as frontier:
+        records, report = crawl_site(site, settings, frontier=frontier)
     write_crawl_outputs(records, report, paths.raw / site.name)
 
 

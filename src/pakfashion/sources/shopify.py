@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from pakfashion.sources.record import (
     unique_image_urls,
 )
 from pakfashion.web import FetchError, HostBlockedError, PoliteClient
+from pakfashion.web.frontier import Frontier
 
 log = logging.getLogger(__name__)
 
@@ -25,79 +27,110 @@ SHOPIFY_PAGING_CAP = 25_000
 MAX_BAD_PAGES_IN_A_ROW = 3
 
 
-def products_page_url(base_url: str, *, page: int, limit: int) -> str:
-    return f"{base_url.rstrip('/')}/products.json?limit={limit}&page={page}"
+def listing_page_url(listing_url: str, *, page: int, limit: int) -> str:
+    """A page of a JSON listing: ``<base>/products.json`` or ``<base>/collections/<c>/products.json``."""
+    return f"{listing_url}?limit={limit}&page={page}"
 
 
-def parse_products_page(body: bytes, url: str) -> list[dict[str, Any]]:
-    """The ``products`` list of a products.json page; FetchError with the reason when it isn't one."""
+def parse_json_list(body: bytes, url: str, key: str) -> list[dict[str, Any]]:
+    """The ``key`` list of a JSON page; FetchError saying why when the page isn't one."""
     try:
         # strict=False: real catalogs put raw control characters in body_html.
         data = json.loads(body.decode("utf-8", errors="replace"), strict=False)
     except json.JSONDecodeError as err:
         raise FetchError(f"{url}: not JSON ({err.msg} at char {err.pos})") from err
-    if not isinstance(data, dict) or not isinstance(data.get("products"), list):
-        raise FetchError(f"{url}: JSON without a 'products' list")
-    return [p for p in data["products"] if isinstance(p, dict)]
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise FetchError(f"{url}: JSON without a {key!r} list")
+    return [item for item in data[key] if isinstance(item, dict)]
+
+
+def fetch_json_list(client: PoliteClient, url: str, key: str, frontier: Frontier) -> list[dict[str, Any]]:
+    """A JSON listing page, from the frontier when a previous (killed) run already finished it."""
+    done = frontier.get(url)
+    if done is not None:
+        return list(done[1])
+    resp = client.get(url)
+    if resp.status != 200:
+        raise FetchError(f"{url}: HTTP {resp.status}")
+    items = parse_json_list(resp.body, url, key)
+    frontier.put(url, "ok", items)
+    return items
 
 
 def looks_like_shopify(client: PoliteClient, base_url: str) -> bool:
     """True when ``/products.json`` answers a Shopify-shaped JSON page."""
-    url = products_page_url(base_url, page=1, limit=1)
+    url = listing_page_url(f"{base_url.rstrip('/')}/products.json", page=1, limit=1)
     try:
         resp = client.get(url)
+        if resp.status == 200:
+            parse_json_list(resp.body, url, "products")
+            return True
+    except HostBlockedError:
+        raise
     except FetchError as err:
-        log.info("not Shopify (%s)", err)
-        return False
-    if resp.status != 200:
-        return False
-    try:
-        parse_products_page(resp.body, url)
-    except FetchError:
-        return False
-    return True
+        log.info("not Shopify: %s", err)
+    return False
 
 
-def fetch_products_page(client: PoliteClient, url: str) -> list[dict[str, Any]]:
-    """One products.json page's products; FetchError for a non-200 or malformed page."""
-    resp = client.get(url)
-    if resp.status != 200:
-        raise FetchError(f"{url}: HTTP {resp.status}")
-    return parse_products_page(resp.body, url)
+@dataclass
+class ShopifyCrawl:
+    """Paging state shared by the listings of one site."""
 
+    client: PoliteClient
+    frontier: Frontier
+    page_size: int
+    max_pages: int
+    errors: list[str] = field(default_factory=list)
+    # Set when the last listing stopped at Shopify's paging cap.
+    capped: bool = False
 
-def iter_shopify_products(
-    client: PoliteClient, base_url: str, *, page_size: int, max_pages: int, errors: list[str]
-) -> Iterator[dict[str, Any]]:
-    """Yield raw products page by page until a short page, the page limit or Shopify's paging cap.
+    def listing(self, listing_url: str, key: str = "products") -> Iterator[dict[str, Any]]:
+        """Items page by page until a short page; bad pages are logged, recorded and skipped.
 
-    A bad page is logged, appended to ``errors`` and skipped; three bad pages in a row end the
-    listing. A block (HostBlockedError) propagates: the site is stopped, not fought.
-    """
-    failures_in_a_row = 0
-    for page in range(1, max_pages + 1):
-        if page * page_size > SHOPIFY_PAGING_CAP:
-            log.warning("%s: reached Shopify's %d-product paging cap", base_url, SHOPIFY_PAGING_CAP)
-            return
-        url = products_page_url(base_url, page=page, limit=page_size)
-        try:
-            products = fetch_products_page(client, url)
-        except HostBlockedError:
-            raise
-        except FetchError as err:
-            log.error("skipping page %d: %s", page, err)
-            errors.append(str(err))
-            failures_in_a_row += 1
-            if failures_in_a_row >= MAX_BAD_PAGES_IN_A_ROW:
-                log.error("%s: %d bad pages in a row, stopping", base_url, failures_in_a_row)
+        Three bad pages in a row end the listing. Stops at Shopify's 25,000-item paging cap and
+        sets ``capped``; a block (HostBlockedError) propagates, the site is stopped, not fought.
+        """
+        self.capped = False
+        bad_in_a_row = 0
+        for page in range(1, self.max_pages + 1):
+            if page * self.page_size > SHOPIFY_PAGING_CAP:
+                log.warning("%s: reached Shopify's %d-item paging cap", listing_url, SHOPIFY_PAGING_CAP)
+                self.capped = True
                 return
-            continue
-        failures_in_a_row = 0
-        log.info("%s page %d: %d products", base_url, page, len(products))
-        yield from products
-        if len(products) < page_size:
-            return
-    log.warning("%s: stopped at crawl.max_pages=%d; raise it to crawl further", base_url, max_pages)
+            url = listing_page_url(listing_url, page=page, limit=self.page_size)
+            try:
+                items = fetch_json_list(self.client, url, key, self.frontier)
+            except HostBlockedError:
+                raise
+            except FetchError as err:
+                log.error("skipping page %d: %s", page, err)
+                self.errors.append(str(err))
+                bad_in_a_row += 1
+                if bad_in_a_row >= MAX_BAD_PAGES_IN_A_ROW:
+                    log.error("%s: %d bad pages in a row, stopping this listing", listing_url, bad_in_a_row)
+                    return
+                continue
+            bad_in_a_row = 0
+            log.info("%s page %d: %d items", listing_url, page, len(items))
+            yield from items
+            if len(items) < self.page_size:
+                return
+        log.warning("%s: stopped at crawl.max_pages=%d; raise it to crawl further", listing_url, self.max_pages)
+
+
+def iter_shopify_products(crawl: ShopifyCrawl, base_url: str) -> Iterator[dict[str, Any]]:
+    """Every product of the store; past the 25,000 paging cap, collection by collection.
+
+    Products listed in several collections come more than once: callers de-duplicate by id.
+    """
+    base = base_url.rstrip("/")
+    yield from crawl.listing(f"{base}/products.json")
+    if not crawl.capped:
+        return
+    handles = [str(c.get("handle")) for c in crawl.listing(f"{base}/collections.json", "collections") if c.get("handle")]
+    log.info("%s: paging %d collections to get past the cap", base, len(handles))
+    for handle in handles:
+        yield from crawl.listing(f"{base}/collections/{handle}/products.json")
 
 
 def _variants(raw: dict[str, Any]) -> list[Variant]:

@@ -35,7 +35,24 @@ class RobotsDisallowedError(FetchError):
 
 
 class HostBlockedError(FetchError):
-    """The host refused us (401/403/430): stop crawling it rather than fight the block."""
+    """The host keeps refusing us (401/403/430, bot challenges): stop crawling it, don't fight it."""
+
+
+# Bot-challenge pages (Cloudflare, PerimeterX, Akamai, reCAPTCHA walls) answer 200 with HTML.
+CHALLENGE_MARKERS = (
+    b"cf-chl", b"challenge-platform", b"just a moment...", b"verify you are a human", b"are you a robot",
+    b"px-captcha", b"access to this page has been denied", b"attention required! | cloudflare",
+    b"g-recaptcha",
+)
+CHALLENGE_MAX_BYTES = 64 * 1024
+
+
+def looks_like_challenge(resp: Response) -> bool:
+    """A small HTML page carrying a bot-challenge marker (big product pages may embed a form captcha)."""
+    if "html" not in resp.content_type or len(resp.body) > CHALLENGE_MAX_BYTES:
+        return False
+    lowered = resp.body.lower()
+    return any(marker in lowered for marker in CHALLENGE_MARKERS)
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,8 @@ class ClientSettings:
     backoff_base_s: float = 1.0
     max_response_bytes: int = 50 * 1024 * 1024
     pool_size: int = 4
+    # Refusals (401/403/430 or challenge pages) from one host before the host is given up.
+    max_refusals: int = 3
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,7 @@ class PoliteClient:
         self.allowed_hosts = allowed_hosts
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
+        self._refusals: Counter[str] = Counter()
         self._sleep = sleep
         self._rng = random.Random(seed)
 
@@ -153,15 +173,24 @@ class PoliteClient:
                     raise FetchError(f"{url}: {reason}: {err}") from err
                 self._pause(host, attempt, reason, None)
                 continue
-            if resp.status in BLOCK_STATUSES:
-                self.count(f"blocked/{resp.status}")
-                raise HostBlockedError(f"{url}: HTTP {resp.status}: the host refuses our crawler")
+            if resp.status in BLOCK_STATUSES or (resp.status == 200 and looks_like_challenge(resp)):
+                self._refuse(url, host, f"HTTP {resp.status}" if resp.status != 200 else "bot challenge page")
             if resp.status not in RETRY_STATUSES:
                 return resp
             if attempt == self.settings.max_retries:
                 raise FetchError(f"{url}: HTTP {resp.status} after {attempt + 1} attempts")
             self._pause(host, attempt, f"http_{resp.status}", retry_after_s(resp.header("retry-after")))
         raise AssertionError("unreachable")
+
+    def _refuse(self, url: str, host: str, what: str) -> None:
+        """Count a refusal; the host is given up after ``max_refusals`` of them."""
+        self.count(f"refused/{what}")
+        with self._stats_lock:
+            self._refusals[host] += 1
+            refusals = self._refusals[host]
+        if refusals >= self.settings.max_refusals:
+            raise HostBlockedError(f"{url}: {what}; {refusals} refusals from {host}, giving the host up")
+        raise FetchError(f"{url}: {what} (refusal {refusals}/{self.settings.max_refusals} from {host})")
 
     def _check_robots(self, url: str, host: str) -> None:
         if not self.robots.allowed(url):

@@ -105,6 +105,13 @@ class RobotsCache:
         delay = parser.crawl_delay(self.agent_token) if parser is not None else None
         return float(delay) if delay is not None else None
 
+    def sitemaps(self, url: str) -> list[str]:
+        """The ``Sitemap:`` URLs of the host's robots.txt, once each (Shopify repeats them per group)."""
+        host = host_key(url)
+        self._ensure(host)
+        parser = self._parsers[host]
+        return list(dict.fromkeys(parser.sitemaps)) if parser is not None else []
+
     def _ensure(self, host: str) -> None:
         with self._lock:
             if host not in self._snapshots:

@@ -1,0 +1,157 @@
+"""Non-Shopify stores: sitemap-listed product pages read through JSON-LD, or Open Graph as a fallback."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from pakfashion.sources.jsonld import canonical_url, extract_product
+from pakfashion.sources.record import ProductRecord, html_to_text, parse_price, unique_image_urls
+from pakfashion.sources.sitemap import is_product_sitemap, parse_sitemap, product_urls
+from pakfashion.web import FetchError, HostBlockedError, PoliteClient, RobotsDisallowedError
+from pakfashion.web.frontier import Frontier
+
+log = logging.getLogger(__name__)
+
+MAX_SITEMAPS = 500
+GONE_STATUSES = frozenset({404, 410})
+AI_OPT_OUT = ("noai", "noimageai")
+
+
+@dataclass
+class SitemapCrawl:
+    """Walks a site's sitemaps to its product pages and reads each page once (frontier-backed)."""
+
+    client: PoliteClient
+    frontier: Frontier
+    base_url: str
+    product_url_pattern: str
+    sitemap_urls: list[str] = field(default_factory=list)
+    honor_noai: bool = True
+    errors: list[str] = field(default_factory=list)
+    x_robots_tags: Counter[str] = field(default_factory=Counter)
+    pages_opted_out: int = 0
+    pages_without_product: int = 0
+
+    def roots(self) -> list[str]:
+        """Sitemaps to start from: configured, else robots.txt's, else ``<base>/sitemap.xml``."""
+        return self.sitemap_urls or self.client.robots.sitemaps(self.base_url) or [
+            f"{self.base_url.rstrip('/')}/sitemap.xml"
+        ]
+
+    def product_page_urls(self) -> list[str]:
+        """Product page URLs from every product sitemap reachable from the roots (indexes followed)."""
+        queue, seen, pages = list(self.roots()), set(), []
+        while queue and len(seen) < MAX_SITEMAPS:
+            url = queue.pop(0)
+            if url in seen:
+                continue
+            seen.add(url)
+            document = self._sitemap(url)
+            if document is None:
+                continue
+            queue.extend(child for child in document["sitemaps"] if is_product_sitemap(child))
+            pages.extend(document["pages"])
+        return product_urls(pages, self.product_url_pattern)
+
+    def _sitemap(self, url: str) -> dict[str, list[str]] | None:
+        done = self.frontier.get(url)
+        if done is not None:
+            return done[1]
+        try:
+            resp = self.client.get(url)
+            if resp.status != 200:
+                raise FetchError(f"{url}: HTTP {resp.status}")
+            parsed = parse_sitemap(resp.body)
+        except RobotsDisallowedError:
+            log.info("sitemap %s is disallowed by robots.txt", url)
+            return None
+        except HostBlockedError:
+            raise
+        except (FetchError, ValueError) as err:
+            log.error("sitemap skipped: %s", err)
+            self.errors.append(f"{url}: {err}" if isinstance(err, ValueError) else str(err))
+            return None
+        document = {"sitemaps": parsed.sitemaps, "pages": parsed.pages}
+        self.frontier.put(url, "sitemap", document)
+        return document
+
+    def products(self, urls: list[str]) -> Iterator[tuple[str, dict[str, Any], str]]:
+        """``(page_url, product, how)`` for every product page that has product data and may be used."""
+        for url in urls:
+            page = self._page(url)
+            if page is not None and page.get("product"):
+                yield page["final_url"], page["product"], page["how"]
+
+    def _page(self, url: str) -> dict[str, Any] | None:
+        done = self.frontier.get(url)
+        if done is not None:
+            return done[1]
+        try:
+            resp = self.client.get(url)
+        except RobotsDisallowedError:
+            return None
+        except HostBlockedError:
+            raise
+        except FetchError as err:
+            log.error("product page skipped: %s", err)
+            self.errors.append(str(err))
+            return None
+        page = self._read_page(url, resp.status, resp.header("x-robots-tag"), resp.body)
+        if page is not None:
+            self.frontier.put(url, "page", page)
+        return page
+
+    def _read_page(self, url: str, status: int, x_robots_tag: str, body: bytes) -> dict[str, Any] | None:
+        if status in GONE_STATUSES:
+            return {"final_url": url, "product": None, "how": "gone"}
+        if status != 200:
+            self.errors.append(f"{url}: HTTP {status}")
+            return None
+        if x_robots_tag:
+            self.x_robots_tags[x_robots_tag] += 1
+        if self.honor_noai and any(token in x_robots_tag.lower() for token in AI_OPT_OUT):
+            self.pages_opted_out += 1
+            return {"final_url": url, "product": None, "how": "opted_out"}
+        html = body.decode("utf-8", errors="replace")
+        found = extract_product(html)
+        if found is None:
+            self.pages_without_product += 1
+            log.warning("no JSON-LD Product or Open Graph product data on %s", url)
+            return {"final_url": url, "product": None, "how": "none"}
+        product, how = found
+        return {"final_url": urljoin(url, canonical_url(html) or url), "product": product, "how": how}
+
+
+def _product_id(product: dict[str, Any], page_url: str) -> str:
+    if product.get("sku"):
+        return str(product["sku"])
+    slug = urlsplit(page_url).path.rstrip("/").rsplit("/", 1)[-1]
+    return slug.rsplit(".", 1)[0] or page_url
+
+
+def normalise_page_product(
+    page_url: str, product: dict[str, Any], how: str, *, site: str, currency: str, crawled_at: str
+) -> ProductRecord:
+    """A JSON-LD / Open Graph product as a :class:`ProductRecord` (relative image URLs resolved)."""
+    prices = [p for p in (parse_price(v) for v in product.get("prices", [])) if p is not None]
+    images = [urljoin(page_url, url) for url in product.get("images", []) if url]
+    return ProductRecord(
+        site=site,
+        product_id=_product_id(product, page_url),
+        product_url=page_url,
+        title=html_to_text(str(product.get("name") or "")),
+        description=html_to_text(str(product.get("description") or "")),
+        category=str(product.get("category") or ""),
+        tags=[t for t in (product.get("color"), product.get("material")) if t],
+        price=min(prices) if prices else None,
+        currency=str(product.get("currency") or currency),
+        image_urls=unique_image_urls(images, base_scheme=urlsplit(page_url).scheme or "https"),
+        crawled_at=crawled_at,
+        source=how,
+        vendor=str(product.get("brand") or ""),
+    )
