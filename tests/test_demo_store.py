@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import json
 import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
 from PIL import Image, ImageStat
+from protego import Protego
 
-from pakfashion.demo import COLOURS, DemoProduct, DemoServer, Faults, build_world, running_demo
-from pakfashion.demo import pages
+from pakfashion.demo import (COLOURS, AtelierProduct, DemoProduct, DemoServer, Faults, build_world,
+                             running_demo)
+from pakfashion.demo import atelier_pages, pages
 from pakfashion.demo.images import draw_garment, nearest_colour
 
 pytestmark = pytest.mark.network
 
 UA = "pakfashion-test/1.0 (+https://example.invalid/bot)"
+SHOPIFY_SITES = ("demo_shop", "demo_boutique")
+ATELIER = "demo_atelier"
+SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+IMG = "{http://www.google.com/schemas/sitemap-image/1.1}"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +71,8 @@ def test_world_is_deterministic() -> None:
 def test_ground_truth_counts() -> None:
     world = build_world()
     assert len(world.products()) >= 72
-    for name, site in world.sites.items():
+    for name in SHOPIFY_SITES:
+        site = world.sites[name]
         labels = [p.expected for p in site.products]
         assert len(site.products) >= 36, name
         assert labels.count("children") >= 4, name
@@ -82,7 +95,7 @@ def test_both_sites_reachable(demo: DemoServer, http: requests.Session) -> None:
     assert demo.base_url("demo_shop") == f"http://127.0.0.1:{demo.port}"
     assert demo.base_url("demo_boutique") == f"http://127.0.0.2:{demo.port}"
     titles = {}
-    for name in demo.world.sites:
+    for name in SHOPIFY_SITES:
         response = _products(http, demo.base_url(name), limit=250)
         assert response.status_code == 200
         assert response.headers["Content-Type"] == "application/json; charset=utf-8"
@@ -118,7 +131,8 @@ def test_image_src_forms(demo: DemoServer, http: requests.Session) -> None:
 
 
 def test_robots_txt(demo: DemoServer, http: requests.Session) -> None:
-    for name, site in demo.world.sites.items():
+    for name in SHOPIFY_SITES:
+        site = demo.world.sites[name]
         text = http.get(f"{demo.base_url(name)}/robots.txt", timeout=5).text
         assert "User-agent: *" in text
         assert "Disallow: /checkout" in text and "Disallow: /account" in text
@@ -147,7 +161,7 @@ def test_image_colour_and_format(demo: DemoServer, http: requests.Session) -> No
         assert nearest_colour(rgb) == product.colour, product.title
         assert product.colour in COLOURS
         checked += 1
-    assert checked >= 50
+    assert checked >= 70  # the atelier's 20 adult garments included
 
 
 def test_broken_image_404(demo: DemoServer, http: requests.Session) -> None:
@@ -159,7 +173,8 @@ def test_broken_image_404(demo: DemoServer, http: requests.Session) -> None:
 
 
 def test_identical_image_pair(demo: DemoServer, http: requests.Session) -> None:
-    for name, site in demo.world.sites.items():
+    for name in SHOPIFY_SITES:
+        site = demo.world.sites[name]
         dup = next(p for p in site.products if p.duplicate_of)
         original = next(p for p in site.products if p.id == dup.duplicate_of)
         a, b = original.image_specs[0], dup.image_specs[0]
@@ -242,3 +257,337 @@ def test_responses_are_byte_identical_for_same_seed(demo: DemoServer, http: requ
     spec = next(s for p in fresh.products for s in p.image_specs if not s.broken)
     image = http.get(f"{demo.base_url('demo_shop')}{spec.path}", timeout=5).content
     assert image == draw_garment(spec.draw)
+
+
+# The Shopify sites must not change when the demo grows -------------------------------
+
+SHOPIFY_SHA256 = {  # computed before the atelier and the new faults existed, at port 8765
+    "demo_shop": ("f01810e044701b563371dfbf88fb43f30fbf1b4218a11602fffaa0b4ea31598b",
+                  "6bb193d42bfdd22a8ee2fe1833a4cf9733ec284877bce46be43a835c10641366", "29033175"),
+    "demo_boutique": ("e03c947c5d2abbf0054fc3681b7386a35a1fa8093f4e8ed196e328a1c3455a9c",
+                      "73ece513937ae357726f12f9807ccdd5a35701df4a4e6278f3a4b8b12a0006c5", "43600138"),
+}
+
+
+def _at_8765(body: bytes, demo: DemoServer, name: str) -> bytes:
+    netloc = demo.world.sites[name].netloc(demo.port).encode()
+    return body.replace(netloc, demo.world.sites[name].netloc(8765).encode())
+
+
+def test_shopify_sites_unchanged(demo: DemoServer, http: requests.Session) -> None:
+    for name, (products_sha, other_sha, shop_id) in SHOPIFY_SHA256.items():
+        base = demo.base_url(name)
+        digest = hashlib.sha256()
+        for limit, page in ((250, 1), (30, 1), (30, 2)):
+            response = _products(http, base, limit=limit, page=page)
+            assert response.headers["Powered-By"] == "Shopify" and response.headers["X-ShopId"] == shop_id
+            digest.update(_at_8765(response.content, demo, name))
+        assert digest.hexdigest() == products_sha, name
+        digest = hashlib.sha256()
+        for path in ("/robots.txt", "/", "/sitemap.xml", "/sitemap_products_1.xml"):
+            digest.update(_at_8765(http.get(base + path, timeout=5).content, demo, name))
+        for product in demo.world.products(name):
+            for path in (f"/products/{product.handle}", f"/products/{product.handle}.json"):
+                digest.update(_at_8765(http.get(base + path, timeout=5).content, demo, name))
+        assert digest.hexdigest() == other_sha, name
+
+
+# The SFCC-like atelier ----------------------------------------------------------------
+
+def _atelier(demo: DemoServer) -> list[AtelierProduct]:
+    products = demo.world.products(ATELIER)
+    assert all(isinstance(p, AtelierProduct) for p in products)
+    return products  # type: ignore[return-value]
+
+
+def test_atelier_world() -> None:
+    site = build_world().sites[ATELIER]
+    assert build_world().counts()[ATELIER] == {"children": 2, "keep": 20, "non_clothing": 2}
+    assert site.host == "127.0.0.3" and site.platform == "sfcc"
+    products = [*site.products, *site.disallowed_products]
+    assert all(isinstance(p, AtelierProduct) for p in products)
+    assert len({p.sku for p in products}) == len({p.id for p in products}) == len(products) == 26
+    for product in site.products:
+        assert re.fullmatch(r"/[a-z0-9-]+-AT\d{4}\.html", product.page_path), product.page_path
+        assert product.page_path.endswith(f"-{product.sku}.html") and product.image_specs
+    assert len(site.disallowed_pages) == 2
+    assert all(re.fullmatch(r"/private/[a-z0-9-]+-AT\d{4}\.html", path) for path in site.disallowed_pages)
+    layouts = [p.layout for p in site.products]  # type: ignore[attr-defined]
+    assert layouts.count("og_only") == 1 and layouts.count("group") >= 2 and layouts.count("graph") >= 2
+    assert {"cdata", "trailing_comma", "aggregate", "type_list"} <= set(layouts)
+    non_clothing = [p.title for p in site.products if p.expected == "non_clothing"]
+    assert any("Parfum" in t for t in non_clothing) and any("Attar" in t for t in non_clothing)
+
+
+def test_atelier_address_and_no_json_api(demo: DemoServer, http: requests.Session) -> None:
+    base = demo.base_url(ATELIER)
+    assert base == f"http://127.0.0.3:{demo.port}"
+    assert demo.base_urls()[ATELIER] == base
+    for path in ("/products.json", "/products.json?limit=250", "/products/anything.json", "/sitemap.xml"):
+        response = http.get(base + path, timeout=5)
+        assert response.status_code == 404, path
+        assert response.headers["Content-Type"].startswith("text/html"), path
+    assert "Powered-By" not in response.headers and "X-DW-Request-Base-Id" in response.headers
+
+
+def test_atelier_robots_txt(demo: DemoServer, http: requests.Session) -> None:
+    base = demo.base_url(ATELIER)
+    text = http.get(f"{base}/robots.txt", timeout=5).text
+    assert text == ("User-agent: *\nDisallow: /private/\nDisallow: /*?start=\nDisallow: /*&sz=\n"
+                    "Disallow: /on/demandware.store/\nCrawl-delay: 0.05\n\n"
+                    f"Sitemap: {base}/sitemap_index.xml\n")
+    robots = Protego.parse(text)
+    site = demo.world.sites[ATELIER]
+    for path in site.disallowed_pages + ["/women/?start=12&sz=12", "/women/kurta/?x=1&sz=24",
+                                         atelier_pages.CART_PATH]:
+        assert not robots.can_fetch(base + path, UA), path
+    for product in _atelier(demo):
+        assert robots.can_fetch(product.url(site.netloc(demo.port)), UA)
+        assert all(robots.can_fetch(url, UA) for url in product.image_urls(site.netloc(demo.port)))
+    assert robots.crawl_delay(UA) == 0.05
+
+
+def _sitemap_urls(root: ET.Element) -> dict[str, ET.Element]:
+    return {url.findtext(f"{SM}loc") or "": url for url in root.iter(f"{SM}url")}
+
+
+def test_atelier_sitemaps(demo: DemoServer, http: requests.Session) -> None:
+    base = demo.base_url(ATELIER)
+    site = demo.world.sites[ATELIER]
+    netloc = site.netloc(demo.port)
+    index = ET.fromstring(http.get(f"{base}/sitemap_index.xml", timeout=5).content)
+    children = [loc.text for loc in index.iter(f"{SM}loc")]
+    assert children == [f"{base}/sitemap_0-product.xml.gz", f"{base}/sitemap_0-content.xml"]
+    response = http.get(children[0], timeout=5)
+    assert response.headers["Content-Type"] == "application/x-gzip"
+    assert "Content-Encoding" not in response.headers and response.content[:2] == b"\x1f\x8b"
+    urls = _sitemap_urls(ET.fromstring(gzip.decompress(response.content)))
+    products = [*site.products, *site.disallowed_products]
+    assert list(urls) == [f"{base}{p.page_path}" for p in sorted(products, key=lambda p: p.sku)]  # type: ignore
+    for product in products:
+        entry = urls[f"{base}{product.page_path}"]  # type: ignore[attr-defined]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", entry.findtext(f"{SM}lastmod") or "")
+        images = [e.text for e in entry.iter(f"{IMG}loc")]
+        assert images == product.image_urls(netloc)  # type: ignore[attr-defined]
+    content = _sitemap_urls(ET.fromstring(http.get(children[1], timeout=5).content))
+    assert {f"{base}/about-us.html", f"{base}/stores.html"} <= set(content)
+    assert all(http.get(url, timeout=5).status_code == 200 for url in content)
+
+
+def _lenient_json(block: str) -> Any:
+    text = block.strip().replace("//<![CDATA[", "").replace("//]]>", "")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(re.sub(r",\s*([}\]])", r"\1", text))
+
+
+def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _nodes(item)
+    elif isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+
+
+def _image_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [value["url"]]
+    return [url for item in value for url in _image_list(item)]
+
+
+def _page_product(text: str) -> tuple[str, dict[str, Any]]:
+    """Return ("jsonld", fields) or ("og", fields) for a product page, as a crawler would read it."""
+    for block in re.findall(r'<script type="application/ld\+json">(.*?)</script>', text, re.S):
+        try:
+            document = _lenient_json(block)
+        except json.JSONDecodeError:
+            continue
+        for node in _nodes(document):
+            types = node.get("@type")
+            types = types if isinstance(types, list) else [types]
+            if "ProductGroup" in types or ("Product" in types and "offers" in node and "size" not in node):
+                offers = [node["offers"]] if "offers" in node else [v["offers"] for v in node["hasVariant"]]
+                return "jsonld", {"name": node["name"], "sku": node.get("sku") or node.get("productGroupID"),
+                                  "price": float(offers[0].get("price", offers[0].get("lowPrice"))),
+                                  "currency": offers[0]["priceCurrency"], "images": _image_list(node["image"]),
+                                  "url": node["url"], "types": types}
+    meta = dict(re.findall(r'<meta property="(og:title|product:price:amount|product:price:currency)" '
+                           r'content="([^"]*)">', text))
+    images = re.findall(r'<meta property="og:image" content="([^"]*)">', text)
+    return "og", {"name": meta["og:title"], "price": float(meta["product:price:amount"]),
+                  "currency": meta["product:price:currency"], "images": [i.replace("&amp;", "&") for i in images]}
+
+
+def test_atelier_product_pages_match_ground_truth(demo: DemoServer, http: requests.Session) -> None:
+    base = demo.base_url(ATELIER)
+    site = demo.world.sites[ATELIER]
+    netloc = site.netloc(demo.port)
+    listed = _sitemap_urls(ET.fromstring(gzip.decompress(
+        http.get(f"{base}/sitemap_0-product.xml.gz", timeout=5).content)))
+    by_url = {p.url(netloc): p for p in _atelier(demo)}
+    sources: list[str] = []
+    raw = ""
+    for url in listed:
+        if "/private/" in url:
+            continue
+        product = by_url[url]
+        response = http.get(url, timeout=5)
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
+        assert f'<link rel="canonical" href="{url}">' in response.text
+        source, found = _page_product(response.text)
+        sources.append(source)
+        raw += response.text
+        assert found["name"] == product.title and found["currency"] == "PKR", url
+        assert found["price"] == product.price, url
+        assert found["images"][0] == product.image_urls(netloc)[0], url
+        assert set(found["images"]) <= set(product.image_urls(netloc)), url
+        if source == "jsonld":
+            assert found["sku"] == product.sku and found["url"] == url
+    assert len(sources) == 24 and sources.count("og") == 1
+    for shape in ('"@graph"', '"@type": [\n    "Product"\n  ]', '"ProductGroup"', '"hasVariant"',
+                  "//<![CDATA[", '"AggregateOffer"', '"lowPrice"', '"ImageObject"', ',\n}\n</script>'):
+        assert shape in raw, shape
+    assert re.search(r'"price": \d+,', raw) and re.search(r'"price": "\d+\.00"', raw)
+
+
+def test_atelier_pages_work_with_the_extractor(demo: DemoServer, http: requests.Session) -> None:
+    from pakfashion.sources.jsonld import canonical_url, extract_product
+
+    netloc = demo.world.sites[ATELIER].netloc(demo.port)
+    for product in _atelier(demo):
+        text = http.get(product.url(netloc), timeout=5).text
+        found = extract_product(text)
+        assert found is not None, product.page_path
+        fields, how = found
+        assert how == ("open_graph" if product.layout == "og_only" else "jsonld"), product.page_path
+        assert fields["name"] == product.title and float(fields["prices"][0]) == product.price
+        assert fields["images"][0] == product.image_urls(netloc)[0]
+        assert canonical_url(text) == product.url(netloc)
+
+
+def test_atelier_categories_images_and_private_pages(demo: DemoServer, http: requests.Session) -> None:
+    base = demo.base_url(ATELIER)
+    site = demo.world.sites[ATELIER]
+    home = http.get(f"{base}/", timeout=5).text
+    assert 'href="/women/kurta/"' in home and f'href="{atelier_pages.CART_PATH}"' in home
+    kurtas = [p for p in _atelier(demo) if p.garment == "kurta" and p.expected == "keep"]
+    page = http.get(f"{base}/women/kurta/", timeout=5).text
+    assert kurtas and all(f'href="{p.page_path}"' in page for p in kurtas)
+    women = http.get(f"{base}/women/", timeout=5).text
+    assert 'href="/women/?start=12&amp;sz=12"' in women
+    assert http.get(f"{base}/women/?start=12&sz=12", timeout=5).status_code == 200
+    assert http.get(f"{base}/no-such-category/", timeout=5).status_code == 404
+    product = next(p for p in _atelier(demo) if "&" in p.image_specs[0].query)  # type: ignore[operator]
+    image = http.get(product.image_urls(site.netloc(demo.port))[0], timeout=5)
+    assert image.status_code == 200 and image.content == draw_garment(product.image_specs[0].draw)
+    for path in site.disallowed_pages:  # served to whoever ignores robots.txt
+        assert http.get(base + path, timeout=5).status_code == 200
+    assert [r.path for r in demo.request_log if r.path.startswith("/private/")] == site.disallowed_pages
+
+
+# The new faults ------------------------------------------------------------------------
+
+def test_truncate_json_fault(demo: DemoServer, http: requests.Session) -> None:
+    base = demo.base_url("demo_shop")
+    full = _products(http, base, limit=5).content
+    demo.faults.truncate_json_every = 2
+    responses = [_products(http, base, limit=5) for _ in range(4)]
+    assert [r.content == full for r in responses] == [True, False, True, False]
+    cut = responses[1]
+    assert cut.status_code == 200 and cut.content == full[:len(full) // 2]
+    assert int(cut.headers["Content-Length"]) == len(cut.content)
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(cut.content)
+
+
+def test_noai_pages_fault(demo: DemoServer, http: requests.Session) -> None:
+    shop, atelier = demo.base_url("demo_shop"), demo.base_url(ATELIER)
+    handle = demo.world.products("demo_shop")[0].handle
+    page = _atelier(demo)[0].page_path
+    demo.faults.noai_pages = {f"/products/{handle}", f"/products/{handle}.json", page}
+    for url in (f"{shop}/products/{handle}", f"{shop}/products/{handle}.json", atelier + page):
+        response = http.get(url, timeout=5)
+        assert response.status_code == 200 and response.headers["X-Robots-Tag"] == "noai, noimageai", url
+    other = http.get(f"{shop}/products/{demo.world.products('demo_shop')[1].handle}", timeout=5)
+    assert "X-Robots-Tag" not in other.headers
+
+
+def test_redirect_traps(demo: DemoServer, http: requests.Session) -> None:
+    atelier, shop = demo.base_url(ATELIER), demo.base_url("demo_shop")
+    assert http.get(f"{atelier}/loop-a.html", timeout=5).status_code == 404
+    plain = gzip.decompress(http.get(f"{atelier}/sitemap_0-product.xml.gz", timeout=5).content)
+    assert b"loop-a" not in plain
+    demo.faults.redirect_traps = True
+    listed = gzip.decompress(http.get(f"{atelier}/sitemap_0-product.xml.gz", timeout=5).content)
+    assert f"<loc>{atelier}/loop-a.html</loc>".encode() in listed
+    assert f"<loc>{atelier}/moved-offsite.html</loc>".encode() in listed
+    shop_map = http.get(f"{shop}/sitemap_products_1.xml", timeout=5).text
+    assert f"<loc>{shop}/products/loop-a</loc>" in shop_map and f"<loc>{shop}/products/moved-offsite</loc>" in shop_map
+    for base, a, b, off in ((atelier, "/loop-a.html", "/loop-b.html", "/moved-offsite.html"),
+                            (shop, "/products/loop-a", "/products/loop-b", "/products/moved-offsite")):
+        first = http.get(base + a, allow_redirects=False, timeout=5)
+        assert (first.status_code, first.headers["Location"]) == (302, b)
+        second = http.get(base + b, allow_redirects=False, timeout=5)
+        assert (second.status_code, second.headers["Location"]) == (302, base + a)
+        moved = http.get(base + off, allow_redirects=False, timeout=5)
+        assert (moved.status_code, moved.headers["Location"]) == (301, "http://offsite.invalid/elsewhere.html")
+    http.max_redirects = 6
+    with pytest.raises(requests.TooManyRedirects):
+        http.get(f"{atelier}/loop-a.html", timeout=5)
+
+
+def test_control_chars_fault(demo: DemoServer, http: requests.Session) -> None:
+    base = demo.base_url("demo_boutique")
+    demo.faults.control_chars = True
+    body = _products(http, base, limit=250).content
+    assert b"\x01" in body and b"\x0b" in body and b"\t" in body
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(body)
+    products = json.loads(body, strict=False)["products"]
+    assert len(products) == len(demo.world.products("demo_boutique"))
+    assert "\t\x0b\x01</p>" in products[0]["body_html"]
+    assert [p["id"] for p in products] == [p.id for p in demo.world.products("demo_boutique")]
+
+
+def test_html_instead_of_json_fault(demo: DemoServer, http: requests.Session) -> None:
+    demo.faults.html_instead_of_json_every = 3
+    responses = [_products(http, demo.base_url("demo_shop"), limit=1) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert [r.headers["Content-Type"].split(";")[0] for r in responses] == [
+        "application/json", "application/json", "text/html"]
+    assert "maintenance" in responses[2].text
+
+
+def test_captcha_fault(demo: DemoServer, http: requests.Session) -> None:
+    shop, atelier = demo.base_url("demo_shop"), demo.base_url(ATELIER)
+    product = _atelier(demo)[0]
+    demo.faults.captcha = True
+    for url in (f"{shop}/products.json", f"{atelier}{product.page_path}", f"{atelier}/sitemap_index.xml",
+                product.image_urls(demo.world.sites[ATELIER].netloc(demo.port))[0]):
+        response = http.get(url, timeout=5)
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html"), url
+        assert "Please verify you are a human" in response.text and 'class="g-recaptcha"' in response.text
+        assert "cf-chl" in response.text
+    assert http.get(f"{atelier}/robots.txt", timeout=5).text.startswith("User-agent: *")
+    demo.faults = Faults(captcha_sites={ATELIER})
+    assert "g-recaptcha" in http.get(f"{atelier}/", timeout=5).text
+    assert _products(http, shop, limit=1).json()["products"]
+
+
+def test_cli_serves_every_site() -> None:
+    process = subprocess.Popen([sys.executable, "-m", "pakfashion.demo", "serve", "--port", "0",
+                                "--log-level", "WARNING"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().split() for _ in range(3)]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    port = lines[0][1].rsplit(":", 1)[1]
+    assert lines == [["demo_shop", f"http://127.0.0.1:{port}"], ["demo_boutique", f"http://127.0.0.2:{port}"],
+                     ["demo_atelier", f"http://127.0.0.3:{port}"]]

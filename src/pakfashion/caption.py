@@ -108,11 +108,10 @@ def load_caption_fn(settings: CaptionConfig) -> CaptionFn | None:
     """The configured captioner as a batch function; None for ``metadata_only``."""
     if settings.captioner is Captioner.metadata_only:
         return None
-    import torch
-
     from pakfashion.models.captioner import load_blip2
+    from pakfashion.models.devices import default_device
 
-    model = load_blip2(settings.model, device="cuda" if torch.cuda.is_available() else "cpu")
+    model = load_blip2(settings.model, device=default_device())
     return lambda images: model.caption(images, max_new_tokens=settings.max_new_tokens)
 
 

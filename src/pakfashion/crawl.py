@@ -96,6 +96,12 @@ def detect_platform(client: PoliteClient, site: SiteConfig, pages: SitemapCrawl)
     )
 
 
+def remembered_platform(frontier: Frontier, site: SiteConfig) -> Platform | None:
+    """The platform a previous (killed) run of this snapshot detected, so a resume doesn't probe again."""
+    done = frontier.get(f"platform:{site.base_url}")
+    return Platform(done[1]) if done is not None else None
+
+
 def check_opt_out(client: PoliteClient, site: SiteConfig, settings: CrawlConfig) -> bool:
     """True when robots.txt declares ``Content-Signal: ai-train=no`` and we honour it."""
     signals = client.robots.snapshot(site.base_url).content_signals
@@ -156,7 +162,8 @@ def crawl_site(site: SiteConfig, settings: CrawlConfig, *, frontier: Frontier) -
             report.opted_out = True
             report.stopped_reason = "Content-Signal ai-train=no"
         else:
-            platform = detect_platform(client, site, pages)
+            platform = remembered_platform(frontier, site) or detect_platform(client, site, pages)
+            frontier.put(f"platform:{site.base_url}", "platform", platform.value)
             report.platform = platform.value
             records = collect_products(iter_records(platform, site, shop, pages), site, report)
     except HostBlockedError as err:

@@ -1,17 +1,22 @@
 """A loopback synthetic retail world for tests and `make demo`.
 
 Two Shopify-like Pakistani fashion stores, `demo_shop` on http://127.0.0.1:PORT and
-`demo_boutique` on http://127.0.0.2:PORT, with generated garment images, children's
-wear and fragrances to exclude, broken and duplicate images, and switchable faults.
-Each product carries its ground truth (`DemoProduct.expected`, `colour`, `garment`).
+`demo_boutique` on http://127.0.0.2:PORT, and a Salesforce Commerce Cloud-like one,
+`demo_atelier` on http://127.0.0.3:PORT (no JSON API: gzipped sitemaps and HTML pages
+with JSON-LD in varied shapes), with generated garment images, children's wear and
+fragrances to exclude, broken and duplicate images, and switchable faults. Each product
+carries its ground truth (`DemoProduct.expected`, `colour`, `garment`; `AtelierProduct`
+adds `sku` and `page_path`).
 """
 
 from pakfashion.demo.images import COLOURS, DrawSpec, draw_garment
 from pakfashion.demo.server import DemoServer, Faults, RequestRecord, running_demo
-from pakfashion.demo.world import DemoProduct, DemoSite, DemoWorld, ImageSpec, build_world
+from pakfashion.demo.world import (AtelierProduct, DemoProduct, DemoSite, DemoWorld, ImageSpec,
+                                   build_world)
 
 __all__ = [
     "COLOURS",
+    "AtelierProduct",
     "DemoProduct",
     "DemoServer",
     "DemoSite",

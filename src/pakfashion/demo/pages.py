@@ -19,6 +19,12 @@ DEFAULT_LIMIT = 30
 MAX_OFFSET = 25_000
 """Shopify refuses `page * limit` beyond this; crawlers must page some other way."""
 
+OFFSITE_URL = "http://offsite.invalid/elsewhere.html"
+"""Where the `moved-offsite` redirect trap points: a host that never resolves."""
+
+_CONTROL_CHARS: tuple[tuple[str, bytes], ...] = (("\ue009", b"\t"), ("\ue00b", b"\x0b"), ("\ue001", b"\x01"))
+"""Private-use placeholders that `products_page` swaps for raw control characters after encoding."""
+
 
 def to_json(payload: Any) -> bytes:
     """Encode `payload` as compact UTF-8 JSON, as Shopify does."""
@@ -38,13 +44,13 @@ def robots_txt(site: DemoSite, port: int) -> bytes:
 
 def parse_paging(query: dict[str, list[str]]) -> tuple[int, int]:
     """Return (limit, page) from query parameters with Shopify defaults and clamping."""
-    limit = _int_param(query, "limit", DEFAULT_LIMIT)
-    page = _int_param(query, "page", 1)
+    limit = int_param(query, "limit", DEFAULT_LIMIT)
+    page = int_param(query, "page", 1)
     limit = DEFAULT_LIMIT if limit < 1 else min(limit, MAX_LIMIT)
     return limit, max(page, 1)
 
 
-def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
+def int_param(query: dict[str, list[str]], name: str, default: int) -> int:
     """Return the first integer value of `name` in `query`, or `default`."""
     try:
         return int(query[name][0])
@@ -52,12 +58,25 @@ def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
         return default
 
 
-def products_page(site: DemoSite, port: int, limit: int, page: int) -> bytes:
-    """Return the `/products.json` body for one page (newest, i.e. highest id, first)."""
+def products_page(site: DemoSite, port: int, limit: int, page: int, control_chars: bool = False) -> bytes:
+    """Return the `/products.json` body for one page (newest, i.e. highest id, first).
+
+    With `control_chars`, every third product's `body_html` holds a raw tab, \\x0b and \\x01
+    (invalid in strict JSON, accepted by `json.loads(..., strict=False)`), as in real catalogs.
+    """
     start = (page - 1) * limit
     chunk = site.products[start:start + limit]
     netloc = site.netloc(port)
-    return to_json({"products": [p.render(netloc) for p in chunk]})
+    rendered = [p.render(netloc) for p in chunk]
+    if not control_chars:
+        return to_json({"products": rendered})
+    for product in rendered[::3]:
+        placeholders = "".join(char for char, _ in _CONTROL_CHARS)
+        product["body_html"] = product["body_html"].replace("</p>", placeholders + "</p>", 1)
+    body = to_json({"products": rendered})
+    for char, raw in _CONTROL_CHARS:
+        body = body.replace(char.encode("utf-8"), raw)
+    return body
 
 
 def paging_error(limit: int, page: int) -> bytes:
@@ -169,8 +188,8 @@ def sitemap_index(site: DemoSite, port: int) -> bytes:
     ).encode("utf-8")
 
 
-def products_sitemap(site: DemoSite, port: int) -> bytes:
-    """Return the products sitemap with lastmod and image entries."""
+def products_sitemap(site: DemoSite, port: int, extra_paths: tuple[str, ...] = ()) -> bytes:
+    """Return the products sitemap with lastmod and image entries (and `extra_paths` at the end)."""
     base = site.base_url(port)
     netloc = site.netloc(port)
     entries = []
@@ -182,6 +201,8 @@ def products_sitemap(site: DemoSite, port: int) -> bytes:
         entries.append(f"  <url><loc>{base}/products/{product.handle}</loc>"
                        f"<lastmod>{product.shopify['updated_at']}</lastmod>"
                        f"<changefreq>daily</changefreq>{images}</url>\n")
+    entries += [f"  <url><loc>{base}{path}</loc><changefreq>daily</changefreq></url>\n"
+                for path in extra_paths]
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
@@ -202,3 +223,69 @@ def error_page(status: int, message: str) -> bytes:
     text = html.escape(f"{status} {message}")
     page = f"<!doctype html><html><head><title>{text}</title></head><body><h1>{text}</h1></body></html>"
     return page.encode("utf-8")
+
+
+def redirect_traps(site: DemoSite, port: int) -> dict[str, tuple[int, str]]:
+    """Return {path: (status, Location)} of the redirect-trap pages of `site`.
+
+    `loop-a` and `loop-b` redirect to each other forever (one relative, one absolute
+    Location); `moved-offsite` answers 301 to `OFFSITE_URL`. Shopify sites use
+    `/products/<name>`, the atelier `/<name>.html`.
+    """
+    if site.platform == "shopify":
+        prefix, suffix = "/products/", ""
+    else:
+        prefix, suffix = "/", ".html"
+    loop_a, loop_b = f"{prefix}loop-a{suffix}", f"{prefix}loop-b{suffix}"
+    return {
+        loop_a: (302, loop_b),
+        loop_b: (302, f"{site.base_url(port)}{loop_a}"),
+        f"{prefix}moved-offsite{suffix}": (301, OFFSITE_URL),
+    }
+
+
+def trap_entry_paths(site: DemoSite) -> tuple[str, ...]:
+    """Return the redirect-trap paths a sitemap lists (`loop-b` is only reached by redirect)."""
+    return tuple(path for path in redirect_traps(site, 0) if "loop-b" not in path)
+
+
+def redirect_page(location: str) -> bytes:
+    """Return the small HTML body of a redirect."""
+    href = html.escape(location)
+    return (f'<!doctype html><html><head><title>Moved</title></head><body>'
+            f'<p>Moved to <a href="{href}">{href}</a>.</p></body></html>').encode("utf-8")
+
+
+def captcha_page() -> bytes:
+    """Return a bot-challenge page (Cloudflare + reCAPTCHA style), served with status 200."""
+    return b"""<!DOCTYPE html>
+<html lang="en-US">
+<head>
+<title>Just a moment...</title>
+<meta http-equiv="Content-Type" content="text/html; charset=UTF-8">
+<meta name="robots" content="noindex,nofollow">
+</head>
+<body>
+<div class="main-wrapper" role="main">
+<div class="main-content">
+<h1>Please verify you are a human</h1>
+<p>Checking if the site connection is secure. This process is automatic.</p>
+<div id="cf-chl-widget-a1b2c" class="cf-chl-widget"></div>
+<form id="challenge-form" action="/?__cf_chl_f_tk=demo" method="POST">
+<div class="g-recaptcha" data-sitekey="6LdDemoKeyDemoKeyDemoKeyDemoKey"></div>
+</form>
+<noscript>Enable JavaScript and cookies to continue</noscript>
+</div>
+</div>
+<script>window._cf_chl_opt = {cvId: "3", cType: "managed"};</script>
+<script src="/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1?ray=demo"></script>
+</body>
+</html>
+"""
+
+
+def maintenance_page() -> bytes:
+    """Return the HTML a store serves instead of JSON while in maintenance (status 200)."""
+    return (b"<!doctype html><html><head><title>We'll be back soon</title></head>"
+            b"<body><h1>Store temporarily unavailable</h1>"
+            b"<p>We are performing scheduled maintenance and will be back shortly.</p></body></html>")

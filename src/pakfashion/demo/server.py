@@ -1,7 +1,8 @@
-"""Loopback HTTP server for the demo world: one Shopify-like site per 127.0.0.x address.
+"""Loopback HTTP server for the demo world: one site per 127.0.0.x address.
 
 Every site listens on the same port on its own loopback address, so
-`http://127.0.0.1:PORT` and `http://127.0.0.2:PORT` are two different hosts.
+`http://127.0.0.1:PORT`, `http://127.0.0.2:PORT` (Shopify-like) and
+`http://127.0.0.3:PORT` (SFCC-like atelier) are different hosts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pakfashion.demo import pages
+from pakfashion.demo import atelier_pages, pages
 from pakfashion.demo.images import content_type, draw_garment
 from pakfashion.demo.world import DemoSite, DemoWorld, ImageSpec, build_world
 
@@ -29,6 +30,7 @@ JSON = "application/json; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 XML = "application/xml; charset=utf-8"
+GZIP = "application/x-gzip"
 BIND_ATTEMPTS = 50
 
 
@@ -69,12 +71,32 @@ class Faults:
             500 (0 = never); checked before the rate limit.
         noai_images: Image paths (no query string) served with `X-Robots-Tag: noai`.
         slow_s: Seconds to sleep before every response.
+        truncate_json_every: Every Nth 200 `/products.json` response of a site has its body
+            cut to half (Content-Length matches the cut body), i.e. malformed JSON (0 = never).
+        noai_pages: Paths (no query string) of pages or JSON served with
+            `X-Robots-Tag: noai, noimageai`.
+        redirect_traps: Serve the redirect traps of `pages.redirect_traps` (a 302 loop and a
+            301 to an unresolvable host) and list their entry paths in the product sitemaps.
+        control_chars: `/products.json` bodies carry raw control characters in `body_html`
+            (parseable only with `json.loads(..., strict=False)`).
+        html_instead_of_json_every: Every Nth `/products.json` request of a site answers
+            200 with an HTML maintenance page (0 = never); checked after the rate limit.
+        captcha: Every request but `/robots.txt`, on every site, answers 200 with a bot
+            challenge page; checked first.
+        captcha_sites: Site names that serve the challenge even when `captcha` is off.
     """
 
     rate_limit_every: int = 0
     error_500_every: int = 0
     noai_images: set[str] = field(default_factory=set)
     slow_s: float = 0.0
+    truncate_json_every: int = 0
+    noai_pages: set[str] = field(default_factory=set)
+    redirect_traps: bool = False
+    control_chars: bool = False
+    html_instead_of_json_every: int = 0
+    captcha: bool = False
+    captcha_sites: set[str] = field(default_factory=set)
     _counts: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False,
                                                  compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
@@ -213,16 +235,30 @@ class DemoServer:
         self._image_cache: dict[tuple[str, str], bytes] = {}
         self._cache_lock = threading.Lock()
         self._images = {name: site.images() for name, site in world.sites.items()}
-        self._routes: tuple[tuple[re.Pattern[str], Route], ...] = (
-            (re.compile(r"/"), self._home),
-            (re.compile(r"/robots\.txt"), self._robots),
-            (re.compile(r"/products\.json"), self._products),
-            (re.compile(r"/products/(?P<handle>[^/]+)\.json"), self._product_json),
-            (re.compile(r"/products/(?P<handle>[^/]+)"), self._product_page),
-            (re.compile(r"/sitemap\.xml"), self._sitemap_index),
-            (re.compile(r"/sitemap_products_1\.xml"), self._products_sitemap),
-            (re.compile(r"/cdn/shop/.+"), self._image),
-        )
+        self._routes: dict[str, tuple[tuple[re.Pattern[str], Route], ...]] = {
+            "shopify": (
+                (re.compile(r"/"), self._home),
+                (re.compile(r"/robots\.txt"), self._robots),
+                (re.compile(r"/products\.json"), self._products),
+                (re.compile(r"/products/(?P<handle>[^/]+)\.json"), self._product_json),
+                (re.compile(r"/products/(?P<handle>[^/]+)"), self._product_page),
+                (re.compile(r"/sitemap\.xml"), self._sitemap_index),
+                (re.compile(r"/sitemap_products_1\.xml"), self._products_sitemap),
+                (re.compile(r"/cdn/shop/.+"), self._image),
+            ),
+            "sfcc": (
+                (re.compile(r"/"), self._sfcc_home),
+                (re.compile(r"/robots\.txt"), self._sfcc_robots),
+                (re.compile(r"/sitemap_index\.xml"), self._sfcc_sitemap_index),
+                (re.compile(r"/sitemap_0-product\.xml\.gz"), self._sfcc_product_sitemap),
+                (re.compile(r"/sitemap_0-content\.xml"), self._sfcc_content_sitemap),
+                (re.compile(r"/(?:private/)?[a-z0-9-]+-[A-Z]{2}\d{4}\.html"), self._sfcc_product_page),
+                (re.compile(r"/[a-z0-9-]+\.html"), self._sfcc_content_page),
+                (re.compile(r"/(?:[a-z0-9-]+/)+"), self._sfcc_category),
+                (re.compile(r"/on/demandware\.store/.*"), self._sfcc_cart),
+                (re.compile(r"/dw/image/v2/.+"), self._image),
+            ),
+        }
 
     # lifecycle -----------------------------------------------------------------
 
@@ -336,40 +372,68 @@ class DemoServer:
     # responses -----------------------------------------------------------------
 
     def common_headers(self, site: DemoSite) -> tuple[tuple[str, str], ...]:
-        """Headers every response carries (Shopify platform hints)."""
+        """Headers every response carries (platform hints: Shopify's, or SFCC's request id)."""
         shop_id = zlib.crc32(site.name.encode()) % 100_000_000
+        if site.platform == "sfcc":
+            return (("X-DW-Request-Base-Id", f"{shop_id:08x}"),)
         return (("Powered-By", "Shopify"), ("X-ShopId", str(shop_id)))
 
     def respond(self, site: DemoSite, path: str, query: str) -> Response:
         """Return the response for a GET of `path?query` on `site`, faults applied."""
         if self.faults.slow_s > 0:
             time.sleep(self.faults.slow_s)
-        fault = self._fault(site, path)
-        if fault is not None:
-            return fault
+        response = self._fault(site, path)
+        if response is None:
+            response = self._route(site, path, query)
+        return self._after(site, path, response)
+
+    def _route(self, site: DemoSite, path: str, query: str) -> Response:
+        """Return the response of the site's route for `path` (or a redirect trap, or 404)."""
+        if self.faults.redirect_traps:
+            trap = pages.redirect_traps(site, self._port).get(path)
+            if trap is not None:
+                status, location = trap
+                return Response(status, pages.redirect_page(location), headers=(("Location", location),))
         params = parse_qs(query)
-        for pattern, route in self._routes:
+        for pattern, route in self._routes[site.platform]:
             match = pattern.fullmatch(path)
             if match:
                 return route(site, match, params)
-        return self._not_found()
+        return self._not_found(site)
 
     def _fault(self, site: DemoSite, path: str) -> Response | None:
         """Return a fault response if a switch fires for this request."""
         faults = self.faults
         if path == "/robots.txt":
             return None
+        if faults.captcha or site.name in faults.captcha_sites:
+            return Response(200, pages.captcha_page(), headers=(("Cache-Control", "no-store"),))
         if faults.every(faults.error_500_every, "error_500", site.name):
             return Response(500, pages.error_page(500, "Internal Server Error"))
         if path == "/products.json" and faults.every(faults.rate_limit_every, "rate_limit", site.name):
             body = pages.to_json({"errors": "Exceeded 2 calls per second for api client. "
                                             "Reduce request rates to resume uninterrupted service."})
             return Response(429, body, JSON, (("Retry-After", "1"),))
+        if path == "/products.json" and faults.every(faults.html_instead_of_json_every, "html_json",
+                                                     site.name):
+            return Response(200, pages.maintenance_page())
         return None
 
-    @staticmethod
-    def _not_found() -> Response:
-        """Return the 404 page."""
+    def _after(self, site: DemoSite, path: str, response: Response) -> Response:
+        """Apply the faults that alter a finished response (truncation, noai headers)."""
+        faults = self.faults
+        if (path == "/products.json" and response.status == 200 and response.content_type == JSON
+                and faults.every(faults.truncate_json_every, "truncate_json", site.name)):
+            response = Response(200, response.body[:len(response.body) // 2], JSON, response.headers)
+        if path in faults.noai_pages:
+            response = Response(response.status, response.body, response.content_type,
+                                (*response.headers, ("X-Robots-Tag", "noai, noimageai")))
+        return response
+
+    def _not_found(self, site: DemoSite | None = None) -> Response:
+        """Return the site's 404 page."""
+        if site is not None and site.platform == "sfcc":
+            return Response(404, atelier_pages.not_found_page(site, self._port))
         return Response(404, pages.not_found_page())
 
     def _home(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
@@ -385,7 +449,8 @@ class DemoServer:
         limit, page = pages.parse_paging(params)
         if page * limit > pages.MAX_OFFSET:
             return Response(400, pages.paging_error(limit, page), JSON)
-        return Response(200, pages.products_page(site, self._port, limit, page), JSON)
+        body = pages.products_page(site, self._port, limit, page, control_chars=self.faults.control_chars)
+        return Response(200, body, JSON)
 
     def _product_json(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
         """GET /products/<handle>.json."""
@@ -398,7 +463,7 @@ class DemoServer:
         """GET /products/<handle> (HTML with JSON-LD)."""
         product = site.product(match["handle"])
         if product is None:
-            return self._not_found()
+            return self._not_found(site)
         return Response(200, pages.product_page(product, site, self._port))
 
     def _sitemap_index(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
@@ -407,14 +472,69 @@ class DemoServer:
 
     def _products_sitemap(self, site: DemoSite, match: re.Match[str],
                           params: dict[str, list[str]]) -> Response:
-        """GET /sitemap_products_1.xml."""
-        return Response(200, pages.products_sitemap(site, self._port), XML)
+        """GET /sitemap_products_1.xml (redirect traps listed when that fault is on)."""
+        extra = pages.trap_entry_paths(site) if self.faults.redirect_traps else ()
+        return Response(200, pages.products_sitemap(site, self._port, extra), XML)
+
+    # the SFCC-like atelier ----------------------------------------------------------
+
+    def _sfcc_home(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET / on the atelier."""
+        return Response(200, atelier_pages.home_page(site, self._port))
+
+    def _sfcc_robots(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /robots.txt on the atelier."""
+        return Response(200, atelier_pages.robots_txt(site, self._port), TEXT)
+
+    def _sfcc_sitemap_index(self, site: DemoSite, match: re.Match[str],
+                            params: dict[str, list[str]]) -> Response:
+        """GET /sitemap_index.xml."""
+        return Response(200, atelier_pages.sitemap_index(site, self._port), XML)
+
+    def _sfcc_product_sitemap(self, site: DemoSite, match: re.Match[str],
+                              params: dict[str, list[str]]) -> Response:
+        """GET /sitemap_0-product.xml.gz: gzip bytes as the body, no Content-Encoding."""
+        extra = pages.trap_entry_paths(site) if self.faults.redirect_traps else ()
+        return Response(200, atelier_pages.product_sitemap_gz(site, self._port, extra), GZIP)
+
+    def _sfcc_content_sitemap(self, site: DemoSite, match: re.Match[str],
+                              params: dict[str, list[str]]) -> Response:
+        """GET /sitemap_0-content.xml."""
+        return Response(200, atelier_pages.content_sitemap(site, self._port), XML)
+
+    def _sfcc_product_page(self, site: DemoSite, match: re.Match[str],
+                           params: dict[str, list[str]]) -> Response:
+        """GET /<slug>-<SKU>.html (query ignored; disallowed /private/ pages are served too)."""
+        product = site.page(match.string)
+        if product is None:
+            return self._not_found(site)
+        return Response(200, atelier_pages.product_page(product, site, self._port))
+
+    def _sfcc_content_page(self, site: DemoSite, match: re.Match[str],
+                           params: dict[str, list[str]]) -> Response:
+        """GET /about-us.html and the other content pages."""
+        title = dict(atelier_pages.CONTENT_PAGES).get(match.string)
+        if title is None:
+            return self._not_found(site)
+        return Response(200, atelier_pages.content_page(site, self._port, title))
+
+    def _sfcc_category(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /women/kurta/?start=N&sz=M."""
+        start = pages.int_param(params, "start", 0)
+        size = pages.int_param(params, "sz", atelier_pages.CATEGORY_PAGE_SIZE)
+        body = atelier_pages.category_page(site, self._port, match.string, start, size)
+        return self._not_found(site) if body is None else Response(200, body)
+
+    def _sfcc_cart(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /on/demandware.store/... (the SFCC pipeline URLs robots.txt disallows)."""
+        return Response(200, atelier_pages.cart_page(site, self._port),
+                        headers=(("Cache-Control", "no-cache, no-store"),))
 
     def _image(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
-        """GET /cdn/shop/...: the drawn image, or 404 for unknown or broken paths."""
+        """GET /cdn/shop/... or /dw/image/...: the drawn image, or 404 for unknown or broken paths."""
         spec = self._images[site.name].get(match.string)
         if spec is None or spec.broken:
-            return self._not_found()
+            return self._not_found(site)
         headers = [("Cache-Control", "public, max-age=31536000")]
         if spec.path in self.faults.noai_images:
             headers.append(("X-Robots-Tag", "noai"))

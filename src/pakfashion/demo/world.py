@@ -1,4 +1,5 @@
-"""Deterministic synthetic retail world: two Shopify-like Pakistani fashion sites.
+"""Deterministic synthetic retail world: two Shopify-like Pakistani fashion sites and one
+Salesforce Commerce Cloud-like site (HTML product pages with JSON-LD, no JSON API).
 
 `build_world(seed)` returns the same products (ids, titles, prices, image specs) for
 the same seed. Image URLs are stored as paths; the server renders full URLs once its
@@ -17,6 +18,12 @@ from typing import Any, Literal
 from pakfashion.demo.images import COLOURS, DrawSpec, Pattern, Shape
 
 Expected = Literal["keep", "children", "non_clothing", "no_image"]
+Platform = Literal["shopify", "sfcc"]
+Layout = Literal["product", "type_list", "graph", "group", "cdata", "trailing_comma", "og_only",
+                 "aggregate"]
+"""How an atelier product page describes its product (see `atelier_pages.json_ld`)."""
+ImageForm = Literal["string", "list", "object"]
+PriceType = Literal["number", "string"]
 
 PKT = timezone(timedelta(hours=5))
 """Pakistan Standard Time, the offset every demo timestamp carries."""
@@ -24,6 +31,19 @@ PKT = timezone(timedelta(hours=5))
 DEFAULT_DISALLOWED: tuple[str, ...] = (
     "/admin", "/cart", "/checkout", "/account", "/search", "/collections/private",
 )
+ATELIER_DISALLOWED: tuple[str, ...] = ("/private/", "/*?start=", "/*&sz=", "/on/demandware.store/")
+"""The atelier's robots.txt `Disallow:` rules (SFCC style, with wildcards)."""
+
+ATELIER_IMAGE_ROOT = "/dw/image/v2/BJTM_PRD/on/demandware.static/-/Sites-master/default"
+"""Path prefix of atelier images (SFCC Dynamic Imaging)."""
+
+ATELIER_LAYOUTS: tuple[Layout, ...] = (
+    "product", "graph", "product", "group", "type_list", "product",
+    "cdata", "product", "aggregate", "product", "trailing_comma", "graph",
+    "product", "og_only", "group", "product", "type_list", "product",
+    "group", "product", "product", "graph", "product", "product",
+)
+"""Page layout of each public atelier product, in SKU order (24 products)."""
 
 ADULT_SIZES: tuple[str, ...] = ("XS", "S", "M", "L", "XL")
 KID_SIZES_Y: tuple[str, ...] = ("2-3Y", "3-4Y", "4-5Y", "5-6Y", "7-8Y")
@@ -154,6 +174,14 @@ BOUTIQUE_NON_CLOTHING: tuple[NonClothingTemplate, ...] = (
                         "sheet", "teal", "ivory", "Size", ("Single", "Double", "King"), 7490,
                         "A 100% cotton printed bedsheet with two pillow covers."),
 )
+ATELIER_NON_CLOTHING: tuple[NonClothingTemplate, ...] = (
+    NonClothingTemplate("Noor Eau de Parfum 100ml", "Fragrance", ("fragrance", "perfume", "women"),
+                        "bottle", "pink", "gold", "Size", ("100ml",), 5490,
+                        "A floral eau de parfum with rose, saffron and white musk."),
+    NonClothingTemplate("Sandalwood Attar 6ml", "Attar", ("attar", "fragrance", "alcohol free"),
+                        "bottle", "beige", "gold", "Size", ("3ml", "6ml"), 1490,
+                        "A concentrated, alcohol-free sandalwood attar in a cut-glass bottle."),
+)
 
 
 @dataclass(frozen=True)
@@ -166,6 +194,7 @@ class ImageSpec:
         absolute: True for an "http://host:port/..." URL, False for "//host:port/...".
         draw: What to draw (broken images have one too, never served).
         broken: True when the server answers 404 for this path.
+        query: The query string to use instead of `v=<version>` (e.g. "sw=800"; "" for none).
     """
 
     path: str
@@ -173,11 +202,14 @@ class ImageSpec:
     absolute: bool
     draw: DrawSpec
     broken: bool = False
+    query: str | None = None
 
     def url(self, netloc: str) -> str:
         """Return the URL as it appears in the product JSON, for "host:port" `netloc`."""
         scheme = "http:" if self.absolute else ""
-        return f"{scheme}//{netloc}{self.path}?v={self.version}"
+        if self.query is None:
+            return f"{scheme}//{netloc}{self.path}?v={self.version}"
+        return f"{scheme}//{netloc}{self.path}" + (f"?{self.query}" if self.query else "")
 
 
 @dataclass
@@ -227,9 +259,47 @@ class DemoProduct:
         return product
 
 
+@dataclass(kw_only=True)
+class AtelierProduct(DemoProduct):
+    """A product of the SFCC-like atelier: served only as an HTML page.
+
+    `shopify` still holds the catalogue record in the Shopify shape (title, body_html,
+    variants, images), but the atelier never serves it as JSON.
+
+    Attributes:
+        sku: Product id as it appears in the page URL and JSON-LD, e.g. "AT0003".
+        page_path: Canonical page path, e.g. "/red-embroidered-lawn-kurta-AT0003.html".
+        price: Price in PKR (the lowest one for an `AggregateOffer`).
+        layout: How the page's JSON-LD (or Open Graph) describes the product.
+        image_form: JSON-LD `image` as one string, a list of URLs, or ImageObject(s).
+        price_type: JSON-LD prices as numbers or strings.
+    """
+
+    sku: str
+    page_path: str
+    price: int
+    layout: Layout = "product"
+    image_form: ImageForm = "list"
+    price_type: PriceType = "number"
+
+    def url(self, netloc: str) -> str:
+        """Return the canonical page URL for "host:port" `netloc`."""
+        return f"http://{netloc}{self.page_path}"
+
+    def image_urls(self, netloc: str) -> list[str]:
+        """Return the absolute URLs of the product's images, in order."""
+        return [spec.url(netloc) for spec in self.image_specs]
+
+
 @dataclass
 class DemoSite:
-    """One demo store served on its own loopback address."""
+    """One demo store served on its own loopback address.
+
+    Attributes:
+        platform: "shopify" (`/products.json`) or "sfcc" (HTML pages and sitemaps only).
+        disallowed_products: Products whose pages robots.txt disallows (sitemap-listed on
+            the atelier); they are not in `products` and a polite crawler never fetches them.
+    """
 
     name: str
     host: str
@@ -237,6 +307,8 @@ class DemoSite:
     crawl_delay_s: float = 0.05
     disallowed_prefixes: list[str] = field(default_factory=lambda: list(DEFAULT_DISALLOWED))
     vendor: str = ""
+    platform: Platform = "shopify"
+    disallowed_products: list[DemoProduct] = field(default_factory=list)
 
     def netloc(self, port: int) -> str:
         """Return "host:port"."""
@@ -251,8 +323,25 @@ class DemoSite:
         return next((p for p in self.products if p.handle == handle), None)
 
     def images(self) -> dict[str, ImageSpec]:
-        """Return every image spec of the site keyed by its path."""
-        return {spec.path: spec for p in self.products for spec in p.image_specs}
+        """Return every image spec of the site (disallowed products too) keyed by its path."""
+        return {spec.path: spec for p in [*self.products, *self.disallowed_products]
+                for spec in p.image_specs}
+
+    def product_path(self, product: DemoProduct) -> str:
+        """Return the path of `product`'s HTML page on this site."""
+        if isinstance(product, AtelierProduct):
+            return product.page_path
+        return f"/products/{product.handle}"
+
+    def page(self, path: str) -> AtelierProduct | None:
+        """Return the atelier product (disallowed ones included) whose page is at `path`, or None."""
+        return next((p for p in [*self.products, *self.disallowed_products]
+                     if isinstance(p, AtelierProduct) and p.page_path == path), None)
+
+    @property
+    def disallowed_pages(self) -> list[str]:
+        """Paths of the product pages robots.txt disallows (never requested by a polite crawler)."""
+        return [self.product_path(p) for p in self.disallowed_products]
 
 
 @dataclass
@@ -472,6 +561,80 @@ class _SiteBuilder:
                            garment=None, image_specs=specs)
 
 
+class _AtelierBuilder(_SiteBuilder):
+    """Builds atelier products: SFCC Dynamic Imaging image URLs, SKU-named pages."""
+
+    def image_spec(self, number: int, index: int, draw: DrawSpec, broken: bool = False) -> ImageSpec:
+        """Return the spec of image `index` (1-based) of product `number`, e.g. ".../AT0003_1.jpg"."""
+        ext = "jpg" if draw.fmt == "JPEG" else "png"
+        token = f"dw{self.rng.getrandbits(32):08x}"
+        path = f"{ATELIER_IMAGE_ROOT}/{token}/images/{self.code}{number:04d}_{index}.{ext}"
+        query = self.rng.choice(("sw=800", "sw=800", "sw=1200&sh=1600&sm=fit"))
+        return ImageSpec(path=path, version=0, absolute=True, draw=draw, broken=broken, query=query)
+
+    def sku(self) -> str:
+        """Return the SKU of the product built last, e.g. "AT0003"."""
+        return f"{self.code}{self.count:04d}"
+
+
+def _atelier_product(b: _AtelierBuilder, recipe: tuple[str, Any], n_images: int, *, private: bool,
+                     layout: Layout = "product", image_form: ImageForm = "list",
+                     price_type: PriceType = "number") -> AtelierProduct:
+    """Build one atelier product from a ("adult" | "kids" | "non_clothing", args) recipe."""
+    kind, args = recipe
+    if kind == "adult":
+        base = b.adult(*args, n_images=n_images, notes="robots-disallowed /private/ page" if private else "")
+    elif kind == "kids":
+        base = b.kids(*args, n_images=n_images)
+    else:
+        base = b.non_clothing(args)
+    sku = b.sku()
+    folder = "/private" if private else ""
+    return AtelierProduct(
+        site=base.site, shopify=base.shopify, expected=base.expected, colour=base.colour,
+        garment=base.garment, image_specs=base.image_specs, notes=base.notes, sku=sku,
+        page_path=f"{folder}/{base.handle}-{sku}.html",
+        price=int(float(base.shopify["variants"][0]["price"])),
+        layout=layout, image_form=image_form, price_type=price_type)
+
+
+def _atelier_products(b: _AtelierBuilder) -> tuple[list[DemoProduct], list[DemoProduct]]:
+    """Return (public products, robots-disallowed products) of the atelier, in SKU order.
+
+    Public: 20 adult garments, 2 children's wear, 2 fragrances; page layouts from
+    `ATELIER_LAYOUTS`. Two more adult garments live under `/private/`.
+    """
+    rng = b.rng
+    kinds = [*GARMENTS, *rng.sample(GARMENTS, 8)]
+    colours = sorted(COLOURS)
+    rng.shuffle(colours)
+    colours += rng.sample(sorted(COLOURS), 4)
+    recipes: list[tuple[str, Any]] = [("adult", (kind, colour)) for kind, colour in zip(kinds, colours)]
+    kid_colours = rng.sample(["pink", "yellow", "red", "blue", "green", "orange"], 2)
+    recipes += [("kids", (template, colour))
+                for template, colour in zip(rng.sample(KIDS_TEMPLATES, 2), kid_colours)]
+    recipes += [("non_clothing", template) for template in ATELIER_NON_CLOTHING]
+    rng.shuffle(recipes)
+    private_slots = set(rng.sample(range(1, len(recipes) + 1), 2))
+    public: list[DemoProduct] = []
+    private: list[DemoProduct] = []
+    forms: tuple[ImageForm, ...] = ("list", "string", "object")
+    for slot in range(len(recipes) + 2):
+        if slot in private_slots:
+            recipe = ("adult", (rng.choice(GARMENTS), rng.choice(sorted(COLOURS))))
+            private.append(_atelier_product(b, recipe, 1, private=True))
+            continue
+        index = len(public)
+        layout, form = ATELIER_LAYOUTS[index], forms[index % 3]
+        if layout == "group":
+            n_images = rng.choice([2, 3])
+        else:
+            n_images = 1 if form == "string" else rng.choice([1, 2, 3])
+        public.append(_atelier_product(b, recipes[index], n_images, private=False, layout=layout,
+                                       image_form=form, price_type="string" if index % 2 else "number"))
+    return public, private
+
+
 def _garment(name: str) -> GarmentKind:
     """Return the adult garment kind called `name`."""
     return next(kind for kind in GARMENTS if kind.name == name)
@@ -553,7 +716,8 @@ def build_world(seed: int = 7) -> DemoWorld:
         seed: Random seed for titles, colours, ids, prices, dates and image specs.
 
     Returns:
-        A world with "demo_shop" (127.0.0.1) and "demo_boutique" (127.0.0.2), 40 products each.
+        A world with "demo_shop" (127.0.0.1) and "demo_boutique" (127.0.0.2), 40 products each,
+        and "demo_atelier" (127.0.0.3, SFCC-like), 24 products plus 2 robots-disallowed ones.
     """
     used_ids: set[int] = set()
     shop = _SiteBuilder(random.Random(f"{seed}:demo_shop"), "demo_shop", "DS", "Demo Shop", used_ids)
@@ -567,4 +731,12 @@ def build_world(seed: int = 7) -> DemoWorld:
                                   _site_products(boutique, BOUTIQUE_NON_CLOTHING, broken_only=True),
                                   vendor="Demo Boutique"),
     }
+    # Built last, from its own generator, so the Shopify sites are the same with or without it.
+    atelier = _AtelierBuilder(random.Random(f"{seed}:demo_atelier"), "demo_atelier", "AT",
+                              "Demo Atelier", used_ids)
+    public, private = _atelier_products(atelier)
+    sites["demo_atelier"] = DemoSite("demo_atelier", "127.0.0.3", public,
+                                     disallowed_prefixes=list(ATELIER_DISALLOWED),
+                                     vendor="Demo Atelier", platform="sfcc",
+                                     disallowed_products=private)
     return DemoWorld(seed=seed, sites=sites)

@@ -1,0 +1,35 @@
+"""Stable Diffusion inference loading by name or folder, and the LoRA file the train stage writes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pakfashion.models.devices import inference_dtype
+
+if TYPE_CHECKING:
+    from diffusers import StableDiffusionPipeline
+
+log = logging.getLogger(__name__)
+
+LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"
+
+
+def load_pipeline(pretrained: str, *, device: str) -> StableDiffusionPipeline:
+    """Load a Stable Diffusion pipeline (fp16 on CUDA, fp32 on CPU) without progress bars."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(pretrained, dtype=inference_dtype(device)).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    log.info("loaded %s on %s", pretrained, device)
+    return pipe
+
+
+def load_lora(pipe: StableDiffusionPipeline, lora_dir: Path) -> None:
+    """Add the LoRA saved in ``lora_dir`` by the train stage to ``pipe``, in place."""
+    weights = lora_dir / LORA_WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} not found: run the train stage (or fix train.run_name)")
+    pipe.load_lora_weights(lora_dir, weight_name=LORA_WEIGHTS_FILE)
+    log.info("loaded LoRA %s", weights)

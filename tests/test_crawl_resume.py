@@ -1,0 +1,83 @@
+"""A crawl killed with SIGKILL resumes from its frontier: same products, almost nothing fetched twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pakfashion.config import CrawlConfig, SiteConfig
+from pakfashion.crawl import crawl_site
+from pakfashion.web.frontier import Frontier
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+SETTINGS = dict(snapshot="kill-test", user_agent="pakfashion-bot/0.1 (+mailto:test@example.org)", min_delay_s=0.0,
+                page_size=4, timeout_s=10)
+CHILD = """
+import sys
+from pathlib import Path
+from pakfashion.config import CrawlConfig, SiteConfig
+from pakfashion.crawl import crawl_site
+from pakfashion.web.frontier import Frontier
+settings = CrawlConfig(**{settings!r})
+with Frontier(Path(sys.argv[2])) as frontier:
+    crawl_site(SiteConfig(name="demo_shop", base_url=sys.argv[1]), settings, frontier=frontier)
+"""
+
+
+def finished_pages(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM pages WHERE status = 'ok'").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def crawl_in_process(base_url: str, db: Path) -> list[dict]:
+    with Frontier(db) as frontier:
+        records, report = crawl_site(SiteConfig(name="demo_shop", base_url=base_url), CrawlConfig(**SETTINGS),
+                                     frontier=frontier)
+    assert not report.errors
+    return sorted(({k: v for k, v in r.to_dict().items() if k != "crawled_at"} for r in records),
+                  key=lambda row: row["product_id"])
+
+
+def listing_requests(demo_store) -> Counter[str]:  # noqa: ANN001
+    return Counter(f"{r.path}?{r.query}" for r in demo_store.request_log
+                   if r.site == "demo_shop" and r.path == "/products.json")
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_crawl(tmp_path: Path, demo_store) -> None:  # noqa: ANN001
+    base = demo_store.base_url("demo_shop")
+    demo_store.faults.slow_s = 0.15
+    db = tmp_path / "frontier.sqlite"
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(settings=SETTINGS), base, str(db)])
+    deadline = time.monotonic() + 60
+    while finished_pages(db) < 4 and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    time.sleep(0.3)  # let the server finish (and log) the response that was in flight
+    done_at_kill = finished_pages(db)
+    # 40 products at 4 per page: 10 full pages and the empty 11th that ends the listing.
+    assert 4 <= done_at_kill < 11, "kill the crawl halfway"
+    before_resume = listing_requests(demo_store)
+
+    resumed = crawl_in_process(base, db)
+    after = listing_requests(demo_store)
+    fetched_twice = [url for url, n in after.items() if n > 1]
+    assert len(fetched_twice) <= 1, f"only the page in flight at the kill may be fetched again: {fetched_twice}"
+    assert sum(after.values()) - sum(before_resume.values()) == 11 - done_at_kill  # no probe, no finished page
+
+    demo_store.faults.slow_s = 0.0
+    uninterrupted = crawl_in_process(base, tmp_path / "fresh.sqlite")
+    assert resumed == uninterrupted
+    assert len(resumed) == len(demo_store.world.products("demo_shop"))
