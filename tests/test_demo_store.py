@@ -591,3 +591,18 @@ def test_cli_serves_every_site() -> None:
     port = lines[0][1].rsplit(":", 1)[1]
     assert lines == [["demo_shop", f"http://127.0.0.1:{port}"], ["demo_boutique", f"http://127.0.0.2:{port}"],
                      ["demo_atelier", f"http://127.0.0.3:{port}"]]
+
+
+def test_taken_port_on_the_atelier_address_fails_cleanly() -> None:
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.3", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        server = DemoServer(build_world(), port=port)
+        with pytest.raises(OSError):
+            server.start()
+        assert not server.running
+        with socket.socket() as probe:  # the sites bound before the failure were closed again
+            probe.bind(("127.0.0.1", port))

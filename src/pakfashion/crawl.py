@@ -89,6 +89,9 @@ def detect_platform(client: PoliteClient, site: SiteConfig, pages: SitemapCrawl)
         return Platform.shopify
     if pages.product_page_urls():
         return Platform.sitemap
+    refusals = client.refusals(site.base_url)
+    if refusals:
+        raise HostBlockedError(f"{site.base_url}: {refusals} refusals or bot challenges while probing the platform")
     raise CrawlError(
         f"site {site.name!r} ({site.base_url}): platform not recognised; tried Shopify "
         f"({site.base_url.rstrip('/')}/products.json) and product pages in the sitemaps {pages.roots()} "

@@ -77,7 +77,8 @@ def product_sitemap_xml(site: DemoSite, port: int, extra_paths: tuple[str, ...] 
             f"<image:image>\n<image:loc>{xml_escape(url)}</image:loc>\n"
             f"<image:title>{xml_escape(product.title)}</image:title>\n</image:image>\n"
             for url in product.image_urls(netloc))
-        entries.append(f"<url>\n<loc>{base}{product.page_path}</loc>\n<lastmod>{_lastmod(product)}</lastmod>\n"
+        entries.append(f"<url>\n<loc>{base}{product.page_path}</loc>\n"
+                       f"<lastmod>{_lastmod(product)}</lastmod>\n"
                        f"<changefreq>daily</changefreq>\n<priority>1.0</priority>\n{images}</url>\n")
     entries += [f"<url>\n<loc>{base}{path}</loc>\n<changefreq>daily</changefreq>\n</url>\n"
                 for path in extra_paths]
@@ -298,7 +299,8 @@ def product_page(product: AtelierProduct, site: DemoSite, port: int) -> bytes:
 <div class="primary-images">{images}</div>
 <h1 class="product-name">{esc(product.title)}</h1>
 <div class="product-number">SKU: <span>{product.sku}</span></div>
-<div class="prices"><span class="sales"><span class="value" content="{product.price}.00">PKR {product.price:,}</span></span></div>
+<div class="prices"><span class="sales">
+<span class="value" content="{product.price}.00">PKR {product.price:,}</span></span></div>
 <select class="select-size">{sizes}</select>
 <div class="description-and-detail"><div class="content">{product.shopify["body_html"]}</div></div>
 </div>"""
@@ -326,7 +328,8 @@ def category_page(site: DemoSite, port: int, path: str, start: int, size: int) -
     more = (f'\n<a class="more" href="{path}?start={start + size}&amp;sz={size}">More</a>'
             if start + size < len(listed) else "")
     head = f'<link rel="canonical" href="{site.base_url(port)}{path}">'
-    body = f'<h1>{html.escape(path.strip("/").replace("/", " / ").title())}</h1>\n<div class="product-grid">\n{tiles}\n</div>{more}'
+    heading = html.escape(path.strip("/").replace("/", " / ").title())
+    body = f'<h1>{heading}</h1>\n<div class="product-grid">\n{tiles}\n</div>{more}'
     return _document(site, port, f"{path.strip('/').title()} | {site.vendor}", head, body)
 
 

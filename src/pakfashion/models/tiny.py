@@ -163,6 +163,14 @@ def _blip2_config(tokenizer: GPT2Tokenizer) -> Blip2Config:
     )
 
 
+def silence_eos(model: torch.nn.Module) -> None:
+    """Zero the EOS row of the LM head: a random LM's first argmax is otherwise often EOS, which gives
+    empty captions; this way the demo's captions are random words from the fashion vocabulary."""
+    eos = model.config.text_config.eos_token_id
+    with torch.no_grad():
+        model.get_output_embeddings().weight[eos].zero_()
+
+
 def build_tiny_blip2(out_dir: Path, *, seed: int) -> None:
     """Save a tiny ``Blip2ForConditionalGeneration`` and its ``Blip2Processor`` to ``out_dir``."""
     from transformers import Blip2ForConditionalGeneration, Blip2Processor, BlipImageProcessor
@@ -174,6 +182,7 @@ def build_tiny_blip2(out_dir: Path, *, seed: int) -> None:
     processor = Blip2Processor(BlipImageProcessor(size=size), tokenizer, num_query_tokens=BLIP2_QUERY_TOKENS)
     with _seeded(seed):
         model = Blip2ForConditionalGeneration(_blip2_config(processor.tokenizer))
+    silence_eos(model)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
 

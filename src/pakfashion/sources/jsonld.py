@@ -98,7 +98,7 @@ def product_from_jsonld(node: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": _text(node.get("name")),
         "description": _text(node.get("description")),
-        "images": _images(node.get("image")) + variant_images,
+        "images": list(dict.fromkeys(_images(node.get("image")) + variant_images)),
         "sku": _text(node.get("sku") or node.get("productID") or node.get("productGroupID") or node.get("mpn")),
         "brand": _text(node.get("brand")),
         "category": _text(node.get("category")),

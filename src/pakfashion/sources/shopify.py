@@ -18,6 +18,7 @@ from pakfashion.sources.record import (
 )
 from pakfashion.web import FetchError, HostBlockedError, PoliteClient
 from pakfashion.web.frontier import Frontier
+from pakfashion.web.robots import host_key
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,10 @@ SOURCE = "shopify_json"
 # Shopify answers 400 past page*limit = 25,000.
 SHOPIFY_PAGING_CAP = 25_000
 MAX_BAD_PAGES_IN_A_ROW = 3
+
+
+class MalformedPageError(FetchError):
+    """A page arrived but is not the JSON listing it should be (truncated, HTML, wrong shape)."""
 
 
 def listing_page_url(listing_url: str, *, page: int, limit: int) -> str:
@@ -38,9 +43,9 @@ def parse_json_list(body: bytes, url: str, key: str) -> list[dict[str, Any]]:
         # strict=False: real catalogs put raw control characters in body_html.
         data = json.loads(body.decode("utf-8", errors="replace"), strict=False)
     except json.JSONDecodeError as err:
-        raise FetchError(f"{url}: not JSON ({err.msg} at char {err.pos})") from err
+        raise MalformedPageError(f"{url}: not JSON ({err.msg} at char {err.pos})") from err
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
-        raise FetchError(f"{url}: JSON without a {key!r} list")
+        raise MalformedPageError(f"{url}: JSON without a {key!r} list")
     return [item for item in data[key] if isinstance(item, dict)]
 
 
@@ -83,6 +88,20 @@ class ShopifyCrawl:
     errors: list[str] = field(default_factory=list)
     # Set when the last listing stopped at Shopify's paging cap.
     capped: bool = False
+    # Truncated or HTML-instead-of-JSON pages are usually transient (deploys, edge caches): re-read.
+    rereads: int = 2
+
+    def _fetch_with_reread(self, url: str, key: str) -> list[dict[str, Any]]:
+        """A listing page; a malformed body is read again (after a pause) before it counts as bad."""
+        for attempt in range(self.rereads + 1):
+            try:
+                return fetch_json_list(self.client, url, key, self.frontier)
+            except MalformedPageError as err:
+                if attempt == self.rereads:
+                    raise
+                log.warning("%s; reading it again", err)
+                self.client.throttle.back_off(host_key(url), _reread_pause_s(attempt))
+        raise AssertionError("unreachable")
 
     def listing(self, listing_url: str, key: str = "products") -> Iterator[dict[str, Any]]:
         """Items page by page until a short page; bad pages are logged, recorded and skipped.
@@ -99,7 +118,7 @@ class ShopifyCrawl:
                 return
             url = listing_page_url(listing_url, page=page, limit=self.page_size)
             try:
-                items = fetch_json_list(self.client, url, key, self.frontier)
+                items = self._fetch_with_reread(url, key)
             except HostBlockedError:
                 raise
             except FetchError as err:
@@ -116,6 +135,10 @@ class ShopifyCrawl:
             if len(items) < self.page_size:
                 return
         log.warning("%s: stopped at crawl.max_pages=%d; raise it to crawl further", listing_url, self.max_pages)
+
+
+def _reread_pause_s(attempt: int) -> float:
+    return 0.5 * (2**attempt)
 
 
 def iter_shopify_products(crawl: ShopifyCrawl, base_url: str) -> Iterator[dict[str, Any]]:

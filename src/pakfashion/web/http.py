@@ -140,6 +140,11 @@ class PoliteClient:
         with self._stats_lock:
             self.stats[key] += amount
 
+    def refusals(self, url: str) -> int:
+        """How many refusals (401/403/430, challenge pages) the host of ``url`` has given us."""
+        with self._stats_lock:
+            return self._refusals[host_key(url)]
+
     def close(self) -> None:
         self.session.close()
 

@@ -1,0 +1,101 @@
+"""Every demo-store fault, on a Shopify site and on the sitemap + JSON-LD site: no product lost,
+no disallowed URL requested, one clear error per bad page."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pakfashion.config import CrawlConfig, SiteConfig
+from pakfashion.crawl import CrawlReport, crawl_site
+from pakfashion.sources.record import ProductRecord
+from pakfashion.web.frontier import Frontier
+
+pytestmark = pytest.mark.network
+
+SETTINGS = CrawlConfig(snapshot="faults", user_agent="pakfashion-bot/0.1 (+mailto:test@example.org)",
+                       min_delay_s=0.0, backoff_base_s=0.05, page_size=10, timeout_s=5)
+
+
+def crawl(demo, name: str) -> tuple[list[ProductRecord], CrawlReport]:  # noqa: ANN001
+    with Frontier(Path(tempfile.mkdtemp()) / "frontier.sqlite") as frontier:
+        return crawl_site(SiteConfig(name=name, base_url=demo.base_url(name)), SETTINGS, frontier=frontier)
+
+
+def expected_id(product) -> str:  # noqa: ANN001
+    """Shopify: the product id. Atelier: the JSON-LD sku, or the page slug where only Open Graph is left."""
+    if not hasattr(product, "sku"):
+        return str(product.id)
+    return product.page_path.rsplit("/", 1)[-1].removesuffix(".html") if product.layout == "og_only" else product.sku
+
+
+def truth(demo, name: str) -> set[str]:  # noqa: ANN001
+    return {expected_id(p) for p in demo.world.products(name)}
+
+
+def assert_polite(demo, name: str) -> None:  # noqa: ANN001
+    site = demo.world.sites[name]
+    private = set(getattr(site, "disallowed_pages", []))
+    requested = [r.path for r in demo.request_log if r.site == name]
+    assert not [p for p in requested if p in private or any(p.startswith(d) for d in site.disallowed_prefixes)]
+    assert requested[0] == "/robots.txt"
+
+
+FAULTS: list[tuple[str, dict[str, Any]]] = [
+    ("none", {}),
+    ("429_retry_after", {"rate_limit_every": 3}),
+    ("intermittent_500", {"error_500_every": 4}),
+    ("slow", {"slow_s": 0.05}),
+    ("truncated_json", {"truncate_json_every": 2}),
+    ("html_instead_of_json", {"html_instead_of_json_every": 3}),
+    ("control_characters", {"control_chars": True}),
+    ("redirect_traps", {"redirect_traps": True}),
+]
+
+
+@pytest.mark.parametrize("name", ["demo_shop", "demo_atelier"])
+@pytest.mark.parametrize(("fault", "switches"), FAULTS, ids=[f for f, _ in FAULTS])
+def test_fault_loses_no_product(demo_store, name: str, fault: str, switches: dict[str, Any]) -> None:  # noqa: ANN001
+    for key, value in switches.items():
+        setattr(demo_store.faults, key, value)
+    records, report = crawl(demo_store, name)
+    assert {r.product_id for r in records} == truth(demo_store, name)
+    assert report.platform == ("shopify" if name == "demo_shop" else "sitemap")
+    assert_polite(demo_store, name)
+    if fault == "redirect_traps" and name == "demo_atelier":
+        assert any("redirects" in e for e in report.errors) and any("allowed hosts" in e for e in report.errors)
+    elif fault != "redirect_traps":
+        assert report.errors == []
+
+
+def test_sitemap_site_reads_jsonld_shapes_and_open_graph(demo_store) -> None:  # noqa: ANN001
+    records, report = crawl(demo_store, "demo_atelier")
+    by_id = {r.product_id: r for r in records}
+    sources = {r.source for r in records}
+    assert sources == {"jsonld", "open_graph"}
+    for product in demo_store.world.products("demo_atelier"):
+        record = by_id[expected_id(product)]
+        assert record.title and record.image_urls and record.price == pytest.approx(product.price)
+        assert record.currency == "PKR"
+    assert report.pages["without_product"] == 0
+
+
+def test_noai_pages_are_skipped_and_counted(demo_store) -> None:  # noqa: ANN001
+    product = demo_store.world.products("demo_atelier")[3]
+    demo_store.faults.noai_pages = {product.page_path}
+    records, report = crawl(demo_store, "demo_atelier")
+    assert product.sku not in {r.product_id for r in records}
+    assert report.pages["opted_out"] == 1
+    assert report.pages["x_robots_tag"] == {"noai, noimageai": 1}
+
+
+@pytest.mark.parametrize("name", ["demo_shop", "demo_atelier"])
+def test_bot_challenges_stop_the_site(demo_store, name: str) -> None:  # noqa: ANN001
+    demo_store.faults.captcha_sites = {name}
+    records, report = crawl(demo_store, name)
+    assert records == []
+    assert report.stopped_reason and report.stopped_reason.startswith("blocked")
+    assert len([r for r in demo_store.request_log if r.site == name]) <= 5
