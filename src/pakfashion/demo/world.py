@@ -647,7 +647,9 @@ def _regular_products(b: _SiteBuilder, count: int) -> list[DemoProduct]:
     rng.shuffle(kinds)
     colours = sorted(COLOURS)
     rng.shuffle(colours)
-    colours += rng.sample(sorted(COLOURS), max(0, count - len(colours)))
+    extra = max(0, count - len(colours))
+    # sample() for the standard world (its bytes are pinned by tests); choices() for big catalogs.
+    colours += rng.sample(sorted(COLOURS), extra) if extra <= len(COLOURS) else rng.choices(sorted(COLOURS), k=extra)
     multi = set(rng.sample(range(count), 8))
     products = []
     for i, (kind, colour) in enumerate(zip(kinds, colours)):
@@ -688,12 +690,12 @@ def _tricky_products(b: _SiteBuilder) -> list[DemoProduct]:
 
 
 def _site_products(b: _SiteBuilder, non_clothing: tuple[NonClothingTemplate, ...],
-                   broken_only: bool) -> list[DemoProduct]:
+                   broken_only: bool, regular: int = 24) -> list[DemoProduct]:
     """Return all products of one site, newest (highest id) first."""
     rng = b.rng
     kid_templates = [KIDS_TEMPLATES[0], *rng.sample(KIDS_TEMPLATES[1:], 4)]
     kid_colours = rng.sample(["pink", "yellow", "red", "blue", "green", "orange", "purple"], 5)
-    products = _regular_products(b, 24)
+    products = _regular_products(b, regular)
     products += _tricky_products(b)
     products += [b.kids(t, c, n_images=2 if i == 1 else 1)
                  for i, (t, c) in enumerate(zip(kid_templates, kid_colours))]
@@ -709,11 +711,13 @@ def _site_products(b: _SiteBuilder, non_clothing: tuple[NonClothingTemplate, ...
     return sorted(products, key=lambda p: p.id, reverse=True)
 
 
-def build_world(seed: int = 7) -> DemoWorld:
+def build_world(seed: int = 7, *, extra_shop_products: int = 0) -> DemoWorld:
     """Build the demo world; the same seed always gives an equal world.
 
     Args:
         seed: Random seed for titles, colours, ids, prices, dates and image specs.
+        extra_shop_products: More ordinary products on demo_shop (benchmarks of big catalogs);
+            0 keeps the standard world.
 
     Returns:
         A world with "demo_shop" (127.0.0.1) and "demo_boutique" (127.0.0.2), 40 products each,
@@ -725,7 +729,8 @@ def build_world(seed: int = 7) -> DemoWorld:
                             "Demo Boutique", used_ids)
     sites = {
         "demo_shop": DemoSite("demo_shop", "127.0.0.1",
-                              _site_products(shop, SHOP_NON_CLOTHING, broken_only=False),
+                              _site_products(shop, SHOP_NON_CLOTHING, broken_only=False,
+                                             regular=24 + extra_shop_products),
                               vendor="Demo Shop"),
         "demo_boutique": DemoSite("demo_boutique", "127.0.0.2",
                                   _site_products(boutique, BOUTIQUE_NON_CLOTHING, broken_only=True),
