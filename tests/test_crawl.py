@@ -116,3 +116,19 @@ def test_cli_crawls_any_store_with_site_generic(tmp_path: Path, repo_root: Path,
                    cwd=work, check=True, capture_output=True, timeout=120)
     assert len(list(read_jsonl(work / "data/raw/x/products.jsonl"))) == len(demo_store.world.products("demo_boutique"))
     assert read_json(work / "data/raw/x/crawl.json")["platform"] == "shopify"
+
+
+def test_site_rules_filter_by_type_and_tag(demo_store) -> None:  # noqa: ANN001
+    rules = SiteConfig(name="demo_shop", base_url=demo_store.base_url("demo_shop"),
+                       exclude_product_types=["Fragrance"], exclude_tags=["kids"])
+    records, report = crawl(rules, SETTINGS)
+    assert not [r for r in records if r.category == "Fragrance" or "kids" in [t.lower() for t in r.tags]]
+    assert report.filtered_by_site_rules >= 2
+    assert len(records) + report.filtered_by_site_rules == len(demo_store.world.products("demo_shop"))
+
+
+def test_redirects_may_go_to_the_www_twin() -> None:
+    from pakfashion.crawl import site_hosts
+
+    assert site_hosts(SiteConfig(name="l", base_url="https://limelight.pk")) == {"limelight.pk", "www.limelight.pk"}
+    assert "sanasafinaz.com" in site_hosts(SiteConfig(name="s", base_url="https://www.sanasafinaz.com/pk"))

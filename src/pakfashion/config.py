@@ -73,6 +73,11 @@ class SiteConfig:
     product_url_pattern: str = r"/products?/|\.html?$"
     # Sitemap platform: start here instead of robots.txt's Sitemap lines / <base>/sitemap.xml.
     sitemap_urls: list[str] = field(default_factory=list)
+    # Catalog rules (case-insensitive, exact product_type / tag): keep only these types when set,
+    # and drop these types and tags (e.g. a retailer's "Home" line). The csv stage still classifies.
+    include_product_types: list[str] = field(default_factory=list)
+    exclude_product_types: list[str] = field(default_factory=list)
+    exclude_tags: list[str] = field(default_factory=list)
     # Per-site politeness override; None keeps crawl.min_delay_s.
     min_delay_s: float | None = None
 

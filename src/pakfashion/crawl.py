@@ -51,6 +51,7 @@ class CrawlReport:
     stopped_reason: str | None = None
     products: int = 0
     duplicates_skipped: int = 0
+    filtered_by_site_rules: int = 0
     errors: list[str] = field(default_factory=list)
     pages: dict[str, Any] = field(default_factory=dict)
     robots: list[dict[str, Any]] = field(default_factory=list)
@@ -73,8 +74,24 @@ def build_client(settings: CrawlConfig, site: SiteConfig) -> PoliteClient:
         max_response_bytes=settings.max_response_bytes,
         pool_size=2,
     )
-    hosts = {urlsplit(site.base_url).hostname or "", *site.allowed_hosts}
-    return PoliteClient(client_settings, allowed_hosts=hosts)
+    return PoliteClient(client_settings, allowed_hosts=site_hosts(site))
+
+
+def site_hosts(site: SiteConfig) -> set[str]:
+    """Hosts redirects may lead to: the site's host, its www/apex twin, and site.allowed_hosts."""
+    host = (urlsplit(site.base_url).hostname or "").lower()
+    twin = host.removeprefix("www.") if host.startswith("www.") else f"www.{host}"
+    return {host, twin, *(h.lower() for h in site.allowed_hosts)}
+
+
+def passes_site_rules(record: ProductRecord, site: SiteConfig) -> bool:
+    """Whether a product survives the site's include/exclude rules on product_type and tags."""
+    product_type = record.category.strip().lower()
+    if site.include_product_types and product_type not in {t.lower() for t in site.include_product_types}:
+        return False
+    if product_type and product_type in {t.lower() for t in site.exclude_product_types}:
+        return False
+    return not {t.lower() for t in record.tags} & {t.lower() for t in site.exclude_tags}
 
 
 def detect_platform(client: PoliteClient, site: SiteConfig, pages: SitemapCrawl) -> Platform:
@@ -140,6 +157,9 @@ def collect_products(records: Iterator[ProductRecord], site: SiteConfig, report:
     for record in records:
         if record.product_id in unique:
             report.duplicates_skipped += 1
+            continue
+        if not passes_site_rules(record, site):
+            report.filtered_by_site_rules += 1
             continue
         unique[record.product_id] = record
         if site.max_products and len(unique) >= site.max_products:
