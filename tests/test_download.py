@@ -10,16 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pakfashion.config import DownloadConfig
-from pakfashion.download import (
-    ImageRejected,
-    Status,
-    check_success_rate,
-    normalise_image,
-    opted_out,
-    run_download,
-    write_ledger,
-)
+from pakfashion.config import DownloadConfig, ResizeMode
+from pakfashion.download import Status, check_success_rate, opted_out, run_download, write_ledger
+from pakfashion.imaging import ImagePolicy, Rejected, normalise_image
 
 UA = "pakfashion-bot/0.1 (+mailto:test@example.org)"
 
@@ -31,7 +24,7 @@ def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
 
 
 def test_cmyk_palette_and_alpha_become_rgb_on_white() -> None:
-    settings = DownloadConfig(min_side_px=8)
+    settings = ImagePolicy(min_side_px=8)
     cmyk = normalise_image(encode(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), "JPEG"), settings)
     assert Image.open(io.BytesIO(cmyk.jpeg)).mode == "RGB"
     transparent = Image.new("RGBA", (32, 32), (255, 0, 0, 0))
@@ -45,7 +38,7 @@ def test_exif_orientation_is_applied() -> None:
     image = Image.new("RGB", (40, 20), "blue")
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise when displayed
-    result = normalise_image(encode(image, "JPEG", exif=exif), DownloadConfig(min_side_px=8))
+    result = normalise_image(encode(image, "JPEG", exif=exif), ImagePolicy(min_side_px=8))
     assert (result.width, result.height) == (20, 40)
 
 
@@ -58,13 +51,13 @@ def test_exif_orientation_is_applied() -> None:
     ids=["html", "truncated", "bomb", "tiny"],
 )
 def test_unusable_images_are_rejected_with_a_status(data: bytes, status: Status) -> None:
-    with pytest.raises(ImageRejected) as info:
-        normalise_image(data, DownloadConfig(min_side_px=32, max_image_pixels=1_000_000))
-    assert info.value.status is status
+    with pytest.raises(Rejected) as info:
+        normalise_image(data, ImagePolicy(min_side_px=32, max_image_pixels=1_000_000))
+    assert info.value.reason == status.value
 
 
 def test_same_pixels_same_name_other_pixels_other_name() -> None:
-    settings = DownloadConfig(min_side_px=8)
+    settings = ImagePolicy(min_side_px=8)
     red = Image.new("RGB", (64, 64), "red")
     as_png = normalise_image(encode(red, "PNG"), settings)
     as_png_again = normalise_image(encode(red, "PNG", optimize=True), settings)
@@ -99,18 +92,48 @@ def test_download_from_demo_store(tmp_path: Path, demo_store) -> None:  # noqa: 
             rows.append({"site": name, "product_id": str(product.id), "image_urls": json.dumps(urls)})
     products_csv = tmp_path / "products.csv"
     pd.DataFrame(rows).to_csv(products_csv, index=False)
-    ledger, metrics = run_download(products_csv, tmp_path / "images", DownloadConfig(min_delay_s=0.0), user_agent=UA)
+    ledger, metrics = run_download(products_csv, tmp_path / "images", DownloadConfig(min_delay_s=0.0), user_agent=UA,
+                                   state_dir=tmp_path / "state")
     write_ledger(ledger, tmp_path / "images.csv")
     table = pd.read_csv(tmp_path / "images.csv", dtype=str, keep_default_na=False)
     assert len(table) == metrics["images"] == sum(len(json.loads(r["image_urls"])) for r in rows)
     statuses = table.groupby("status").size().to_dict()
     assert statuses.get("fetch_failed", 0) == 2  # the two broken-image products
     assert statuses.get("opted_out", 0) == 1
-    assert statuses.get("duplicate", 0) >= 2  # the identical-image pairs
+    assert statuses.get("duplicate", 0) + statuses.get("near_duplicate", 0) >= 2  # the identical-image pairs
     ok = table[table["status"] == "ok"]
     assert ok["sha256"].is_unique
-    assert all((tmp_path / "images" / f"{sha}.jpg").exists() for sha in ok["sha256"])
-    assert len(list((tmp_path / "images").iterdir())) == len(ok)
+    stored = table[table["status"].isin(["ok", "duplicate", "near_duplicate"])]
+    assert all((tmp_path / "images" / f"{sha}.jpg").exists() for sha in stored["sha256"])
+    assert len(list((tmp_path / "images").iterdir())) == stored["sha256"].nunique()
     assert set(table[table["status"] == "duplicate"]["duplicate_of"]) <= set(table["url"])
     user_agents = {record.user_agent for record in demo_store.request_log}
     assert user_agents == {UA}
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "expected"),
+    [(ResizeMode.keep, (800, 400), (256, 128)), (ResizeMode.center_crop, (800, 400), (256, 256)),
+     (ResizeMode.pad, (800, 400), (256, 256)), (ResizeMode.keep, (100, 80), (100, 80))],
+)
+def test_resize_policies(mode: ResizeMode, size: tuple[int, int], expected: tuple[int, int]) -> None:
+    data = encode(Image.new("RGB", size, "green"), "JPEG")
+    result = normalise_image(data, ImagePolicy(min_side_px=8, target_side_px=256, resize_mode=mode))
+    assert (result.width, result.height) == expected
+
+
+def row(url: str, sha: str, phash: str) -> "ImageRow":  # noqa: F821
+    from pakfashion.download import ImageRow
+
+    return ImageRow("s", "1", 0, url, Status.ok, sha256=sha, phash=phash)
+
+
+def test_duplicates_point_at_the_kept_image() -> None:
+    from pakfashion.download import mark_duplicates
+
+    rows = [row("a", "1", "ffff0000ffff0000"), row("b", "1", "ffff0000ffff0000"),
+            row("c", "2", "ffff0000ffff0003"), row("d", "3", "0000ffff0000ffff")]
+    marked = mark_duplicates(rows, near_distance=4)
+    assert [(r.status.value, r.duplicate_of) for r in marked] == [
+        ("ok", ""), ("duplicate", "a"), ("near_duplicate", "a"), ("ok", "")]
+    assert [r.status for r in mark_duplicates(rows, near_distance=-1)][2] is Status.ok

@@ -108,20 +108,36 @@ class CsvConfig:
     fields: list[str] = field(default_factory=lambda: ["product_type", "tags", "title", "options"])
 
 
+class ResizeMode(str, enum.Enum):
+    keep = "keep"  # longest side down to target_side_px, aspect kept
+    center_crop = "center_crop"  # shorter side to target_side_px, then a centred square crop
+    pad = "pad"  # fit inside a target_side_px square, padded with white
+
+
 @dataclass(frozen=True)
 class DownloadConfig:
     workers: int = 4
+    # Worker processes (each with `workers` threads); decoding is CPU-bound, so use the cores.
+    processes: int = 1
     # Spacing between requests to one image host (robots.txt Crawl-delay wins when larger).
     min_delay_s: float = 0.1
+    per_host_concurrency: int = 2
     timeout_s: float = 30.0
     max_retries: int = 3
     max_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 50_000_000
     min_side_px: int = 64
+    # 0 keeps the size; else the resize_mode (keep | center_crop | pad) applies at this side.
+    target_side_px: int = 0
+    resize_mode: ResizeMode = ResizeMode.keep
     jpeg_quality: int = 92
+    # pHash Hamming distance at or below which two images are near-duplicates (-1: off).
+    near_duplicate_distance: int = 4
     max_images_per_product: int = 0
     honor_noai: bool = True
     min_success_rate: float = 0.5
+    contact_sheet_images: int = 36
+    log_every_s: float = 10.0
 
 
 class Captioner(str, enum.Enum):

@@ -1,34 +1,38 @@
 """Stage `download`: every image of every kept product → verified, normalised, content-addressed JPEGs.
 
-Reads ``paths.products_csv``; writes ``<paths.images>/<sha256>.jpg`` (RGB JPEG; the name is the sha256
-of the decoded pixels, so identical images are stored once), ``paths.images_csv`` (a ledger row for
-every image URL, failures included) and ``<paths.metrics>/download.json``.
+Reads ``paths.products_csv``; writes ``<paths.images>/<sha256>.jpg`` (RGB JPEG named by the sha256 of
+the decoded pixels, so identical images are stored once), ``paths.images_csv`` (a ledger row for every
+image URL, failures and duplicates included), ``<paths.metrics>/download.json`` and
+``<paths.reports>/contact_sheet.jpg``. A SQLite ledger under ``paths.state`` makes a killed run resume
+without fetching finished images again.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import io
 import json
 import logging
+import multiprocessing
+import sqlite3
+import threading
 import time
-import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import imagehash
 import pandas as pd
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from tqdm import tqdm
 
 from pakfashion.config import CrawlConfig, DownloadConfig, PathsConfig, as_typed, stage_main
 from pakfashion.files import write_bytes_atomic, write_json, write_text_atomic
+from pakfashion.imaging import ImagePolicy, PhashIndex, Rejected, contact_sheet, normalise_image
 from pakfashion.web import FetchError, PoliteClient, RobotsDisallowedError
 from pakfashion.web.http import ClientSettings
+from pakfashion.web.robots import host_key
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +42,17 @@ OPT_OUT_DIRECTIVES = frozenset({"noai", "noimageai"})
 class Status(str, enum.Enum):
     ok = "ok"
     duplicate = "duplicate"
+    near_duplicate = "near_duplicate"
     opted_out = "opted_out"
     disallowed = "disallowed"
     fetch_failed = "fetch_failed"
     decode_failed = "decode_failed"
     too_small = "too_small"
+
+
+# Outcomes a rerun keeps; fetch failures are tried again.
+FINAL = frozenset(Status) - {Status.fetch_failed}
+STORED = frozenset({Status.ok, Status.duplicate, Status.near_duplicate})
 
 
 @dataclass(frozen=True)
@@ -72,23 +82,6 @@ class ImageRow:
     duplicate_of: str = ""
 
 
-@dataclass(frozen=True)
-class NormalisedImage:
-    jpeg: bytes
-    sha256: str
-    phash: str
-    width: int
-    height: int
-
-
-class ImageRejected(Exception):
-    """The bytes are not a usable image; ``status`` says which way."""
-
-    def __init__(self, status: Status, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def image_tasks(products: pd.DataFrame, *, max_per_product: int) -> list[ImageTask]:
     """One task per image URL of each product, in the product's image order."""
     tasks = []
@@ -115,46 +108,66 @@ def opted_out(x_robots_tag: str, *, agent_token: str) -> bool:
     return False
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """RGB on white: alpha and palette transparency are flattened, CMYK/L/P converted."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")
+class Ledger:
+    """SQLite (WAL) record of finished image URLs, shared by worker threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS images (url TEXT PRIMARY KEY, row TEXT NOT NULL)")
+
+    def get(self, url: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._db.execute("SELECT row FROM images WHERE url = ?", (url,)).fetchone()
+        return json.loads(found[0]) if found else None
+
+    def put(self, row: ImageRow) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO images VALUES (?, ?)", (row.url, json.dumps(asdict(row))))
+
+    def close(self) -> None:
+        self._db.close()
 
 
-def normalise_image(data: bytes, settings: DownloadConfig) -> NormalisedImage:
-    """Decode, orient, convert to RGB and re-encode; ImageRejected when unusable."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as opened:
-                if opened.width * opened.height > settings.max_image_pixels:
-                    raise ImageRejected(Status.decode_failed, f"{opened.width}x{opened.height} exceeds max_image_pixels")
-                opened.load()
-                image = _to_rgb(ImageOps.exif_transpose(opened))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as err:
-        raise ImageRejected(Status.decode_failed, f"{type(err).__name__}: {err}") from err
-    if min(image.size) < settings.min_side_px:
-        raise ImageRejected(Status.too_small, f"{image.width}x{image.height} below min_side_px={settings.min_side_px}")
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=settings.jpeg_quality, optimize=True)
-    digest = hashlib.sha256(image.tobytes() + f"{image.width}x{image.height}".encode()).hexdigest()
-    return NormalisedImage(out.getvalue(), digest, str(imagehash.phash(image)), image.width, image.height)
+def ledger_path(state_dir: Path, settings: DownloadConfig) -> Path:
+    """One ledger per normalisation policy: other sizes or quality mean other files."""
+    policy = json.dumps(asdict(ImagePolicy.from_config(settings)), sort_keys=True, default=str)
+    return state_dir / "download" / f"ledger-{hashlib.sha256(policy.encode()).hexdigest()[:12]}.sqlite"
 
 
 class ImageDownloader:
     """Fetch and normalise one image per call; configured once, called from worker threads."""
 
-    def __init__(self, client: PoliteClient, settings: DownloadConfig, images_dir: Path) -> None:
+    def __init__(self, client: PoliteClient, settings: DownloadConfig, images_dir: Path, ledger: Ledger) -> None:
         self.client = client
         self.settings = settings
+        self.policy = ImagePolicy.from_config(settings)
         self.images_dir = images_dir
+        self.ledger = ledger
+        self._host_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._slots_lock = threading.Lock()
 
     def __call__(self, task: ImageTask) -> ImageRow:
+        done = self.ledger.get(task.url)
+        if done is not None and self._still_valid(done):
+            return ImageRow(**{**done, "site": task.site, "product_id": task.product_id,
+                               "position": task.position, "status": Status(done["status"])})
+        with self._slot(host_key(task.url)):
+            row = self._download(task)
+        self.ledger.put(row)
+        return row
+
+    def _still_valid(self, done: dict[str, Any]) -> bool:
+        status = Status(done["status"])
+        return status in FINAL and (status not in STORED or (self.images_dir / f"{done['sha256']}.jpg").exists())
+
+    def _slot(self, host: str) -> threading.BoundedSemaphore:
+        with self._slots_lock:
+            return self._host_slots.setdefault(host, threading.BoundedSemaphore(self.settings.per_host_concurrency))
+
+    def _download(self, task: ImageTask) -> ImageRow:
         base = ImageRow(task.site, task.product_id, task.position, task.url, Status.fetch_failed)
         try:
             resp = self.client.get(task.url)
@@ -164,16 +177,15 @@ class ImageDownloader:
             return replace(base, error=str(err))
         if resp.status != 200:
             return replace(base, error=f"HTTP {resp.status}")
-        if self.settings.honor_noai and opted_out(
-            resp.header("x-robots-tag"), agent_token=self.client.robots.agent_token
-        ):
-            return replace(base, status=Status.opted_out, error=f"X-Robots-Tag: {resp.header('x-robots-tag')}")
-        if resp.content_type and not resp.content_type.startswith("image/"):
+        tag = resp.header("x-robots-tag")
+        if self.settings.honor_noai and opted_out(tag, agent_token=self.client.robots.agent_token):
+            return replace(base, status=Status.opted_out, error=f"X-Robots-Tag: {tag}")
+        if resp.content_type and not resp.content_type.startswith(("image/", "application/octet-stream")):
             return replace(base, status=Status.decode_failed, error=f"content-type {resp.content_type!r}")
         try:
-            image = normalise_image(resp.body, self.settings)
-        except ImageRejected as err:
-            return replace(base, status=err.status, error=str(err))
+            image = normalise_image(resp.body, self.policy)
+        except Rejected as err:
+            return replace(base, status=Status(err.reason), error=str(err))
         path = self.images_dir / f"{image.sha256}.jpg"
         if not path.exists():
             write_bytes_atomic(path, image.jpeg)
@@ -181,34 +193,109 @@ class ImageDownloader:
                        w=image.width, h=image.height, bytes=len(resp.body))
 
 
-def mark_duplicates(rows: list[ImageRow]) -> list[ImageRow]:
-    """Second and later rows with the same pixels become ``duplicate`` pointing at the first URL."""
-    first_url: dict[str, str] = {}
+def mark_duplicates(rows: list[ImageRow], *, near_distance: int) -> list[ImageRow]:
+    """In task order, later copies become ``duplicate`` (same pixels) or ``near_duplicate`` (pHash).
+
+    Each points at the URL of the image that is kept, so nothing is silently dropped.
+    """
+    exact: dict[str, str] = {}
+    near = PhashIndex(near_distance) if near_distance >= 0 else None
     marked = []
     for row in rows:
-        if row.status is Status.ok and row.sha256 in first_url:
-            row = replace(row, status=Status.duplicate, duplicate_of=first_url[row.sha256])
-        elif row.status is Status.ok:
-            first_url[row.sha256] = row.url
+        if row.status in (Status.duplicate, Status.near_duplicate):
+            row = replace(row, status=Status.ok, duplicate_of="")
+        if row.status is Status.ok:
+            row = _dedup_one(row, exact, near)
         marked.append(row)
     return marked
 
 
-def download_all(tasks: list[ImageTask], downloader: ImageDownloader, *, workers: int) -> list[ImageRow]:
-    """Run every task on a thread pool; rows come back in task order."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        rows = list(tqdm(pool.map(downloader, tasks), total=len(tasks), desc="images", unit="img", mininterval=2.0))
-    return mark_duplicates(rows)
+def _dedup_one(row: ImageRow, exact: dict[str, str], near: PhashIndex | None) -> ImageRow:
+    if row.sha256 in exact:
+        return replace(row, status=Status.duplicate, duplicate_of=exact[row.sha256])
+    similar = near.find(row.phash) if near is not None else None
+    if similar is not None:
+        return replace(row, status=Status.near_duplicate, duplicate_of=similar)
+    exact[row.sha256] = row.url
+    if near is not None:
+        near.add(row.phash, row.url)
+    return row
+
+
+@dataclass(frozen=True)
+class Shard:
+    """What one worker process needs (picklable)."""
+
+    tasks: list[ImageTask]
+    settings: DownloadConfig
+    user_agent: str
+    images_dir: Path
+    ledger: Path
+    show_progress: bool
+
+
+def build_client(settings: DownloadConfig, user_agent: str, *, processes: int) -> PoliteClient:
+    # Each process spaces its own requests, so a host's spacing is shared out between processes.
+    return PoliteClient(ClientSettings(
+        user_agent=user_agent, timeout_s=settings.timeout_s, min_delay_s=settings.min_delay_s * processes,
+        max_retries=settings.max_retries, max_response_bytes=settings.max_bytes, pool_size=settings.workers,
+    ))
+
+
+def download_shard(shard: Shard) -> tuple[list[ImageRow], dict[str, int]]:
+    """Download one shard on a thread pool; rows in task order, plus the client's counters."""
+    client = build_client(shard.settings, shard.user_agent, processes=max(1, shard.settings.processes))
+    ledger = Ledger(shard.ledger)
+    downloader = ImageDownloader(client, shard.settings, shard.images_dir, ledger)
+    rows: list[ImageRow] = []
+    counts: Counter[str] = Counter()
+    last_log = time.monotonic()
+    try:
+        with ThreadPoolExecutor(max_workers=shard.settings.workers) as pool:
+            results = pool.map(downloader, shard.tasks)
+            for row in tqdm(results, total=len(shard.tasks), desc="images", unit="img", mininterval=2.0,
+                            disable=not shard.show_progress):
+                rows.append(row)
+                counts[row.status.value] += 1
+                if time.monotonic() - last_log >= shard.settings.log_every_s:
+                    log.info("%d/%d images: %s", len(rows), len(shard.tasks), dict(counts))
+                    last_log = time.monotonic()
+    finally:
+        client.close()
+        ledger.close()
+    return rows, dict(client.stats)
+
+
+def download_all(tasks: list[ImageTask], settings: DownloadConfig, *, user_agent: str, images_dir: Path,
+                 ledger: Path) -> tuple[list[ImageRow], dict[str, int]]:
+    """Run the tasks in ``settings.processes`` processes; rows come back in task order."""
+    images_dir.mkdir(parents=True, exist_ok=True)
+    processes = max(1, min(settings.processes, len(tasks)))
+    shards = [Shard(tasks[i::processes], settings, user_agent, images_dir, ledger, show_progress=i == 0)
+              for i in range(processes)]
+    if processes == 1:
+        results = [download_shard(shards[0])]
+    else:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            results = pool.map(download_shard, shards)
+    ordered: list[ImageRow | None] = [None] * len(tasks)
+    stats: Counter[str] = Counter()
+    for i, (rows, shard_stats) in enumerate(results):
+        ordered[i::processes] = rows
+        stats.update(shard_stats)
+    rows = [row for row in ordered if row is not None]
+    return mark_duplicates(rows, near_distance=settings.near_duplicate_distance), dict(stats)
 
 
 def summarise(rows: list[ImageRow], *, seconds: float, client_stats: dict[str, int]) -> dict[str, Any]:
     by_status = Counter(row.status.value for row in rows)
-    ok = by_status.get(Status.ok.value, 0)
     return {
         "images": len(rows),
-        "ok": ok,
+        "ok": by_status.get(Status.ok.value, 0),
         "by_status": dict(sorted(by_status.items())),
-        "unique_images": ok,
+        "duplicates": by_status.get(Status.duplicate.value, 0) + by_status.get(Status.near_duplicate.value, 0),
+        "opted_out": by_status.get(Status.opted_out.value, 0),
+        "failed": sum(n for status, n in by_status.items() if status not in {s.value for s in STORED | {Status.opted_out}}),
         "bytes_downloaded": sum(row.bytes for row in rows),
         "seconds": round(seconds, 2),
         "images_per_s": round(len(rows) / seconds, 2) if seconds > 0 else 0.0,
@@ -218,7 +305,7 @@ def summarise(rows: list[ImageRow], *, seconds: float, client_stats: dict[str, i
 
 def check_success_rate(rows: list[ImageRow], floor: float) -> None:
     """Raise when too few images downloaded: an empty output would poison the DVC cache."""
-    usable = sum(row.status in (Status.ok, Status.duplicate) for row in rows)
+    usable = sum(row.status in STORED for row in rows)
     if not rows or usable / len(rows) < floor:
         raise RuntimeError(
             f"only {usable}/{len(rows)} images downloaded (download.min_success_rate={floor}); "
@@ -226,37 +313,55 @@ def check_success_rate(rows: list[ImageRow], floor: float) -> None:
         )
 
 
+def prune_unlisted(images_dir: Path, rows: list[ImageRow]) -> int:
+    """Delete stored images no ledger row points to (left by earlier runs of a persisted output)."""
+    keep = {f"{row.sha256}.jpg" for row in rows if row.status in STORED}
+    stale = [p for p in images_dir.glob("*.jpg") if p.name not in keep]
+    for path in stale:
+        path.unlink()
+    return len(stale)
+
+
 def write_ledger(rows: list[ImageRow], path: Path) -> None:
     frame = pd.DataFrame([{**asdict(r), "status": r.status.value} for r in rows], columns=list(ImageRow.__dataclass_fields__))
     write_text_atomic(path, frame.to_csv(index=False))
 
 
-def run_download(products_csv: Path, images_dir: Path, settings: DownloadConfig, *, user_agent: str) -> tuple[list[ImageRow], dict[str, Any]]:
+def write_contact_sheet(rows: list[ImageRow], products: pd.DataFrame, path: Path, *, count: int) -> None:
+    """A sample of kept images (evenly spread) with their products' titles."""
+    kept = [r for r in rows if r.status is Status.ok]
+    sample = kept[:: max(1, len(kept) // count)][:count]
+    titles = dict(zip(zip(products["site"], products["product_id"].astype(str)), products["title"]))
+    sheet = contact_sheet([(Path(r.path), titles.get((r.site, r.product_id), "")) for r in sample])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, quality=85)
+
+
+def run_download(products_csv: Path, images_dir: Path, settings: DownloadConfig, *, user_agent: str,
+                 state_dir: Path) -> tuple[list[ImageRow], dict[str, Any]]:
     """Download every image of the products table; returns the ledger rows and metrics."""
     Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
     products = pd.read_csv(products_csv, dtype=str, keep_default_na=False)
     tasks = image_tasks(products, max_per_product=settings.max_images_per_product)
-    client = PoliteClient(ClientSettings(
-        user_agent=user_agent, timeout_s=settings.timeout_s, min_delay_s=settings.min_delay_s,
-        max_retries=settings.max_retries, max_response_bytes=settings.max_bytes, pool_size=settings.workers,
-    ))
-    log.info("downloading %d images of %d products with %d workers", len(tasks), len(products), settings.workers)
+    log.info("downloading %d images of %d products: %d processes x %d threads",
+             len(tasks), len(products), settings.processes, settings.workers)
     started = time.monotonic()
-    try:
-        rows = download_all(tasks, ImageDownloader(client, settings, images_dir), workers=settings.workers)
-    finally:
-        client.close()
-    return rows, summarise(rows, seconds=time.monotonic() - started, client_stats=dict(client.stats))
+    rows, stats = download_all(tasks, settings, user_agent=user_agent, images_dir=images_dir,
+                               ledger=ledger_path(state_dir, settings))
+    return rows, summarise(rows, seconds=time.monotonic() - started, client_stats=stats)
 
 
 @stage_main
 def main(cfg: Any) -> None:
     paths = as_typed(cfg.paths, PathsConfig)
     settings = as_typed(cfg.download, DownloadConfig)
-    rows, metrics = run_download(paths.products_csv, paths.images, settings,
+    rows, metrics = run_download(paths.products_csv, paths.images, settings, state_dir=paths.state,
                                  user_agent=as_typed(cfg.crawl, CrawlConfig).user_agent)
+    metrics["stale_images_removed"] = prune_unlisted(paths.images, rows)
     write_ledger(rows, paths.images_csv)
     write_json(paths.metrics / "download.json", metrics)
+    products = pd.read_csv(paths.products_csv, dtype=str, keep_default_na=False)
+    write_contact_sheet(rows, products, paths.reports / "contact_sheet.jpg", count=settings.contact_sheet_images)
     log.info("images: %s", metrics["by_status"])
     check_success_rate(rows, settings.min_success_rate)
 

@@ -1,0 +1,154 @@
+"""Image normalisation, perceptual-hash near-duplicate index and contact sheets (download stage)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import imagehash
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+from pakfashion.config import DownloadConfig, ResizeMode
+
+
+class Rejected(Exception):
+    """The bytes are not a usable image; ``reason`` is ``decode_failed`` or ``too_small``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    max_image_pixels: int = 50_000_000
+    min_side_px: int = 64
+    target_side_px: int = 0  # 0: no resizing
+    resize_mode: ResizeMode = ResizeMode.keep
+    jpeg_quality: int = 92
+
+    @classmethod
+    def from_config(cls, settings: DownloadConfig) -> ImagePolicy:
+        return cls(max_image_pixels=settings.max_image_pixels, min_side_px=settings.min_side_px,
+                   target_side_px=settings.target_side_px, resize_mode=settings.resize_mode,
+                   jpeg_quality=settings.jpeg_quality)
+
+
+@dataclass(frozen=True)
+class NormalisedImage:
+    jpeg: bytes
+    sha256: str  # of the decoded, oriented RGB pixels (the image's identity, whatever its encoding)
+    phash: str
+    width: int
+    height: int
+    source_format: str
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB on white: alpha and palette transparency are flattened, CMYK/L/P converted."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def decode(data: bytes, policy: ImagePolicy) -> tuple[Image.Image, str]:
+    """Decode, orient (EXIF) and convert to RGB; JPEGs decode at reduced scale when much larger than needed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as opened:
+                if opened.width * opened.height > policy.max_image_pixels:
+                    raise Rejected("decode_failed", f"{opened.width}x{opened.height} exceeds max_image_pixels")
+                source_format = opened.format or ""
+                if policy.target_side_px and opened.format == "JPEG":
+                    # DCT-domain downscale (1/2, 1/4, 1/8) while staying >= the target: far less work.
+                    opened.draft("RGB", (policy.target_side_px, policy.target_side_px))
+                opened.load()
+                return _to_rgb(ImageOps.exif_transpose(opened)), source_format
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as err:
+        raise Rejected("decode_failed", f"{type(err).__name__}: {err}") from err
+
+
+def reshape(image: Image.Image, policy: ImagePolicy) -> Image.Image:
+    """Apply the resize policy (no-op when ``target_side_px`` is 0)."""
+    side = policy.target_side_px
+    if not side:
+        return image
+    if policy.resize_mode is ResizeMode.center_crop:
+        return ImageOps.fit(image, (side, side), Image.Resampling.BICUBIC)
+    if policy.resize_mode is ResizeMode.pad:
+        return ImageOps.pad(image, (side, side), Image.Resampling.BICUBIC, color=(255, 255, 255))
+    if max(image.size) > side:
+        image = image.copy()
+        image.thumbnail((side, side), Image.Resampling.BICUBIC)
+    return image
+
+
+def normalise_image(data: bytes, policy: ImagePolicy) -> NormalisedImage:
+    """Decode, validate, identify (sha256 + pHash), reshape and re-encode as RGB JPEG."""
+    image, source_format = decode(data, policy)
+    if min(image.size) < policy.min_side_px:
+        raise Rejected("too_small", f"{image.width}x{image.height} below min_side_px={policy.min_side_px}")
+    digest = hashlib.sha256(f"{image.width}x{image.height}:".encode() + image.tobytes()).hexdigest()
+    phash = str(imagehash.phash(image))
+    final = reshape(image, policy)
+    out = io.BytesIO()
+    final.save(out, format="JPEG", quality=policy.jpeg_quality)
+    return NormalisedImage(out.getvalue(), digest, phash, final.width, final.height, source_format)
+
+
+def hamming(a: str, b: str) -> int:
+    """Bits that differ between two hex hashes."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+class PhashIndex:
+    """Near-duplicate lookup for 64-bit pHashes within ``max_distance`` bits.
+
+    Pigeonhole: if two hashes differ in at most d bits, at least one of d+1 disjoint bit blocks is
+    identical, so only hashes sharing a block are compared (not every pair).
+    """
+
+    def __init__(self, max_distance: int) -> None:
+        self.max_distance = max_distance
+        self._blocks = max_distance + 1
+        self._tables: list[dict[int, list[tuple[str, str]]]] = [{} for _ in range(self._blocks)]
+
+    def _keys(self, phash: str) -> list[int]:
+        value, bits = int(phash, 16), len(phash) * 4
+        edges = [round(i * bits / self._blocks) for i in range(self._blocks + 1)]
+        return [(value >> edges[i]) & ((1 << (edges[i + 1] - edges[i])) - 1) for i in range(self._blocks)]
+
+    def find(self, phash: str) -> str | None:
+        """The key of an indexed image within ``max_distance`` of ``phash``, if any."""
+        for table, key in zip(self._tables, self._keys(phash)):
+            for other_hash, other_key in table.get(key, []):
+                if hamming(phash, other_hash) <= self.max_distance:
+                    return other_key
+        return None
+
+    def add(self, phash: str, key: str) -> None:
+        for table, block in zip(self._tables, self._keys(phash)):
+            table.setdefault(block, []).append((phash, key))
+
+
+def contact_sheet(items: list[tuple[Path, str]], *, columns: int = 6, cell_px: int = 160) -> Image.Image:
+    """A grid of thumbnails, each with a caption line under it."""
+    rows = max(1, -(-len(items) // columns))
+    caption_px = 28
+    sheet = Image.new("RGB", (columns * cell_px, rows * (cell_px + caption_px)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (path, caption) in enumerate(items):
+        x, y = (index % columns) * cell_px, (index // columns) * (cell_px + caption_px)
+        with Image.open(path) as image:
+            thumb = ImageOps.pad(image.convert("RGB"), (cell_px - 8, cell_px - 8), color=(255, 255, 255))
+        sheet.paste(thumb, (x + 4, y + 4))
+        draw.text((x + 4, y + cell_px), caption[: cell_px // 6], fill=(0, 0, 0))
+    return sheet
