@@ -100,12 +100,23 @@ class CrawlConfig:
 
 @dataclass(frozen=True)
 class CsvConfig:
+    # Words (whole-word, case-insensitive) in product_type, tags or title.
     children_terms: list[str] = field(default_factory=list)
+    # Words that mean children's wear only as a product_type ("Junior", "Teens"), not in titles.
+    children_type_terms: list[str] = field(default_factory=list)
     non_clothing_terms: list[str] = field(default_factory=list)
+    # product_type values (exact, case-insensitive) that are never garments ("Footwear", "Home").
+    non_clothing_types: list[str] = field(default_factory=list)
+    # A variant size like "2-3Y", "4-5 Years", "12M", "Infant" marks children's wear.
     age_size_pattern: str = ""
+    # Ages in a title or description ("Age 8", "for 4-5 years").
+    age_text_pattern: str = ""
+    # Sizes only adults wear (XS, XL, Unstitched ...): they outweigh a children's word elsewhere.
+    adult_size_pattern: str = ""
     # Adult phrases that contain a children's word ("Girls Night Out"), removed before matching.
     ignore_phrases: list[str] = field(default_factory=list)
-    fields: list[str] = field(default_factory=lambda: ["product_type", "tags", "title", "options"])
+    # Optional labelled products (JSON Lines with a `label`) to measure the rules on, each run.
+    labelled_set: str = ""
 
 
 class ResizeMode(str, enum.Enum):

@@ -45,48 +45,92 @@ def _term_pattern(terms: list[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
 
 
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    return re.compile(pattern, re.IGNORECASE) if pattern else None
+
+
+def _search(pattern: re.Pattern[str] | None, text: str) -> str | None:
+    found = pattern.search(text) if pattern is not None and text else None
+    return found.group(0) if found else None
+
+
 class ProductClassifier:
-    """Keep or exclude a product from its own signals (type, tags, title, option values)."""
+    """Keep or exclude a product from its own signals: type, tags, title, size options, description.
+
+    Evidence, strongest first: a non-clothing word or type anywhere; an age size among the options;
+    adult-only sizes (which outweigh a children's word, e.g. a "Kids" collection tag on an XL kurta);
+    a children's word in type, tags or title; an age written in the title or description.
+    """
 
     def __init__(self, settings: CsvConfig) -> None:
-        self.fields = settings.fields
         self._children = _term_pattern(settings.children_terms)
+        self._children_type = _term_pattern(settings.children_terms + settings.children_type_terms)
         self._non_clothing = _term_pattern(settings.non_clothing_terms)
+        self._non_clothing_types = {t.lower() for t in settings.non_clothing_types}
         self._ignore = _term_pattern(settings.ignore_phrases)
-        self._age_size = re.compile(settings.age_size_pattern, re.IGNORECASE) if settings.age_size_pattern else None
+        self._age_size = _regex(settings.age_size_pattern)
+        self._age_text = _regex(settings.age_text_pattern)
+        self._adult_size = _regex(settings.adult_size_pattern)
 
     def classify(self, product: dict[str, Any]) -> Decision:
-        """The first matching rule in field order; ``keep`` when nothing matches."""
-        for name in self.fields:
-            for text in self._field_texts(product, name):
-                decision = self._match_text(name, text)
-                if decision is not None:
-                    return decision
+        """The product's reason (``keep`` when no rule excludes it) and the signal that decided it."""
+        decision = self._non_clothing_signal(product) or self._children_signal(product)
+        if decision is not None:
+            return decision
         if not product.get("image_urls"):
             return Decision("no_image", "image_urls: empty")
         return Decision(KEEP)
 
-    def _match_text(self, field_name: str, text: str) -> Decision | None:
-        if field_name == "options" and self._age_size is not None and self._age_size.match(text):
-            return Decision("children", f"options: age size {text!r}")
-        lowered = text.lower()
-        if self._ignore is not None:
-            lowered = self._ignore.sub(" ", lowered)
-        for reason, pattern in (("non_clothing", self._non_clothing), ("children", self._children)):
-            found = pattern.search(lowered) if pattern is not None else None
-            if found:
-                return Decision(reason, f"{field_name}: {found.group(0)!r} in {text!r}")
+    def _texts(self, product: dict[str, Any]) -> list[tuple[str, str]]:
+        """(field, lower-cased text without ignored phrases) for type, tags and title."""
+        texts = [("product_type", str(product.get("category") or ""))]
+        texts += [("tags", str(tag)) for tag in product.get("tags") or []]
+        texts.append(("title", str(product.get("title") or "")))
+        return [(name, self._clean(text)) for name, text in texts if text.strip()]
+
+    def _clean(self, text: str) -> str:
+        lowered = text.lower().replace("\u2019", "'")
+        return self._ignore.sub(" ", lowered) if self._ignore is not None else lowered
+
+    def _non_clothing_signal(self, product: dict[str, Any]) -> Decision | None:
+        product_type = str(product.get("category") or "").strip().lower()
+        if product_type in self._non_clothing_types:
+            return Decision("non_clothing", f"product_type: {product_type!r}")
+        for name, text in self._texts(product):
+            word = _search(self._non_clothing, text)
+            if word:
+                return Decision("non_clothing", f"{name}: {word!r} in {text!r}")
         return None
 
-    @staticmethod
-    def _field_texts(product: dict[str, Any], name: str) -> list[str]:
-        if name == "product_type":
-            return [str(product.get("category") or "")]
-        if name == "tags":
-            return [str(tag) for tag in product.get("tags") or []]
-        if name == "options":
-            return [str(v) for values in (product.get("options") or {}).values() for v in values]
-        return [str(product.get(name) or "")]
+    def _children_signal(self, product: dict[str, Any]) -> Decision | None:
+        sizes = [str(v) for values in (product.get("options") or {}).values() for v in values]
+        age_size = next((s for s in sizes if self._age_size is not None and self._age_size.match(s)), None)
+        if age_size:
+            return Decision("children", f"options: age size {age_size!r}")
+        if any(self._adult_size is not None and self._adult_size.match(s) for s in sizes):
+            return None
+        for name, text in self._texts(product):
+            word = _search(self._children_type if name == "product_type" else self._children, text)
+            if word:
+                return Decision("children", f"{name}: {word!r} in {text!r}")
+        for name in ("title", "description"):
+            age = _search(self._age_text, self._clean(str(product.get(name) or "")))
+            if age:
+                return Decision("children", f"{name}: age {age!r}")
+        return None
+
+
+def evaluate_rules(classifier: ProductClassifier, labelled: list[dict[str, Any]]) -> dict[str, Any]:
+    """Precision and recall of ``children`` and ``non_clothing`` on hand-labelled products."""
+    predicted = [classifier.classify(p).reason for p in labelled]
+    scores: dict[str, Any] = {"products": len(labelled)}
+    for label in ("children", "non_clothing"):
+        tp = sum(p == label and r["label"] == label for p, r in zip(predicted, labelled))
+        fp = sum(p == label and r["label"] != label for p, r in zip(predicted, labelled))
+        fn = sum(p != label and r["label"] == label for p, r in zip(predicted, labelled))
+        scores[label] = {"precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+                         "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0, "support": tp + fn}
+    return scores
 
 
 def load_site_products(raw_dir: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -169,7 +213,12 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 @stage_main
 def main(cfg: Any) -> None:
     paths = as_typed(cfg.paths, PathsConfig)
-    kept, excluded, metrics = build_tables(paths.raw, as_typed(cfg.csv, CsvConfig))
+    settings = as_typed(cfg.csv, CsvConfig)
+    kept, excluded, metrics = build_tables(paths.raw, settings)
+    if settings.labelled_set:
+        labelled = list(read_jsonl(Path(settings.labelled_set)))
+        metrics["rules_on_labelled_set"] = evaluate_rules(ProductClassifier(settings), labelled)
+        log.info("rules on %s: %s", settings.labelled_set, metrics["rules_on_labelled_set"])
     write_csv(kept, paths.products_csv)
     write_csv(excluded, paths.excluded_csv)
     write_json(paths.metrics / "csv.json", metrics)
