@@ -116,6 +116,8 @@ class Ledger:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # No fsync per row: WAL survives a killed process; only a power cut could lose the last rows.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS images (url TEXT PRIMARY KEY, row TEXT NOT NULL)")
 
     def get(self, url: str) -> dict[str, Any] | None:
