@@ -606,3 +606,192 @@ def test_taken_port_on_the_atelier_address_fails_cleanly() -> None:
         assert not server.running
         with socket.socket() as probe:  # the sites bound before the failure were closed again
             probe.bind(("127.0.0.1", port))
+
+
+# Image faults (for the image downloader) ------------------------------------------------
+
+def _fault_case_urls(http: requests.Session, demo: DemoServer) -> dict[str, str]:
+    from pakfashion.demo.image_faults import IMAGE_FAULT_CASES
+
+    first = _products(http, demo.base_url("demo_shop"), limit=1).json()["products"][0]
+    urls = {src.rsplit("/", 1)[1].split(".")[0]: _absolute(src) for src in (i["src"] for i in first["images"])}
+    assert list(urls) == list(IMAGE_FAULT_CASES)
+    return urls
+
+
+def _open(body: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(body))
+
+
+def test_image_faults_off_by_default(demo: DemoServer, http: requests.Session) -> None:
+    from pakfashion.demo.image_faults import IMAGE_FAULT_PATHS, IMAGE_FAULTS_TITLE
+
+    assert Faults().image_faults is False
+    base = demo.base_url("demo_shop")
+    assert http.get(base + IMAGE_FAULT_PATHS["ok"], timeout=5).status_code == 404
+    assert http.get(f"{base}/products/image-faults-test-kurta", timeout=5).status_code == 404
+    assert IMAGE_FAULTS_TITLE not in _products(http, base, limit=250).text
+
+
+def test_image_faults_product(demo: DemoServer, http: requests.Session) -> None:
+    from pakfashion.demo.image_faults import IMAGE_FAULT_CASES, IMAGE_FAULT_PATHS, IMAGE_FAULTS_PRODUCT_ID
+
+    assert set(IMAGE_FAULT_CASES.values()) == {"ok", "fetch_failed", "decode_failed", "duplicate",
+                                               "near_duplicate", "too_small", "opted_out"}
+    demo.faults.image_faults = True
+    base = demo.base_url("demo_shop")
+    products = _products(http, base, limit=250).json()["products"]
+    site = demo.world.sites["demo_shop"]
+    assert [p["id"] for p in products] == [IMAGE_FAULTS_PRODUCT_ID, *(p.id for p in site.products)]
+    first = products[0]
+    assert (first["title"], first["product_type"], first["handle"]) == (
+        "Image Faults Test Kurta", "Kurta", "image-faults-test-kurta")
+    assert [i["src"].split("?")[0] for i in first["images"]] == [
+        f"//127.0.0.1:{demo.port}{path}" for path in IMAGE_FAULT_PATHS.values()]
+    assert [i["position"] for i in first["images"]] == list(range(1, len(IMAGE_FAULT_CASES) + 1))
+    assert http.get(f"{base}/products/{first['handle']}.json", timeout=5).json()["product"] == first
+    page = http.get(f"{base}/products/{first['handle']}", timeout=5)
+    assert page.status_code == 200 and "Image Faults Test Kurta" in page.text
+    assert f"{base}/products/{first['handle']}" in http.get(f"{base}/sitemap_products_1.xml", timeout=5).text
+    boutique = _products(http, demo.base_url("demo_boutique"), limit=250).json()["products"]
+    assert len(boutique) == len(demo.world.sites["demo_boutique"].products)  # demo_shop only
+    assert http.get(demo.base_url("demo_boutique") + IMAGE_FAULT_PATHS["ok"], timeout=5).status_code == 404
+
+
+def test_image_fault_cases(demo: DemoServer, http: requests.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import imagehash
+    from PIL import ImageOps, UnidentifiedImageError
+
+    from pakfashion.demo.image_faults import (EXIF_ROTATED_STORED_SIZE, IMAGE_FAULT_SIZES, SLOW_OK_DELAY_S,
+                                              fault_images)
+
+    demo.faults.image_faults = True
+    urls = _fault_case_urls(http, demo)
+    got: dict[str, requests.Response] = {}
+    for case, url in urls.items():
+        if case not in ("flaky_500", "rate_limited", "slow_ok"):
+            got[case] = http.get(url, timeout=5)
+    assert got["broken"].status_code == 404
+    for case, response in got.items():
+        if case == "broken":
+            continue
+        assert response.status_code == 200, case
+        assert int(response.headers["Content-Length"]) == len(response.content), case
+        assert response.content == fault_images()[case].body, case
+        assert ("X-Robots-Tag" in response.headers) == (case == "noai"), case
+        expected_type = {"wrong_type": "text/html; charset=utf-8"}.get(
+            case, "image/png" if urls[case].split("?")[0].endswith(".png") else "image/jpeg")
+        assert response.headers["Content-Type"] == expected_type, case
+    body = {case: r.content for case, r in got.items()}
+    assert got["noai"].headers["X-Robots-Tag"] == "noai"
+
+    truncated = _open(body["truncated"])  # the header parses; the pixels do not
+    assert truncated.size == IMAGE_FAULT_SIZES["truncated"] and body["truncated"][:2] == b"\xff\xd8"
+    with pytest.raises(OSError):
+        truncated.load()
+    assert len(body["bomb"]) < 300_000 and body["bomb"][16:24] == (20000).to_bytes(4, "big") * 2
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000_000)
+    with pytest.raises(Image.DecompressionBombError):
+        _open(body["bomb"])
+    for case in ("wrong_type", "not_image_bytes"):
+        with pytest.raises(UnidentifiedImageError):
+            _open(body[case])
+    assert b"<html" in body["wrong_type"]
+
+    modes = {"ok": "RGB", "cmyk": "CMYK", "palette": "P", "rgba": "RGBA", "exif_rotated": "RGB",
+             "exact_duplicate": "RGB", "near_duplicate_reencoded": "RGB", "near_duplicate_resized": "RGB",
+             "tiny": "RGB", "noai": "RGB"}
+    decoded = {}
+    for case, mode in modes.items():
+        image = _open(body[case])
+        assert image.mode == mode, case
+        oriented = ImageOps.exif_transpose(image)
+        assert oriented.size == IMAGE_FAULT_SIZES[case], case
+        decoded[case] = oriented.convert("RGB")
+    assert _open(body["exif_rotated"]).size == EXIF_ROTATED_STORED_SIZE == (512, 384)
+    assert _open(body["exif_rotated"]).getexif()[0x0112] == 6 and IMAGE_FAULT_SIZES["exif_rotated"] == (384, 512)
+    assert "transparency" in _open(body["palette"]).info
+    for case in ("palette", "rgba"):
+        alpha = _open(body[case]).convert("RGBA").getchannel("A")
+        w, h = alpha.size
+        assert alpha.getpixel((1, 1)) == 0 and alpha.getpixel((w // 2, h // 2)) == 255, case
+    assert min(IMAGE_FAULT_SIZES["tiny"]) < 64 <= min(IMAGE_FAULT_SIZES["ok"])
+    assert decoded["exact_duplicate"].tobytes() == decoded["ok"].tobytes()
+    assert body["exact_duplicate"][:4] == b"\x89PNG"
+    hashes = {case: imagehash.phash(image) for case, image in decoded.items() if case != "tiny"}
+    for case in ("near_duplicate_reencoded", "near_duplicate_resized"):
+        assert decoded[case].tobytes() != decoded["ok"].tobytes()
+        assert hashes[case] - hashes["ok"] <= 2, case
+    distinct = [c for c in hashes if c == "ok" or "duplicate" not in c]
+    assert min(hashes[a] - hashes[b] for a in distinct for b in distinct if a < b) >= 10
+
+    started = time.perf_counter()
+    slow = http.get(urls["slow_ok"], timeout=5)
+    assert slow.status_code == 200 and time.perf_counter() - started >= SLOW_OK_DELAY_S
+    flaky = [http.get(urls["flaky_500"], timeout=5) for _ in range(4)]
+    assert [r.status_code for r in flaky] == [500, 503, 200, 200]
+    assert flaky[1].headers["Retry-After"] == "1" and "Retry-After" not in flaky[0].headers
+    assert _open(flaky[2].content).size == IMAGE_FAULT_SIZES["flaky_500"]
+    limited = [http.get(urls["rate_limited"], timeout=5) for _ in range(2)]
+    assert [r.status_code for r in limited] == [429, 200] and limited[0].headers["Retry-After"] == "1"
+    demo.faults = Faults(image_faults=True)  # a fresh Faults restarts the sequences
+    assert http.get(urls["rate_limited"], timeout=5).status_code == 429
+    for case in ("slow_ok", "flaky_500", "rate_limited"):
+        assert _open(fault_images()[case].body).convert("RGB").size == IMAGE_FAULT_SIZES[case]
+
+
+def test_image_fault_bytes_are_deterministic() -> None:
+    from pakfashion.demo import image_faults
+
+    fresh = image_faults.fault_images.__wrapped__()  # type: ignore[attr-defined]
+    assert {c: i.body for c, i in fresh.items()} == {c: i.body for c, i in image_faults.fault_images().items()}
+    product = image_faults.image_faults_product(build_world().sites["demo_shop"])
+    assert product == image_faults.image_faults_product(build_world().sites["demo_shop"])
+    assert product.expected == "keep" and product.colour == "red" and product.garment == "kurta"
+
+
+# Bulk images for the download benchmark -------------------------------------------------
+
+def test_bulk_image_server() -> None:
+    from pakfashion.demo.bulk import BulkImageServer, render_bulk_image
+
+    with BulkImageServer(50, seed=3) as server:
+        urls = server.urls()
+        assert len(urls) == 50 and urls[7] == f"http://127.0.0.1:{server.port}/img/7.jpg"
+        with requests.Session() as session:
+            robots = session.get(f"{server.base_url}/robots.txt", timeout=5)
+            assert robots.status_code == 200 and "Disallow" not in robots.text and "Crawl-delay" not in robots.text
+            bodies = []
+            for url in urls:
+                response = session.get(url, timeout=5)
+                assert response.status_code == 200 and response.headers["Content-Type"] == "image/jpeg"
+                bodies.append(response.content)
+            assert session.get(f"{server.base_url}/img/50.jpg", timeout=5).status_code == 404
+        assert server.request_count == 52
+        assert len(set(bodies)) == 50
+        sizes = set()
+        for body in bodies:
+            assert 20_000 <= len(body) <= 100_000
+            image = _open(body)
+            image.load()
+            assert image.format == "JPEG" and all(300 <= side <= 900 for side in image.size)
+            sizes.add(image.size)
+        assert len(sizes) == 50 and len({round(w / h, 1) for w, h in sizes}) > 10
+        assert bodies[7] == render_bulk_image(3, 7) and bodies[7] != render_bulk_image(4, 7)
+
+
+def test_bulk_cli_prints_only_the_base_url() -> None:
+    process = subprocess.Popen([sys.executable, "-m", "pakfashion.demo.bulk", "--images", "20", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        base = process.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base)
+        image = requests.get(f"{base}/img/19.jpg", timeout=5)
+        assert image.status_code == 200 and 20_000 <= len(image.content) <= 100_000
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0 and out == "" and err == ""

@@ -137,3 +137,30 @@ def test_duplicates_point_at_the_kept_image() -> None:
     assert [(r.status.value, r.duplicate_of) for r in marked] == [
         ("ok", ""), ("duplicate", "a"), ("near_duplicate", "a"), ("ok", "")]
     assert [r.status for r in mark_duplicates(rows, near_distance=-1)][2] is Status.ok
+
+
+@pytest.mark.network
+def test_every_image_fault_ends_in_the_right_ledger_status(tmp_path: Path, demo_store) -> None:  # noqa: ANN001
+    """Broken, truncated, bomb, wrong type, CMYK, palette, EXIF, exact/near duplicates, noai, 429/500."""
+    from pakfashion.demo import IMAGE_FAULT_CASES
+    from pakfashion.demo.image_faults import IMAGE_FAULT_SIZES, IMAGE_FAULTS_PRODUCT_ID
+
+    demo_store.faults.image_faults = True
+    netloc = demo_store.base_url("demo_shop").split("//")[1]
+    import requests
+
+    product = requests.get(f"http://{netloc}/products/image-faults-test-kurta.json", timeout=10).json()["product"]
+    urls = ["http:" + image["src"] for image in product["images"]]
+    products_csv = tmp_path / "products.csv"
+    pd.DataFrame([{"site": "demo_shop", "product_id": str(IMAGE_FAULTS_PRODUCT_ID),
+                   "image_urls": json.dumps(urls)}]).to_csv(products_csv, index=False)
+    settings = DownloadConfig(min_delay_s=0.0, min_side_px=64, max_image_pixels=50_000_000)
+    rows, metrics = run_download(products_csv, tmp_path / "images", settings, user_agent=UA, state_dir=tmp_path / "s")
+    outcome = {row.url.split("/faults/")[1].split(".")[0]: row for row in rows}
+    assert {case: row.status.value for case, row in outcome.items()} == dict(IMAGE_FAULT_CASES)
+    for case, (width, height) in IMAGE_FAULT_SIZES.items():
+        if outcome[case].status is Status.ok:
+            assert (outcome[case].w, outcome[case].h) == (width, height), case
+    assert outcome["exact_duplicate"].duplicate_of == outcome["ok"].url
+    assert outcome["near_duplicate_resized"].duplicate_of == outcome["ok"].url
+    assert metrics["images"] == len(urls)  # nothing lost: one ledger row per URL

@@ -15,12 +15,12 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pakfashion.demo import atelier_pages, pages
+from pakfashion.demo import atelier_pages, image_faults, pages
 from pakfashion.demo.images import content_type, draw_garment
 from pakfashion.demo.world import DemoSite, DemoWorld, ImageSpec, build_world
 
@@ -84,6 +84,11 @@ class Faults:
         captcha: Every request but `/robots.txt`, on every site, answers 200 with a bot
             challenge page; checked first.
         captcha_sites: Site names that serve the challenge even when `captcha` is off.
+        image_faults: demo_shop lists the "Image Faults Test Kurta" first (in `/products.json`,
+            its sitemap and home page, with its own product page and JSON) and serves its images
+            under `/cdn/shop/files/faults/`, one per case of `image_faults.IMAGE_FAULT_CASES`
+            (broken, truncated, bomb, wrong type, CMYK, palette, EXIF-rotated, duplicates, noai,
+            slow, flaky 500/503 and 429 sequences counted on this object, ...).
     """
 
     rate_limit_every: int = 0
@@ -97,6 +102,7 @@ class Faults:
     html_instead_of_json_every: int = 0
     captcha: bool = False
     captcha_sites: set[str] = field(default_factory=set)
+    image_faults: bool = False
     _counts: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False,
                                                  compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
@@ -235,6 +241,7 @@ class DemoServer:
         self._image_cache: dict[tuple[str, str], bytes] = {}
         self._cache_lock = threading.Lock()
         self._images = {name: site.images() for name, site in world.sites.items()}
+        self._image_fault_site: DemoSite | None = None
         self._routes: dict[str, tuple[tuple[re.Pattern[str], Route], ...]] = {
             "shopify": (
                 (re.compile(r"/"), self._home),
@@ -389,6 +396,11 @@ class DemoServer:
 
     def _route(self, site: DemoSite, path: str, query: str) -> Response:
         """Return the response of the site's route for `path` (or a redirect trap, or 404)."""
+        if self.faults.image_faults and site.name == image_faults.IMAGE_FAULT_SITE:
+            site = self._with_image_faults(site)
+            case = image_faults.case_for_path(path)
+            if case is not None:
+                return self._image_fault(site, case)
         if self.faults.redirect_traps:
             trap = pages.redirect_traps(site, self._port).get(path)
             if trap is not None:
@@ -400,6 +412,37 @@ class DemoServer:
             if match:
                 return route(site, match, params)
         return self._not_found(site)
+
+    def _with_image_faults(self, site: DemoSite) -> DemoSite:
+        """Return `site` with the image-faults product listed first (built once per server)."""
+        with self._cache_lock:
+            if self._image_fault_site is None:
+                product = image_faults.image_faults_product(site, self.world.seed)
+                self._image_fault_site = replace(site, products=[product, *site.products])
+            return self._image_fault_site
+
+    def _image_fault(self, site: DemoSite, case: str) -> Response:
+        """Answer a `/cdn/shop/files/faults/<case>.<ext>` request (see `image_faults`)."""
+        faults = self.faults
+        if case == "broken":
+            return self._not_found(site)
+        if case == "slow_ok":
+            time.sleep(image_faults.SLOW_OK_DELAY_S)
+        retry = (("Retry-After", image_faults.RETRY_AFTER),)
+        if case == "flaky_500":
+            count = faults.hit("image_fault:flaky_500", site.name)
+            if count == 1:
+                return Response(500, pages.error_page(500, "Internal Server Error"))
+            if count == 2:
+                return Response(503, pages.error_page(503, "Service Unavailable"), headers=retry)
+        if case == "rate_limited" and faults.hit("image_fault:rate_limited", site.name) == 1:
+            return Response(429, pages.error_page(429, "Too Many Requests"), headers=retry)
+        image = image_faults.fault_images()[case]
+        headers = [("Cache-Control", "public, max-age=31536000"), *image.headers]
+        path = image_faults.IMAGE_FAULT_PATHS[case]
+        if path in faults.noai_images and case != "noai":
+            headers.append(("X-Robots-Tag", "noai"))
+        return Response(200, image.body, image.content_type, tuple(headers))
 
     def _fault(self, site: DemoSite, path: str) -> Response | None:
         """Return a fault response if a switch fires for this request."""
