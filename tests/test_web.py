@@ -156,3 +156,11 @@ def test_redirects_stay_within_allowed_hosts() -> None:
         assert http.get(f"{base}/a").body == b"b"
         with pytest.raises(FetchError, match="leaves the allowed hosts"):
             http.get(f"{base}/away")
+
+
+def test_robots_redirect_is_followed() -> None:
+    routes = {"/robots.txt": [Reply(301, headers={"Location": "/real-robots.txt"})],
+              "/real-robots.txt": [Reply(200, b"User-agent: *\nDisallow: /private\n")], "/ok": [Reply(200, b"x")]}
+    with scripted_server(routes) as (base, _):
+        http, _ = client()
+        assert http.robots.allowed(f"{base}/ok") and not http.robots.allowed(f"{base}/private/a")

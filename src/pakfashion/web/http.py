@@ -13,11 +13,9 @@ from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-
 from pakfashion.web.robots import RobotsCache, host_key
 from pakfashion.web.throttle import HostThrottle
+from pakfashion.web.transport import BodyTooLargeError, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +119,9 @@ class PoliteClient:
         seed: int = 0,
     ) -> None:
         self.settings = settings
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=settings.pool_size, pool_maxsize=settings.pool_size)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = settings.user_agent
-        self.robots = RobotsCache(self.session, user_agent=settings.user_agent, timeout_s=settings.timeout_s)
+        self.transport = Transport(user_agent=settings.user_agent, timeout_s=settings.timeout_s,
+                                   pool_size=settings.pool_size)
+        self.robots = RobotsCache(self.transport, user_agent=settings.user_agent)
         self.throttle = HostThrottle(min_delay_s=settings.min_delay_s, sleep=sleep)
         self.allowed_hosts = allowed_hosts
         self.stats: Counter[str] = Counter()
@@ -146,7 +141,7 @@ class PoliteClient:
             return self._refusals[host_key(url)]
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def get(self, url: str) -> Response:
         """Fetch ``url`` politely, following redirects that stay within the allowed hosts."""
@@ -172,8 +167,8 @@ class PoliteClient:
             self.throttle.wait(host)
             try:
                 resp = self._request(url)
-            except requests.RequestException as err:
-                reason = type(err).__name__
+            except TransportError as err:
+                reason = str(err).split(":", 1)[0]
                 if attempt == self.settings.max_retries:
                     raise FetchError(f"{url}: {reason}: {err}") from err
                 self._pause(host, attempt, reason, None)
@@ -220,24 +215,11 @@ class PoliteClient:
 
     def _request(self, url: str) -> Response:
         started = time.monotonic()
-        with self.session.get(url, timeout=self.settings.timeout_s, stream=True, allow_redirects=False) as raw:
-            body = self._read_capped(raw, url)
-            headers = {k.lower(): v for k, v in raw.headers.items()}
-            status = raw.status_code
+        try:
+            raw = self.transport.get(url, max_bytes=self.settings.max_response_bytes)
+        except BodyTooLargeError as err:
+            raise FetchError(f"{url}: {err}") from err
         self.count("requests")
-        self.count("bytes", len(body))
-        return Response(url=url, status=status, headers=headers, body=body, elapsed_s=time.monotonic() - started)
-
-    def _read_capped(self, raw: requests.Response, url: str) -> bytes:
-        limit = self.settings.max_response_bytes
-        declared = raw.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise FetchError(f"{url}: Content-Length {declared} exceeds the {limit}-byte cap")
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in raw.iter_content(chunk_size=65536):
-            size += len(chunk)
-            if size > limit:
-                raise FetchError(f"{url}: body exceeds the {limit}-byte cap")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        self.count("bytes", len(raw.body))
+        return Response(url=url, status=raw.status, headers=raw.headers, body=raw.body,
+                        elapsed_s=time.monotonic() - started)

@@ -8,13 +8,17 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-import requests
 from protego import Protego
+
+from pakfashion.web.transport import BodyTooLargeError, RawResponse, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
+# RFC 9309: crawlers must parse at least 500 KiB of a robots.txt.
+ROBOTS_MAX_BYTES = 512 * 1024
+ROBOTS_MAX_REDIRECTS = 5
 _CONTENT_SIGNAL = re.compile(r"^\s*content-signal\s*:\s*(?P<value>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -68,12 +72,10 @@ def host_key(url: str) -> str:
 class RobotsCache:
     """Fetch each host's robots.txt once and answer ``allowed(url)`` and ``crawl_delay(url)``."""
 
-    def __init__(self, session: requests.Session, *, user_agent: str, timeout_s: float) -> None:
-        self._session = session
-        self._user_agent = user_agent
+    def __init__(self, transport: Transport, *, user_agent: str) -> None:
+        self._transport = transport
         # Groups in robots.txt name the product token, not the whole User-Agent header.
         self.agent_token = user_agent.split("/", 1)[0].strip()
-        self._timeout_s = timeout_s
         self._lock = threading.Lock()
         self._parsers: dict[str, Protego | None] = {}
         self._snapshots: dict[str, RobotsSnapshot] = {}
@@ -119,19 +121,30 @@ class RobotsCache:
                 self._snapshots[host] = snapshot
                 self._parsers[host] = Protego.parse(snapshot.text) if snapshot.policy == "parsed" else None
 
+    def _get_following_redirects(self, url: str) -> RawResponse:
+        """GET robots.txt, following up to five redirects (RFC 9309 §2.3.1.2), e.g. http → https://www."""
+        resp = self._transport.get(url, max_bytes=ROBOTS_MAX_BYTES)
+        for _ in range(ROBOTS_MAX_REDIRECTS):
+            location = resp.headers.get("location")
+            if resp.status not in (301, 302, 303, 307, 308) or not location:
+                break
+            resp = self._transport.get(urljoin(url, location), max_bytes=ROBOTS_MAX_BYTES)
+        return resp
+
     def _fetch(self, host: str) -> RobotsSnapshot:
         url = f"{host}/robots.txt"
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
-            resp = self._session.get(url, timeout=self._timeout_s, headers={"User-Agent": self._user_agent})
-        except requests.RequestException as err:
+            resp = self._get_following_redirects(url)
+        except (TransportError, BodyTooLargeError) as err:
             log.warning("robots.txt unreachable at %s (%s): disallowing the host (RFC 9309)", url, err)
             return RobotsSnapshot(url, None, "", now, "disallow_all", error=str(err))
-        if resp.status_code >= 500:
-            log.warning("robots.txt at %s answered %d: disallowing the host (RFC 9309)", url, resp.status_code)
-            return RobotsSnapshot(url, resp.status_code, "", now, "disallow_all", error=f"HTTP {resp.status_code}")
-        if resp.status_code >= 400:
-            log.info("robots.txt at %s answered %d: allowing all (RFC 9309)", url, resp.status_code)
-            return RobotsSnapshot(url, resp.status_code, "", now, "allow_all")
-        text = resp.text
-        return RobotsSnapshot(url, resp.status_code, text, now, "parsed", content_signals=parse_content_signals(text))
+        if resp.status >= 500:
+            log.warning("robots.txt at %s answered %d: disallowing the host (RFC 9309)", url, resp.status)
+            return RobotsSnapshot(url, resp.status, "", now, "disallow_all", error=f"HTTP {resp.status}")
+        if resp.status >= 400 or 300 <= resp.status < 400:
+            # 4xx, or redirects beyond the five we follow: "unavailable", allow all (RFC 9309 §2.3.1).
+            log.info("robots.txt at %s answered %d: allowing all (RFC 9309)", url, resp.status)
+            return RobotsSnapshot(url, resp.status, "", now, "allow_all")
+        text = resp.body.decode("utf-8", errors="replace")
+        return RobotsSnapshot(url, resp.status, text, now, "parsed", content_signals=parse_content_signals(text))
