@@ -9,15 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pakfashion.caption import (
-    assign_splits,
-    build_dataset,
-    card_inputs,
-    clean_caption,
-    compose_text,
-    split_of,
-)
-from pakfashion.config import CaptionConfig, Captioner, PathsConfig
+from pakfashion.caption import assign_splits, build_dataset, card_inputs, clean_caption, split_of
+from pakfashion.captions import AttributeFinder, cap_length, fill_template
+from pakfashion.config import CaptionConfig, Captioner, PathsConfig, VocabConfig
 from pakfashion.dataset_card import render_dataset_card
 from pakfashion.files import write_json
 
@@ -27,7 +21,8 @@ COLOURS = {"red": (200, 30, 30), "blue": (30, 30, 200), "green": (30, 160, 60), 
 def make_stage_inputs(root: Path, n_products: int = 12) -> PathsConfig:
     """products.csv, images.csv, excluded.csv, crawl.json and images, as the earlier stages write them."""
     paths = PathsConfig(raw=root / "raw", products_csv=root / "products.csv", excluded_csv=root / "excluded.csv",
-                        images=root / "images", images_csv=root / "images.csv", dataset=root / "dataset")
+                        images=root / "images", images_csv=root / "images.csv", dataset=root / "dataset",
+                        state=root / "state")
     paths.images.mkdir(parents=True)
     products, images = [], []
     for i in range(n_products):
@@ -65,19 +60,43 @@ def test_both_splits_exist_even_for_tiny_catalogs() -> None:
     assert splits.iloc[0] == splits.iloc[1]  # one product, one split
 
 
+VOCAB = VocabConfig(garments={"kurta": ["kurta", "kurti"], "shawl": ["shawl", "stole"]},
+                    colours=["red", "blue", "green", "black", "navy blue"], fabrics=["lawn", "karandi"])
+
+
 @pytest.mark.parametrize(
-    ("caption", "template", "expected"),
-    [("a red dress", "{caption}, {title}", "a red dress, Red Kurta"),
-     ("", "{caption}, {title}", "Red Kurta"),
-     ("x", "{title}, {product_type}", "Red Kurta, Kurta")],
+    ("product", "garment", "colours", "fabrics"),
+    [({"title": "Red Lawn Kurti", "category": ""}, "kurta", ["red"], ["lawn"]),
+     ({"title": "Winter Stole", "category": "", "tags": ["karandi"], "description": "navy blue and green"},
+      "shawl", ["navy blue", "green"], ["karandi"]),
+     ({"title": "Gift", "category": ""}, "", [], [])],
 )
-def test_compose_text(caption: str, template: str, expected: str) -> None:
-    assert compose_text(template, caption=caption, row={"title": "Red Kurta", "category": "Kurta"}) == expected
+def test_attributes_from_product_text(product: dict, garment: str, colours: list[str], fabrics: list[str]) -> None:
+    found = AttributeFinder(VOCAB).find(product)
+    assert (found.garment, found.colours, found.fabrics) == (garment, colours, fabrics)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [({"colours": "red", "fabrics": "lawn", "garment": "kurta", "caption": "a woman", "title": "T"},
+      "red lawn kurta, a woman, T"),
+     ({"colours": "", "fabrics": "", "garment": "", "caption": "", "title": "T"}, "T")],
+)
+def test_template_drops_empty_parts(fields: dict[str, str], expected: str) -> None:
+    assert fill_template("{colours} {fabrics} {garment}, {caption}, {title}", fields) == expected
+
+
+def test_length_is_capped_with_the_tokenizer() -> None:
+    def count(text: str) -> int:
+        return len(text.split()) + 2  # start and end tokens
+
+    assert cap_length("a " * 100, count, max_tokens=77).count("a") == 50  # word cap first
+    assert len(cap_length("word " * 40, count, max_tokens=12).split()) == 10
 
 
 def test_clean_caption_drops_debris() -> None:
     assert clean_caption("  A red kurta </s> <pad>.. ") == "a red kurta"
-    assert len(compose_text("{caption}", caption="word " * 200, row={}).split()) == 50
+    assert clean_caption("kurta kurta kurta silk") == "kurta silk"
 
 
 def test_build_dataset_is_a_loadable_imagefolder(tmp_path: Path) -> None:
@@ -90,13 +109,14 @@ def test_build_dataset_is_a_loadable_imagefolder(tmp_path: Path) -> None:
         calls.append(len(images))
         return ["a garment"] * len(images)
 
-    settings = CaptionConfig(captioner=Captioner.blip2, batch_size=5, validation_percent=25)
-    stats = build_dataset(paths, settings, seed=3, caption_fn=fake_captioner)
+    settings = CaptionConfig(captioner=Captioner.blip2, batch_size=5, num_workers=0, validation_percent=25)
+    stats = build_dataset(paths, settings, VOCAB, seed=3, caption_fn=fake_captioner)
     assert stats.images == 24 and sum(calls) == 24 and max(calls) == 5
     loaded = datasets.load_dataset("imagefolder", data_dir=str(paths.dataset))
     assert set(loaded) == {"train", "validation"}
     assert loaded["train"].num_rows + loaded["validation"].num_rows == 24
-    assert loaded["train"][0]["text"].startswith("a garment, ")
+    first = loaded["train"][0]
+    assert first["text"].startswith(f"{first['colours'][0]} lawn kurta, a garment, ")
     train_ids = set(loaded["train"]["product_id"])
     assert not train_ids & set(loaded["validation"]["product_id"])
 
@@ -104,7 +124,7 @@ def test_build_dataset_is_a_loadable_imagefolder(tmp_path: Path) -> None:
 def test_dataset_card_reports_sources_exclusions_and_ledger(tmp_path: Path) -> None:
     paths = make_stage_inputs(tmp_path)
     settings = CaptionConfig(captioner=Captioner.metadata_only, template="{title}")
-    stats = build_dataset(paths, settings, seed=3, caption_fn=None)
+    stats = build_dataset(paths, settings, VOCAB, seed=3, caption_fn=None)
     card = render_dataset_card(card_inputs(paths, settings, stats))
     assert card.startswith("---\nlicense:")
     for heading in ("## Sources", "## Collection process", "## Robots and opt-out ledger", "## Exclusions",
@@ -113,3 +133,46 @@ def test_dataset_card_reports_sources_exclusions_and_ledger(tmp_path: Path) -> N
     assert "`children`: 1" in card
     rows = [json.loads(line) for line in (paths.dataset / "train" / "metadata.jsonl").read_text().splitlines()]
     assert rows[0]["text"] == rows[0]["title"]
+
+
+def test_cache_skips_captioned_images_and_captions_only_new_ones(tmp_path: Path) -> None:
+    paths = make_stage_inputs(tmp_path, n_products=6)
+    calls: list[int] = []
+
+    def captioner(images: list[Image.Image]) -> list[str]:
+        calls.append(len(images))
+        return ["a garment"] * len(images)
+
+    settings = CaptionConfig(captioner=Captioner.blip2, batch_size=4, num_workers=0, validation_percent=30)
+    assert build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner).images_captioned == 12
+    calls.clear()
+    assert build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner).images_captioned == 0
+    assert calls == []
+    images = pd.read_csv(paths.images_csv, dtype=str, keep_default_na=False)
+    new_rows = []
+    for i in range(3):
+        sha = f"new{i}".ljust(64, "b")
+        Image.new("RGB", (64, 64), (10 * i, 90, 200)).save(paths.images / f"{sha}.jpg")
+        new_rows.append({"site": "s", "product_id": "1000", "position": 10 + i, "url": f"http://s/{sha}",
+                         "status": "ok", "path": "", "sha256": sha})
+    pd.concat([images, pd.DataFrame(new_rows)]).to_csv(paths.images_csv, index=False)
+    stats = build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner)
+    assert sum(calls) == 3 and stats.images == 15
+
+
+def test_shards_caption_disjoint_parts_and_merge(tmp_path: Path) -> None:
+    """Two `accelerate launch` processes: each captions half; process 0 merges both parts."""
+    paths = make_stage_inputs(tmp_path, n_products=5)
+    seen: list[int] = []
+
+    def captioner(images: list[Image.Image]) -> list[str]:
+        seen.append(len(images))
+        return ["x"] * len(images)
+
+    settings = CaptionConfig(captioner=Captioner.blip2, batch_size=8, num_workers=0, validation_percent=30)
+    assert build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner, process=(1, 2)) is None
+    stats = build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner, process=(0, 2))
+    assert sum(seen) == 10 and stats.images == 10
+    rows = [json.loads(line) for split in ("train", "validation")
+            for line in (paths.dataset / split / "metadata.jsonl").read_text().splitlines()]
+    assert all(row["caption"] == "x" for row in rows)

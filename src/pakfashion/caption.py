@@ -2,19 +2,23 @@
 
 Reads ``paths.images_csv``, ``paths.products_csv``, ``paths.excluded_csv`` and every site's
 ``crawl.json``; writes ``paths.dataset`` (``train/`` and ``validation/`` split by product, each with
-images and ``metadata.jsonl``: ``file_name``, ``text``, the model ``caption`` and product columns),
-the dataset card ``paths.dataset/README.md``, and ``<paths.metrics>/caption.json``.
+images and ``metadata.jsonl``: ``file_name``, ``text``, the model ``caption``, the attributes and
+product columns), the dataset card ``paths.dataset/README.md``, and ``<paths.metrics>/caption.json``.
+
+Captions are cached per image sha256 and captioner under ``paths.state``, so a rerun captions only
+new images. Under ``accelerate launch`` each process captions its share of the missing images.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +26,14 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from pakfashion.config import CaptionConfig, Captioner, PathsConfig, as_typed, stage_main
+from pakfashion.captions import AttributeFinder, cap_length, fill_template, load_token_counter, template_fields
+from pakfashion.config import CaptionConfig, Captioner, PathsConfig, VocabConfig, as_typed, stage_main
 from pakfashion.dataset_card import CardInputs, render_dataset_card
-from pakfashion.files import read_json, write_json, write_jsonl, write_text_atomic
+from pakfashion.files import read_json, read_jsonl, write_json, write_jsonl, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation")
-# CLIP's text encoder reads 77 tokens; ~50 words keeps clear of it for common English.
-MAX_TEXT_WORDS = 50
 
 CaptionFn = Callable[[list[Image.Image]], list[str]]
 
@@ -43,7 +46,11 @@ class DatasetStats:
     products: int
     distinct_texts: int
     mean_text_words: float
+    images_captioned: int
     caption_seconds: float
+    garment_coverage: float
+    colour_coverage: float
+    fabric_coverage: float
 
 
 def load_examples(images_csv: Path, products_csv: Path) -> pd.DataFrame:
@@ -78,55 +85,99 @@ def assign_splits(examples: pd.DataFrame, *, seed: int, validation_percent: int)
 
 
 def clean_caption(text: str) -> str:
-    """Model output without special-token debris, repeated spaces or trailing punctuation."""
+    """Model output without special-token debris, repeated words, or trailing punctuation."""
     text = re.sub(r"<[^>]*>", " ", text)
     text = re.sub(r"[^\w\s,.'&/-]", " ", text)
-    return re.sub(r"\s+", " ", text).strip(" ,.").lower()
+    text = re.sub(r"\b(\w+)(\s+\1\b)+", r"\1", text.lower())  # "kurta kurta kurta" → "kurta"
+    return re.sub(r"\s+", " ", text).strip(" ,.")
 
 
-def compose_text(template: str, *, caption: str, row: dict[str, Any]) -> str:
-    """Fill the template, drop empty parts, cap the length for the text encoder."""
-    filled = template.format(caption=caption, title=row.get("title", ""), product_type=row.get("category", ""),
-                             site=row.get("site", ""))
-    parts = [p.strip() for p in filled.split(",") if p.strip()]
-    words = ", ".join(parts).split()
-    return " ".join(words[:MAX_TEXT_WORDS])
+class CaptionCache:
+    """Captions by image sha256 for one captioner setting (JSON Lines, appended as batches finish)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.captions: dict[str, str] = {}
+        if path.exists():
+            self.captions = {row["sha256"]: row["caption"] for row in read_jsonl(path)}
+
+    def add(self, items: dict[str, str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for sha, caption in items.items():
+                handle.write(json.dumps({"sha256": sha, "caption": caption}) + "\n")
+        self.captions.update(items)
 
 
-def caption_images(paths: list[Path], caption_fn: CaptionFn | None, *, batch_size: int) -> list[str]:
-    """Model captions for images in batches ('' for every image without a model)."""
-    if caption_fn is None:
-        return [""] * len(paths)
-    captions: list[str] = []
-    for start in tqdm(range(0, len(paths), batch_size), desc="caption", unit="batch", mininterval=2.0):
-        batch = [Image.open(p).convert("RGB") for p in paths[start : start + batch_size]]
-        captions.extend(clean_caption(c) for c in caption_fn(batch))
-    return captions
+def cache_path(state_dir: Path, settings: CaptionConfig) -> Path:
+    """One cache per captioner, model and generation length: other settings give other captions."""
+    key = json.dumps([settings.captioner.value, settings.model, settings.max_new_tokens])
+    return state_dir / "cache" / "captions" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
 
 
-def load_caption_fn(settings: CaptionConfig) -> CaptionFn | None:
+class ImageFiles:
+    """A map-style dataset of image files for a DataLoader (workers decode ahead of the model)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        with Image.open(self.paths[index]) as image:
+            return image.convert("RGB")
+
+
+def caption_missing(shas: list[str], images_dir: Path, caption_fn: CaptionFn, cache: CaptionCache,
+                    settings: CaptionConfig) -> int:
+    """Caption the images not in the cache, in batches; returns how many the model captioned."""
+    from torch.utils.data import DataLoader
+
+    todo = [sha for sha in dict.fromkeys(shas) if sha not in cache.captions]
+    if not todo:
+        return 0
+    # Similar sizes in one batch: the processor's resizes cost alike and workers finish together.
+    todo.sort(key=lambda sha: (images_dir / f"{sha}.jpg").stat().st_size)
+    loader = DataLoader(ImageFiles([images_dir / f"{sha}.jpg" for sha in todo]), batch_size=settings.batch_size,
+                        num_workers=settings.num_workers, collate_fn=list)
+    done = 0
+    for batch in tqdm(loader, desc="caption", unit="batch", mininterval=2.0):
+        names = todo[done : done + len(batch)]
+        cache.add({sha: clean_caption(text) for sha, text in zip(names, caption_fn(batch))})
+        done += len(batch)
+    return done
+
+
+def load_caption_fn(settings: CaptionConfig, *, device: str) -> CaptionFn | None:
     """The configured captioner as a batch function; None for ``metadata_only``."""
     if settings.captioner is Captioner.metadata_only:
         return None
     from pakfashion.models.captioner import load_blip2
-    from pakfashion.models.devices import default_device
 
-    model = load_blip2(settings.model, device=default_device())
+    model = load_blip2(settings.model, device=device)
     return lambda images: model.caption(images, max_new_tokens=settings.max_new_tokens)
 
 
-def metadata_rows(examples: pd.DataFrame, captions: list[str], template: str) -> list[dict[str, Any]]:
-    """metadata.jsonl rows: file_name and text first, then the caption and product columns."""
+def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: CaptionConfig,
+                  vocab: VocabConfig) -> list[dict[str, Any]]:
+    """metadata.jsonl rows: file_name and text first, then caption, attributes and product columns."""
+    finder = AttributeFinder(vocab)
+    count_tokens = load_token_counter(settings.text_tokenizer)
     rows = []
-    for record, caption in zip(examples.to_dict("records"), captions):
+    for record in examples.to_dict("records"):
+        record["tags"] = json.loads(record.get("tags") or "[]")
+        caption = captions.get(record["sha256"], "")
+        attributes = finder.find(record)
+        text = fill_template(settings.template, template_fields(caption, record, attributes))
         rows.append({
             "file_name": f"{record['sha256']}.jpg",
-            "text": compose_text(template, caption=caption, row=record),
-            "caption": caption,
-            "site": record["site"], "product_id": record["product_id"], "product_url": record["product_url"],
-            "title": record["title"], "category": record["category"], "price": record["price"],
-            "currency": record["currency"], "image_url": record["url"], "sha256": record["sha256"],
-            "split": record["split"],
+            "text": cap_length(text, count_tokens, max_tokens=settings.max_text_tokens),
+            "caption": caption, "garment": attributes.garment, "colours": attributes.colours,
+            "fabrics": attributes.fabrics, "site": record["site"], "product_id": record["product_id"],
+            "product_url": record["product_url"], "title": record["title"], "category": record["category"],
+            "price": record["price"], "currency": record["currency"], "image_url": record["url"],
+            "sha256": record["sha256"], "split": record["split"],
         })
     return rows
 
@@ -143,23 +194,76 @@ def write_imagefolder(rows: list[dict[str, Any]], images_dir: Path, out_dir: Pat
         write_jsonl(out_dir / split / "metadata.jsonl", split_rows)
 
 
-def build_dataset(paths: PathsConfig, settings: CaptionConfig, *, seed: int, caption_fn: CaptionFn | None) -> DatasetStats:
-    """Caption every stored image, split by product, write the imagefolder."""
-    examples = load_examples(paths.images_csv, paths.products_csv)
-    examples["split"] = assign_splits(examples, seed=seed, validation_percent=settings.validation_percent)
-    started = time.monotonic()
-    captions = caption_images([paths.images / f"{s}.jpg" for s in examples["sha256"]], caption_fn,
-                              batch_size=settings.batch_size)
-    seconds = time.monotonic() - started
-    rows = metadata_rows(examples, captions, settings.template)
-    write_imagefolder(rows, paths.images, paths.dataset)
+def dataset_stats(rows: list[dict[str, Any]], *, captioned: int, seconds: float) -> DatasetStats:
     texts = [r["text"] for r in rows]
+
+    def share(key: str) -> float:
+        return round(sum(bool(r[key]) for r in rows) / len(rows), 4)
+
     return DatasetStats(
         images=len(rows), train=sum(r["split"] == "train" for r in rows),
         validation=sum(r["split"] == "validation" for r in rows),
-        products=len(examples[["site", "product_id"]].drop_duplicates()), distinct_texts=len(set(texts)),
-        mean_text_words=round(sum(len(t.split()) for t in texts) / len(texts), 2), caption_seconds=round(seconds, 2),
+        products=len({(r["site"], r["product_id"]) for r in rows}), distinct_texts=len(set(texts)),
+        mean_text_words=round(sum(len(t.split()) for t in texts) / len(texts), 2), images_captioned=captioned,
+        caption_seconds=round(seconds, 2), garment_coverage=share("garment"), colour_coverage=share("colours"),
+        fabric_coverage=share("fabrics"),
     )
+
+
+def shard_of(items: list[str], *, index: int, count: int) -> list[str]:
+    """This process's share of the work under ``accelerate launch`` (every count-th item)."""
+    return items[index::count]
+
+
+def caption_share(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionConfig, caption_fn: CaptionFn | None,
+                  *, process: tuple[int, int]) -> tuple[int, float]:
+    """Caption this process's share of the images the cache lacks; (count captioned, seconds)."""
+    if caption_fn is None:
+        return 0, 0.0
+    index, count = process
+    cache_file = cache_path(paths.state, settings)
+    shard_cache = CaptionCache(cache_file if count == 1 else cache_file.with_suffix(f".part{index}.jsonl"))
+    shard_cache.captions.update(CaptionCache(cache_file).captions)
+    started = time.monotonic()
+    shas = shard_of(list(examples["sha256"]), index=index, count=count)
+    captioned = caption_missing(shas, paths.images, caption_fn, shard_cache, settings)
+    return captioned, time.monotonic() - started
+
+
+def build_dataset(paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfig, *, seed: int,
+                  caption_fn: CaptionFn | None, process: tuple[int, int] = (0, 1),
+                  barrier: Callable[[], None] = lambda: None) -> DatasetStats | None:
+    """Caption what the cache lacks, then (main process) split by product and write the imagefolder.
+
+    Args:
+        process: (index, count) of this process among ``accelerate launch`` workers; each captions
+            its share into its own cache part; after ``barrier`` only process 0 merges and writes.
+    """
+    examples = load_examples(paths.images_csv, paths.products_csv)
+    captioned, seconds = caption_share(examples, paths, settings, caption_fn, process=process)
+    barrier()
+    if process[0] != 0:
+        return None
+    return write_dataset(examples, paths, settings, vocab, seed=seed, captioned=captioned, seconds=seconds,
+                         count=process[1])
+
+
+def merged_captions(cache_file: Path, count: int) -> dict[str, str]:
+    """The main cache plus every process's part (parts are folded into the main cache)."""
+    cache = CaptionCache(cache_file)
+    for part in sorted(cache_file.parent.glob(f"{cache_file.stem}.part*.jsonl")) if count > 1 else []:
+        cache.add({k: v for k, v in CaptionCache(part).captions.items() if k not in cache.captions})
+        part.unlink()
+    return cache.captions
+
+
+def write_dataset(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfig, *,
+                  seed: int, captioned: int, seconds: float, count: int) -> DatasetStats:
+    examples["split"] = assign_splits(examples, seed=seed, validation_percent=settings.validation_percent)
+    captions = merged_captions(cache_path(paths.state, settings), count) if settings.captioner is not Captioner.metadata_only else {}
+    rows = metadata_rows(examples, captions, settings, vocab)
+    write_imagefolder(rows, paths.images, paths.dataset)
+    return dataset_stats(rows, captioned=captioned, seconds=seconds)
 
 
 def card_inputs(paths: PathsConfig, settings: CaptionConfig, stats: DatasetStats) -> CardInputs:
@@ -181,12 +285,19 @@ def card_inputs(paths: PathsConfig, settings: CaptionConfig, stats: DatasetStats
 
 @stage_main
 def main(cfg: Any) -> None:
-    paths = as_typed(cfg.paths, PathsConfig)
-    settings = as_typed(cfg.caption, CaptionConfig)
-    stats = build_dataset(paths, settings, seed=int(cfg.seed), caption_fn=load_caption_fn(settings))
+    from accelerate import PartialState
+
+    state = PartialState()
+    paths, settings = as_typed(cfg.paths, PathsConfig), as_typed(cfg.caption, CaptionConfig)
+    caption_fn = load_caption_fn(settings, device=str(state.device))
+    stats = build_dataset(paths, settings, as_typed(cfg.vocab, VocabConfig), seed=int(cfg.seed),
+                          caption_fn=caption_fn, process=(state.process_index, state.num_processes),
+                          barrier=state.wait_for_everyone)
+    if stats is None:
+        return
     write_text_atomic(paths.dataset / "README.md", render_dataset_card(card_inputs(paths, settings, stats)))
-    images_per_s = stats.images / stats.caption_seconds if stats.caption_seconds else 0.0
-    write_json(paths.metrics / "caption.json", {**stats.__dict__, "images_per_s": round(images_per_s, 2)})
+    per_s = stats.images_captioned / stats.caption_seconds if stats.caption_seconds else 0.0
+    write_json(paths.metrics / "caption.json", {**asdict(stats), "images_per_s": round(per_s, 2)})
     log.info("dataset: %d train / %d validation images → %s", stats.train, stats.validation, paths.dataset)
 
 

@@ -162,8 +162,30 @@ class CaptionConfig:
     model: str = ""
     max_new_tokens: int = 30
     batch_size: int = 8
-    template: str = "{caption}, {title}"
+    # DataLoader workers decoding images ahead of the model (0: in the main process).
+    num_workers: int = 2
+    # Fields: caption, title, product_type, garment, colours, fabrics, brand, site. Empty parts and
+    # their commas are dropped.
+    template: str = "{colours} {fabrics} {garment}, {caption}, {title}"
+    # Tokenizer that caps the text at its model's length (77 for CLIP): a hub name or folder with a
+    # `tokenizer/` subfolder (the model being trained); "" caps by words only.
+    text_tokenizer: str = ""
+    max_text_tokens: int = 77
     validation_percent: int = 10
+
+
+@dataclass(frozen=True)
+class VocabConfig:
+    garments: dict[str, list[str]] = field(default_factory=dict)
+    colours: list[str] = field(default_factory=list)
+    fabrics: list[str] = field(default_factory=list)
+
+
+class PredictionType(str, enum.Enum):
+    """What the UNet predicts; member names equal the scheduler's ``prediction_type`` values."""
+
+    epsilon = "epsilon"
+    v_prediction = "v_prediction"
 
 
 @dataclass(frozen=True)
@@ -171,6 +193,13 @@ class ModelConfig:
     name: str = "???"
     pretrained: str = "???"
     resolution: int = 512
+    # Overrides the scheduler's prediction_type for training; None keeps the model's own.
+    prediction_type: PredictionType | None = None
+
+
+class Resume(str, enum.Enum):
+    latest = "latest"  # continue from the newest checkpoint of this run (when its settings match)
+    none = "none"  # start over; this run's old checkpoints are removed
 
 
 @dataclass(frozen=True)
@@ -188,6 +217,14 @@ class TrainConfig:
     num_workers: int = 0
     random_flip: bool = True
     log_every: int = 10
+    # Save accelerate state to paths.state/train/<run_name>/checkpoint-<step>/ every N steps (0 = off).
+    checkpoint_every: int = 0
+    checkpoints_keep: int = 2
+    resume: Resume = Resume.latest
+    # Min-SNR-gamma loss weighting (5.0 in the paper); None = plain MSE.
+    snr_gamma: float | None = None
+    # Offset noise (0.05-0.1 helps very dark/bright images); 0 = off.
+    noise_offset: float = 0.0
 
     @property
     def effective_batch_size(self) -> int:
