@@ -26,3 +26,13 @@ def test_offline_run_is_written_locally(tmp_path: Path, monkeypatch: pytest.Monk
     runs = list((tmp_path / "wandb" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert any(runs[0].glob("*.wandb"))
+
+
+def test_runs_name_the_dvc_hashes_of_their_data(tmp_path: Path) -> None:
+    from pakfashion.tracking import dvc_output_hashes
+
+    lock = tmp_path / "dvc.lock"
+    lock.write_text("schema: '2.0'\nstages:\n  caption:\n    cmd: x\n    outs:\n    - path: data/dataset\n"
+                    "      md5: abc.dir\n      size: 1\n")
+    assert dvc_output_hashes(lock) == {"data/dataset": "abc.dir"}
+    assert dvc_output_hashes(tmp_path / "missing.lock") == {}

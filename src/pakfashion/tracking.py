@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from pakfashion.config import WandbConfig, WandbMode
 
 log = logging.getLogger(__name__)
 
 
+def dvc_output_hashes(lock_file: Path) -> dict[str, str]:
+    """``{output path: md5}`` of every stage output recorded in dvc.lock (empty before the first run)."""
+    if not lock_file.exists():
+        return {}
+    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
+    return {out["path"]: out.get("md5", "") for stage in stages.values() for out in stage.get("outs", [])}
+
+
 def start_run(
-    settings: WandbConfig, *, job_type: str, config: dict[str, Any], state_dir: Path, name: str | None = None
+    settings: WandbConfig, *, job_type: str, config: dict[str, Any], state_dir: Path, name: str | None = None,
+    lock_file: Path = Path("dvc.lock"),
 ) -> Any | None:
     """Start a W&B run, or return None when tracking is disabled.
 
+    Runs are grouped by DVC experiment (``DVC_EXP_NAME``, set by ``dvc exp run``) and record the DVC
+    hashes of the pipeline's outputs (the dataset's among them), so a run names the data it used.
     Offline runs are written under ``state_dir/wandb`` (git- and DVC-ignored); `wandb sync` uploads
     them later.
     """
@@ -32,7 +46,8 @@ def start_run(
         mode=settings.mode.value,
         job_type=job_type,
         name=name,
-        config=config,
+        group=os.environ.get("DVC_EXP_NAME", "workspace"),
+        config={**config, "dvc_outputs": dvc_output_hashes(lock_file)},
         dir=str(run_dir),
         reinit="finish_previous",
     )
