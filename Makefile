@@ -15,7 +15,7 @@ export DVC_NO_ANALYTICS := 1
 export WANDB_SILENT := true
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test params push pull clean-demo
+.PHONY: install demo test params push pull release-dataset
 
 install: $(STAMP)
 
@@ -52,3 +52,13 @@ push: install
 
 pull: install
 	$(BIN)/dvc pull
+
+## Release the committed dataset as a version: make release-dataset VERSION=1.0
+## (a git tag dataset-v$(VERSION) on HEAD plus `dvc push`; consumers: dvc get <repo> data/dataset --rev dataset-v1.0)
+release-dataset: install
+	@test -n "$(VERSION)" || { echo "usage: make release-dataset VERSION=1.0"; exit 2; }
+	@git diff --quiet HEAD -- dvc.lock params.yaml || { echo "commit dvc.lock and params.yaml first"; exit 2; }
+	$(BIN)/dvc status --quiet || { echo "outputs differ from dvc.lock: run dvc repro and commit first"; exit 2; }
+	$(BIN)/dvc push
+	git tag -a "dataset-v$(VERSION)" -m "dataset $(VERSION): $$(git rev-parse --short HEAD)"
+	@echo "tagged dataset-v$(VERSION); push the tag with: git push origin dataset-v$(VERSION)"

@@ -31,3 +31,16 @@ def demo_store() -> Iterator["DemoServer"]:  # noqa: F821
 
     with running_demo(port=0) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def demo_repo(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
+    """A git copy of the repository after one full `dvc repro` on the demo store, committed."""
+    import sys
+
+    from tests.repo_copy import commit_all, copy_repo, run
+
+    work = copy_repo(repo_root, tmp_path_factory.mktemp("e2e") / "repo", with_git=True)
+    run([sys.executable, "-m", "pakfashion.demo", "run", "--port", "0", "--", "dvc", "repro"], work)
+    commit_all(work, "demo run")
+    return work

@@ -24,3 +24,29 @@ def copy_repo(repo_root: Path, dest: Path, *, with_git: bool = False) -> Path:
         subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
         subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
     return dest
+
+
+def run(cmd: list[str], cwd: Path, *, stdout_only: bool = False, env: dict[str, str] | None = None) -> str:
+    """Run a command with the project's venv first on PATH, offline; fail with its output."""
+    import os
+    import sys
+
+    full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", **(env or {})}
+    done = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.stdout if stdout_only else done.stdout + done.stderr
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", message], cwd=repo, check=True)
+
+
+def clone_with_outputs(source: Path, dest: Path) -> Path:
+    """A git clone of ``source`` whose DVC outputs are checked out from ``source``'s cache (shared)."""
+    subprocess.run(["git", "clone", "-q", str(source), str(dest)], check=True)
+    run(["dvc", "cache", "dir", "--local", str(source / ".dvc" / "cache")], dest)
+    run(["dvc", "checkout", "-q"], dest)
+    return dest

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.repo_copy import copy_repo
+from tests.repo_copy import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -22,22 +20,6 @@ CONTRACT_OUTPUTS = [
     "models/lora-tiny/pytorch_lora_weights.safetensors", "metrics/csv.json", "metrics/download.json",
     "metrics/caption.json", "metrics/train.json", "metrics/eval.json", "plots/train_loss.csv", "reports/samples.png",
 ]
-
-
-def run(cmd: list[str], cwd: Path, *, stdout_only: bool = False) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1"}
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    return done.stdout if stdout_only else done.stdout + done.stderr
-
-
-@pytest.fixture(scope="module")
-def demo_repo(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
-    """A git copy of the repository after one full `dvc repro` on the demo store."""
-    work = copy_repo(repo_root, tmp_path_factory.mktemp("e2e") / "repo", with_git=True)
-    run([sys.executable, "-m", "pakfashion.demo", "run", "--port", "0", "--", "dvc", "repro"], work)
-    return work
 
 
 def test_every_contracted_output_exists(demo_repo: Path) -> None:
@@ -64,7 +46,10 @@ def test_dataset_loads_and_exclusions_are_explained(demo_repo: Path) -> None:
 
 
 def test_experiment_with_another_step_count_is_listed(demo_repo: Path) -> None:
-    run(["dvc", "exp", "run", "-S", "train.max_steps=7", "-n", "steps7"], demo_repo)
+    out = run(["dvc", "exp", "run", "-S", "train.max_steps=7", "-n", "steps7"], demo_repo)
+    # A train-only change re-runs train and evaluate, nothing upstream.
+    ran = set(re.findall(r"Running stage '([^']+)'", out))
+    assert ran == {"train", "evaluate"}, ran
     text = json.dumps(json.loads(run(["dvc", "exp", "show", "--json"], demo_repo, stdout_only=True)))
     assert "steps7" in text
     assert '"max_steps": 7' in text

@@ -23,11 +23,12 @@ import threading
 import time
 from collections.abc import Sequence
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 
 from PIL import Image, ImageChops, ImageDraw
 
+from pakfashion.demo.tracked import TrackedHTTPServer
 from pakfashion.demo.images import _POLYGONS, COLOURS, DrawSpec, _Box, _draw_polygon_garment
 
 HOST = "127.0.0.1"
@@ -110,11 +111,9 @@ def render_bulk_images(n_images: int, seed: int = 0, workers: int | None = None)
         return pool.map(render, range(n_images), chunksize=max(1, n_images // (workers * 16)))
 
 
-class _BulkHTTPServer(ThreadingHTTPServer):
+class _BulkHTTPServer(TrackedHTTPServer):
     """Threading server holding the images, counting requests and tracking open connections."""
 
-    daemon_threads = True
-    allow_reuse_address = True
     block_on_close = False
     request_queue_size = 1024  # many clients connect at once; a short backlog means SYN retries
 
@@ -122,39 +121,12 @@ class _BulkHTTPServer(ThreadingHTTPServer):
         self.images = images
         self.requests = 0
         self._lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
         super().__init__(address, _BulkHandler)
 
     def count(self) -> None:
         """Count one request."""
         with self._lock:
             self.requests += 1
-
-    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        """Accept a connection and remember it so `close_connections()` can close it."""
-        conn, addr = super().get_request()
-        with self._lock:
-            self._connections.add(conn)
-        return conn, addr
-
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
-        """Forget and close a finished connection."""
-        with self._lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: object, client_address: object) -> None:  # type: ignore[override]
-        """Stay quiet when a client hangs up."""
-
-    def close_connections(self) -> None:
-        """Shut down every connection still open (idle keep-alive ones included)."""
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _BulkHandler(BaseHTTPRequestHandler):

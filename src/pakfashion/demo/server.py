@@ -16,12 +16,13 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pakfashion.demo import atelier_pages, image_faults, pages
 from pakfashion.demo.images import content_type, draw_garment
+from pakfashion.demo.tracked import TrackedHTTPServer
 from pakfashion.demo.world import DemoSite, DemoWorld, ImageSpec, build_world
 
 logger = logging.getLogger(__name__)
@@ -120,45 +121,13 @@ class Faults:
         return n > 0 and self.hit(counter, site) % n == 0
 
 
-class _SiteHTTPServer(ThreadingHTTPServer):
+class _SiteHTTPServer(TrackedHTTPServer):
     """A threading HTTP server bound to one site, tracking open connections."""
-
-    daemon_threads = True
-    allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], demo: DemoServer, site: DemoSite) -> None:
         self.demo = demo
         self.site = site
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        """Accept a connection and remember it so `stop()` can close it."""
-        conn, addr = super().get_request()
-        with self._connections_lock:
-            self._connections.add(conn)
-        return conn, addr
-
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
-        """Forget and close a finished connection."""
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: object, client_address: object) -> None:  # type: ignore[override]
-        """Log connection errors (e.g. a client hanging up) at DEBUG instead of stderr."""
-        logger.debug("connection error from %s", client_address, exc_info=True)
-
-    def close_connections(self) -> None:
-        """Shut down every connection still open (idle keep-alive ones included)."""
-        with self._connections_lock:
-            conns = list(self._connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Handler(BaseHTTPRequestHandler):
