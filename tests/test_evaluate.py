@@ -1,4 +1,4 @@
-"""Evaluate stage: CLIP scores, aggregation, the sample grid, and an end-to-end run on tiny models."""
+"""Evaluate stage: CLIP scores, categories, the sample grid, W&B logging, and an end-to-end run on tiny models."""
 
 from __future__ import annotations
 
@@ -10,21 +10,29 @@ import pytest
 import torch
 from PIL import Image
 
-from pakfashion.config import EvaluateConfig, ModelConfig, PathsConfig, TrainConfig
+from pakfashion.config import EvaluateConfig, ModelConfig, PathsConfig, VocabConfig, WandbConfig, WandbMode
 from pakfashion.evaluate import (
     HEADER_HEIGHT_PX,
     LABEL_WIDTH_PX,
+    CategoryRow,
+    Job,
     Sample,
     ScoreRow,
+    check_settings,
     clip_scores,
     eval_prompts,
     evaluate,
+    fid_jobs,
+    log_to_wandb,
     sample_grid,
+    scores_by_category,
     summarize,
+    validation_rows,
 )
 from pakfashion.models.clip import load_clip
+from pakfashion.models.sd import LORA_WEIGHTS_FILE
 from pakfashion.models.tiny import build_tiny_clip, build_tiny_sd
-from pakfashion.train import train
+from pakfashion.tracking import finish_run, start_run
 from tests.test_train import write_colour_dataset
 
 
@@ -34,6 +42,24 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_tiny_sd(out / "sd", seed=0)
     build_tiny_clip(out / "clip", seed=0)
     return out
+
+
+def write_random_lora(pretrained: str, out_dir: Path) -> None:
+    """A rank-2 LoRA with random (non-zero) weights on the UNet's attention, in the train stage's format."""
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(pretrained, subfolder="unet")
+    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(0)
+        for name, param in unet.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.1)
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    StableDiffusionPipeline.save_lora_weights(out_dir, unet_lora_layers=layers, weight_name=LORA_WEIGHTS_FILE)
 
 
 def test_clip_scores_are_floored_scaled_cosines(tiny_dir: Path) -> None:
@@ -74,13 +100,48 @@ def test_summarize_means_stds_and_delta() -> None:
         summarize(rows[:2])
 
 
-def test_eval_prompts_adds_distinct_validation_texts(tmp_path: Path) -> None:
-    assert eval_prompts(["a"], tmp_path) == ["a"]
-    texts = ["a", "b", "b", "c", "d", "e", "f"]
-    (tmp_path / "metadata.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    assert eval_prompts(["a", "z"], tmp_path) == ["a", "z", "b", "c", "d"]
+def test_eval_prompts_adds_distinct_validation_texts() -> None:
+    assert eval_prompts(["a"], []) == ["a"]
+    assert eval_prompts(["a", "z"], ["a", "b", "b", "c", "d", "e", "f"]) == ["a", "z", "b", "c", "d"]
     with pytest.raises(ValueError, match="evaluate.prompts"):
-        eval_prompts([], tmp_path / "missing")
+        eval_prompts([], [])
+
+
+def test_validation_rows_explain_a_missing_or_tiny_split(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="validation split"):
+        validation_rows(tmp_path)
+    (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": "a.jpg", "text": "a"}) + "\n")
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        validation_rows(tmp_path)
+
+
+def test_fid_jobs_cycle_captions_and_seeds() -> None:
+    jobs = fid_jobs(["a", "b", "c"], [0, 1], count=5)
+    assert jobs == [Job("a", 0), Job("b", 1), Job("c", 0), Job("a", 1), Job("b", 0)]
+
+
+def test_settings_that_cannot_run_fail_first() -> None:
+    with pytest.raises(ValueError, match="num_images_for_fid"):
+        check_settings(EvaluateConfig(num_images_for_fid=1))
+    with pytest.raises(ValueError, match="evaluate.batch_size"):
+        check_settings(EvaluateConfig(batch_size=0))
+
+
+def test_clip_scores_by_garment_category() -> None:
+    vocab = VocabConfig(garments={"kurta": ["kurta", "kurti"], "shawl": ["shawl", "stole"]})
+    rows = [
+        ScoreRow("red lawn kurti", 0, "base", 20.0),
+        ScoreRow("red lawn kurta", 1, "base", 24.0),
+        ScoreRow("red lawn kurta", 0, "finetuned", 30.0),
+        ScoreRow("black stole", 0, "base", 10.0),
+        ScoreRow("green silk", 0, "finetuned", 5.0),
+    ]
+    assert scores_by_category(rows, vocab) == [
+        CategoryRow("kurta", "base", 22.0, 2),
+        CategoryRow("kurta", "finetuned", 30.0, 1),
+        CategoryRow("other", "finetuned", 5.0, 1),
+        CategoryRow("shawl", "base", 10.0, 1),
+    ]
 
 
 def test_sample_grid_size_and_placement() -> None:
@@ -98,6 +159,16 @@ def test_sample_grid_size_and_placement() -> None:
     assert grid.getpixel((LABEL_WIDTH_PX + cell + cell // 2, centre)) == (0, 0, 255)  # seed 0, fine-tuned
 
 
+class RecordingRun:
+    """Stands in for a W&B run: keeps what was logged."""
+
+    def __init__(self) -> None:
+        self.logged: dict[str, object] = {}
+
+    def log(self, data: dict[str, object]) -> None:
+        self.logged.update(data)
+
+
 def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
     paths = PathsConfig(
         dataset=write_colour_dataset(tmp_path / "dataset", validation=2),
@@ -105,27 +176,60 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
         metrics=tmp_path / "metrics",
         plots=tmp_path / "plots",
         reports=tmp_path / "reports",
+        state=tmp_path / "state",
     )
     model = ModelConfig(name="tiny", pretrained=str(tiny_dir / "sd"), resolution=64)
-    train(paths, model, TrainConfig(run_name="lora-tiny", max_steps=2, batch_size=4, log_every=1))
+    write_random_lora(model.pretrained, paths.models / "lora-tiny")
     settings = EvaluateConfig(
         clip_model=str(tiny_dir / "clip"),
         prompts=["red lawn kurta", "blue chiffon suit"],
         seeds=[0, 1],
         num_inference_steps=2,
         guidance_scale=3.0,
+        batch_size=3,
+        num_images_for_fid=3,
+        kid_subsets=4,
     )
-    metrics = evaluate(paths, model, settings, lora_dir=paths.models / "lora-tiny")
+    vocab = VocabConfig(garments={"kurta": ["kurta"], "3-piece suit": ["suit"]})
+    run = RecordingRun()
+    metrics = evaluate(paths, model, settings, lora_dir=paths.models / "lora-tiny", vocab=vocab, run=run)
 
     on_disk = json.loads((paths.metrics / "eval.json").read_text())
     assert on_disk == pytest.approx(metrics)
-    keys = {"clip_score_base", "clip_score_base_std", "clip_score_finetuned", "clip_score_finetuned_std"}
-    assert keys | {"clip_score_delta", "num_images"} == on_disk.keys()
+    clip_keys = {f"clip_score_{m}{s}" for m in ("base", "finetuned") for s in ("", "_std")} | {"clip_score_delta"}
+    fid_keys = {"fid_base", "fid_finetuned", "fid_delta", "kid_base", "kid_base_std", "kid_finetuned",
+                "kid_finetuned_std", "kid_delta"}
+    counts = {"num_images", "num_fid_images", "num_validation_images"}
+    assert clip_keys | fid_keys | counts == on_disk.keys()
+    assert on_disk["num_fid_images"] == 3 and on_disk["num_validation_images"] == 2
+    assert on_disk["fid_base"] > 0
+    assert on_disk["fid_delta"] == pytest.approx(on_disk["fid_finetuned"] - on_disk["fid_base"])
     prompts = 2 + 1  # "red lawn kurta" is also a validation text; "blue lawn kurta" is new
     assert on_disk["num_images"] == prompts * 2 * 2
     with (paths.plots / "clip_scores.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == prompts * 2 * 2
     assert {row["model"] for row in rows} == {"base", "finetuned"} and {row["seed"] for row in rows} == {"0", "1"}
+    with (paths.plots / "clip_by_category.csv").open() as handle:
+        categories = list(csv.DictReader(handle))
+    assert {(row["category"], row["model"]) for row in categories} == {
+        (c, m) for c in ("kurta", "3-piece suit") for m in ("base", "finetuned")
+    }
     grid = Image.open(paths.reports / "samples.png")
     assert grid.size == (LABEL_WIDTH_PX + 4 * 64, HEADER_HEIGHT_PX + prompts * 64)
+    report = (paths.reports / "eval.md").read_text()
+    assert "| FID |" in report and "| KID |" in report and "![samples](samples.png)" in report
+    assert len(list((paths.state / "evaluate").glob("*.npy"))) == 1  # validation features cached
+    assert {"fid_base", "kid_finetuned", "samples", "eval_summary", "eval_report"} <= run.logged.keys()
+
+
+@pytest.mark.slow
+def test_report_is_logged_to_an_offline_wandb_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    parts = ("base", "finetuned", "delta")
+    metrics = {f"{name}_{part}": 1.0 for name in ("clip_score", "fid", "kid") for part in parts}
+    run = start_run(WandbConfig(mode=WandbMode.offline), job_type="evaluate", config={}, state_dir=tmp_path)
+    log_to_wandb(run, metrics, Image.new("RGB", (64, 64), "red"), "# report <with markup>")
+    finish_run(run)
+    for pattern in ("samples_*.png", "eval_summary_*.table.json", "eval_report_*.html"):
+        assert any((tmp_path / "wandb").rglob(pattern)), pattern

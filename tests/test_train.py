@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,20 +13,28 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from pakfashion.config import ModelConfig, PathsConfig, TrainConfig
+from pakfashion.config import ModelConfig, PathsConfig, PredictionType, Resume, TrainConfig, TrainMethod
+from pakfashion.models.sd import load_finetuned
 from pakfashion.models.tiny import build_tiny_sd
-from pakfashion.train import (
-    build_dataset,
-    clip_gradients,
-    fit,
-    load_models,
-    noise_target,
-    prepare_training,
+from pakfashion.train import check_settings, clip_gradients, fit, make_accelerator, prepare_training, train
+from pakfashion.training.checkpoint import (
+    TrainerState,
+    find_resumable,
+    list_checkpoints,
+    load_checkpoint,
+    run_config,
+    save_checkpoint,
+)
+from pakfashion.training.data import (
+    CachedLatents,
+    EpochShuffle,
+    LatentCache,
+    latent_cache,
     preprocess_image,
     read_examples,
-    train,
-    train_step,
 )
+from pakfashion.training.loss import min_snr_weights, noise_target, sample_noise, train_step
+from pakfashion.training.models import load_denoiser, lora_state
 
 COLOURS = ["red", "blue", "green", "black", "white", "yellow", "pink", "orange"]
 
@@ -51,6 +61,13 @@ def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture()
 def dataset_dir(tmp_path: Path) -> Path:
     return write_colour_dataset(tmp_path / "dataset")
+
+
+def encode(tiny_sd: str, dataset_dir: Path, cache_dir: Path, *, flips: bool = True) -> LatentCache:
+    return latent_cache(
+        dataset_dir / "train", cache_dir, pretrained=tiny_sd, resolution_px=64, flips=flips,
+        weight_dtype=torch.float32, batch_size=4, device="cpu",
+    )  # fmt: skip
 
 
 def test_preprocess_resizes_crops_and_flips() -> None:
@@ -86,12 +103,15 @@ def test_noise_target_follows_prediction_type() -> None:
 
 def test_gradient_clipping_clips_the_lora_parameters(tiny_sd: str, dataset_dir: Path) -> None:
     torch.manual_seed(0)
-    models = load_models(tiny_sd, rank=4, lora_alpha=4, weight_dtype=torch.float32)
-    dataset = build_dataset(dataset_dir, tokenizer=models.tokenizer, resolution_px=64, random_flip=True)
-    state = prepare_training(models, dataset, TrainConfig(run_name="t", max_steps=1, batch_size=4))
-    names = [name for name, p in models.unet.named_parameters() if p.requires_grad]
+    denoiser = load_denoiser(tiny_sd, rank=4, lora_alpha=4, weight_dtype=torch.float32)
+    cache = encode(tiny_sd, dataset_dir, dataset_dir / "cache")
+    settings = TrainConfig(run_name="t", max_steps=1, batch_size=4)
+    state = prepare_training(make_accelerator(settings), denoiser, cache, settings, seed=0)
+    names = [name for name, p in denoiser.unet.named_parameters() if p.requires_grad]
     assert names and all("lora" in name for name in names)
-    state.accelerator.backward(train_step(state.models, next(iter(state.loader))))
+    batch = next(iter(state.loader))
+    loss = train_step(state.denoiser, batch, settings, scaling_factor=cache.scaling_factor, generator=state.generator)
+    state.accelerator.backward(loss)
     max_norm = 1e-4
     before = clip_gradients(state.accelerator, state.params, max_grad_norm=max_norm)
     after = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in state.params]))
@@ -100,21 +120,26 @@ def test_gradient_clipping_clips_the_lora_parameters(tiny_sd: str, dataset_dir: 
 
 
 def test_train_learns_and_writes_outputs(tiny_sd: str, dataset_dir: Path, tmp_path: Path) -> None:
-    from diffusers import StableDiffusionPipeline
-
-    paths = PathsConfig(dataset=dataset_dir, models=tmp_path / "models", metrics=tmp_path / "m", plots=tmp_path / "p")
+    paths = PathsConfig(dataset=dataset_dir, models=tmp_path / "models", metrics=tmp_path / "m", plots=tmp_path / "p",
+                        state=tmp_path / "state")
     settings = TrainConfig(run_name="lora-tiny", max_steps=4, batch_size=4, lr=1e-2, log_every=2)
+    lock = tmp_path / "dvc.lock"
+    lock.write_text(f"schema: '2.0'\nstages:\n  caption:\n    cmd: x\n    outs:\n    - path: {dataset_dir}\n"
+                    "      hash: md5\n      md5: 0123abc.dir\n")
     torch.manual_seed(0)
-    metrics = train(paths, ModelConfig(name="tiny", pretrained=tiny_sd, resolution=64), settings)
+    model = ModelConfig(name="tiny", pretrained=tiny_sd, resolution=64)
+    metrics = train(paths, model, settings, seed=0, lock_file=lock)
 
     weights = load_file(tmp_path / "models" / "lora-tiny" / "pytorch_lora_weights.safetensors")
     up = [tensor for key, tensor in weights.items() if "lora.up" in key]
     # Gaussian init sets every LoRA "up" (B) matrix to zero: non-zero means the optimizer moved them.
     assert up and all(tensor.abs().sum() > 0 for tensor in up)
-    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd)
-    pipe.load_lora_weights(tmp_path / "models" / "lora-tiny")
+    pipe = load_finetuned(tiny_sd, tmp_path / "models" / "lora-tiny", device="cpu")
     assert pipe.get_list_adapters() == {"unet": ["default_0"]}
 
+    card = (tmp_path / "models" / "lora-tiny" / "README.md").read_text()
+    assert card.startswith(f"---\nbase_model: {tiny_sd}\n") and "DVC md5 `0123abc.dir`" in card
+    assert "| lr | 0.01 |" in card and "| steps | 4 |" in card and "load_lora_weights" in card
     on_disk = json.loads((tmp_path / "m" / "train.json").read_text())
     assert on_disk == pytest.approx(metrics)
     assert on_disk["steps"] == 4 and on_disk["samples"] == 8 and on_disk["effective_batch_size"] == 4
@@ -128,11 +153,177 @@ def test_train_learns_and_writes_outputs(tiny_sd: str, dataset_dir: Path, tmp_pa
 
 def test_fit_counts_optimizer_steps_with_accumulation(tiny_sd: str, dataset_dir: Path) -> None:
     torch.manual_seed(0)
-    models = load_models(tiny_sd, rank=2, lora_alpha=2, weight_dtype=torch.float32)
-    dataset = build_dataset(dataset_dir, tokenizer=models.tokenizer, resolution_px=64, random_flip=False)
+    denoiser = load_denoiser(tiny_sd, rank=2, lora_alpha=2, weight_dtype=torch.float32)
+    cache = encode(tiny_sd, dataset_dir, dataset_dir / "cache", flips=False)
     settings = TrainConfig(run_name="t", max_steps=3, batch_size=2, grad_accum=2, lr_warmup_steps=2, log_every=2)
-    result = fit(models, dataset, settings)
+    result = fit(denoiser, cache, settings, accelerator=make_accelerator(settings), seed=0)
     assert result.steps == 3 and len(result.losses) == 3
     assert result.epochs == 2  # 4 micro-batches per epoch = 2 optimizer steps
     assert [row["step"] for row in result.rows] == [2, 3]
     assert [row["lr"] for row in result.rows] == pytest.approx([1e-4, 1e-4])  # warmup done after 2 steps
+
+
+def test_latent_cache_is_reused_and_keyed(
+    tiny_sd: str, dataset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache_dir = tmp_path / "cache"
+    half_white = Image.new("RGB", (64, 64), "black")
+    half_white.paste((255, 255, 255), (0, 0, 32, 64))
+    half_white.save(dataset_dir / "train" / "0.jpg")
+    first = encode(tiny_sd, dataset_dir, cache_dir)
+    assert first.latent_params.shape == (8, 2, 8, 32, 32)  # 8 images x (plain, flipped) x (mean, logvar)
+    assert first.text_states.shape[0] == 8 and sorted(first.caption_index.tolist()) == list(range(8))
+    assert not torch.allclose(first.latent_params[0, 0], first.latent_params[0, 1])  # the flipped copy
+
+    def no_encoders(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("a cache hit must not load the VAE or text encoder")
+
+    monkeypatch.setattr("pakfashion.training.data.load_encoders", no_encoders)
+    again = encode(tiny_sd, dataset_dir, cache_dir)
+    assert torch.equal(again.latent_params, first.latent_params) and torch.equal(again.text_states, first.text_states)
+    assert len(list(cache_dir.glob("*.pt"))) == 1
+    with pytest.raises(AssertionError, match="cache hit"):  # other flips: another key
+        encode(tiny_sd, dataset_dir, cache_dir, flips=False)
+    with (dataset_dir / "train" / "metadata.jsonl").open("a") as handle:  # a new dataset version: another key
+        handle.write(json.dumps({"file_name": "0.jpg", "text": "red lawn kurta"}) + "\n")
+    with pytest.raises(AssertionError, match="cache hit"):
+        encode(tiny_sd, dataset_dir, cache_dir)
+
+
+def test_epoch_shuffle_replays_each_epoch() -> None:
+    cache = LatentCache(torch.zeros(10, 2, 8, 1, 1), torch.zeros(10, dtype=torch.long), torch.zeros(1, 1, 1), 1.0)
+    sampler = EpochShuffle(cache, seed=3)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    sampler.set_epoch(0)
+    assert list(sampler) == first != second
+    assert sorted(index // 2 for index in first) == list(range(10))  # each example once, plain or flipped
+    assert {index % 2 for index in first + second} == {0, 1}
+    assert list(EpochShuffle(cache, seed=4)) != first
+
+
+def test_min_snr_weights_follow_the_paper() -> None:
+    from diffusers import DDPMScheduler
+    from diffusers.training_utils import compute_snr
+
+    timesteps = torch.tensor([0, 100, 500, 999])
+    epsilon = DDPMScheduler(prediction_type="epsilon")
+    snr = compute_snr(epsilon, timesteps)
+    weights = min_snr_weights(epsilon, timesteps, gamma=5.0)
+    assert torch.allclose(weights, torch.clamp(snr, max=5.0) / snr)
+    assert weights[0] < 1e-3 and weights[-1] == 1  # clean steps count little, the noisiest fully
+    velocity = DDPMScheduler(prediction_type="v_prediction")
+    assert torch.allclose(min_snr_weights(velocity, timesteps, gamma=5.0), torch.clamp(snr, max=5.0) / (snr + 1))
+
+
+def test_noise_offset_adds_one_constant_per_channel() -> None:
+    latents = torch.zeros(2, 4, 8, 8)
+    plain = sample_noise(latents, offset=0.0, generator=torch.Generator().manual_seed(0))
+    offset = sample_noise(latents, offset=0.1, generator=torch.Generator().manual_seed(0))
+    shift = offset - plain
+    assert shift.abs().max() > 0
+    assert torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift), atol=1e-6)
+
+
+def test_prediction_type_override_and_snr_loss(tiny_sd: str, dataset_dir: Path) -> None:
+    denoiser = load_denoiser(tiny_sd, rank=2, lora_alpha=2, weight_dtype=torch.float32,
+                             prediction_type=PredictionType.v_prediction)
+    assert denoiser.noise_scheduler.config.prediction_type == "v_prediction"
+    cache = encode(tiny_sd, dataset_dir, dataset_dir / "cache")
+    batch = next(iter(torch.utils.data.DataLoader(CachedLatents(cache), batch_size=4)))
+    settings = TrainConfig(run_name="t", snr_gamma=5.0, noise_offset=0.05)
+    loss = train_step(denoiser, batch, settings, scaling_factor=cache.scaling_factor, generator=torch.Generator())
+    assert torch.isfinite(loss) and loss > 0
+    with pytest.raises(ValueError, match="positive gamma"):
+        check_settings(TrainConfig(run_name="t", snr_gamma=0.0))
+
+
+def test_checkpoint_round_trip_restores_lora_optimizer_and_noise_rng(
+    tiny_sd: str, dataset_dir: Path, tmp_path: Path
+) -> None:
+    settings = TrainConfig(run_name="t", max_steps=2, batch_size=4, lr=1e-2)
+    cache = encode(tiny_sd, dataset_dir, tmp_path / "cache")
+    torch.manual_seed(0)
+    trained = load_denoiser(tiny_sd, rank=2, lora_alpha=2, weight_dtype=torch.float32)
+    state = prepare_training(make_accelerator(settings), trained, cache, settings, seed=0)
+    for _ in range(2):
+        batch = next(iter(state.loader))
+        loss = train_step(state.denoiser, batch, settings, scaling_factor=1.0, generator=state.generator)
+        state.accelerator.backward(loss)
+        state.optimizer.step()
+        state.optimizer.zero_grad()
+    state.generator.manual_seed(123)
+    path = save_checkpoint(state.accelerator, tmp_path / "ckpt", TrainerState(step=2, losses=[1.0, 0.5]),
+                           config={"train": {}}, keep=1)
+    assert json.loads((path / "train_config.json").read_text()) == {"train": {}}
+
+    torch.manual_seed(1)  # another LoRA init
+    fresh = load_denoiser(tiny_sd, rank=2, lora_alpha=2, weight_dtype=torch.float32)
+    restored = prepare_training(make_accelerator(settings), fresh, cache, settings, seed=9)
+    before = zip(lora_state(fresh.unet).values(), lora_state(trained.unet).values(), strict=True)
+    assert not all(torch.equal(a, b) for a, b in before)
+    progress = load_checkpoint(restored.accelerator, path)
+    assert progress == TrainerState(step=2, losses=[1.0, 0.5])
+    expected = lora_state(trained.unet)
+    assert expected and all(torch.equal(tensor, expected[key]) for key, tensor in lora_state(fresh.unet).items())
+    assert torch.equal(restored.generator.get_state(), torch.Generator().manual_seed(123).get_state())
+    moments = [restored.optimizer.state_dict()["state"][i]["exp_avg"] for i in range(len(restored.params))]
+    assert all(torch.equal(m, state.optimizer.state_dict()["state"][i]["exp_avg"]) for i, m in enumerate(moments))
+
+
+def test_find_resumable_starts_over_unless_settings_match(tmp_path: Path) -> None:
+    config = {"train": {"lr": 1e-3, "max_steps": 10}, "seed": 1}
+    for step in (4, 8, 12):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "train_config.json").write_text(json.dumps(config))
+    (tmp_path / "checkpoint-16.tmp").mkdir()  # killed while saving
+    longer = {"train": {"lr": 1e-3, "max_steps": 20}, "seed": 1}
+    assert find_resumable(tmp_path, longer, resume=Resume.latest, max_steps=20) == tmp_path / "checkpoint-12"
+    assert not (tmp_path / "checkpoint-16.tmp").exists()
+    shorter = {"train": {"lr": 1e-3, "max_steps": 10}, "seed": 1}  # continues before its end, drops later ones
+    assert find_resumable(tmp_path, shorter, resume=Resume.latest, max_steps=10) == tmp_path / "checkpoint-8"
+    assert [step for step, _ in list_checkpoints(tmp_path)] == [4, 8]
+    other_lr = {"train": {"lr": 1e-4, "max_steps": 10}, "seed": 1}
+    assert find_resumable(tmp_path, other_lr, resume=Resume.latest, max_steps=10) is None
+    assert list_checkpoints(tmp_path) == []
+    (tmp_path / "checkpoint-3").mkdir()
+    assert find_resumable(tmp_path, config, resume=Resume.none, max_steps=10) is None
+    assert list_checkpoints(tmp_path) == []
+
+
+def test_run_config_changes_with_the_base_unet_files(tiny_sd: str, tmp_path: Path) -> None:
+    copy = tmp_path / "sd"
+    shutil.copytree(tiny_sd, copy)
+    model, settings = ModelConfig(name="tiny", pretrained=str(copy)), TrainConfig(run_name="t")
+    before = run_config(model, settings, seed=0, dataset_sha256="d")
+    assert before["code_sha256"] and before["libraries"]["diffusers"] and before["unet_files"]
+    weights = next((copy / "unet").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes() + b" ")  # a rebuilt base model
+    assert run_config(model, settings, seed=0, dataset_sha256="d")["unet_files"] != before["unet_files"]
+
+
+def test_full_fine_tune_saves_a_pipeline_with_ema_and_resumes(tiny_sd: str, dataset_dir: Path, tmp_path: Path) -> None:
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+
+    paths = PathsConfig(dataset=dataset_dir, models=tmp_path / "models", metrics=tmp_path / "m", plots=tmp_path / "p",
+                        state=tmp_path / "state")
+    settings = TrainConfig(run_name="full-tiny", method=TrainMethod.full, max_steps=3, batch_size=4, lr=1e-3,
+                           log_every=1, checkpoint_every=2, ema_decay=0.99)
+    model = ModelConfig(name="tiny", pretrained=tiny_sd, resolution=64, prediction_type=PredictionType.v_prediction)
+    torch.manual_seed(0)
+    assert train(paths, model, settings, seed=0)["steps"] == 3
+    pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "models" / "full-tiny")
+    assert pipe.scheduler.config.prediction_type == "v_prediction"
+    assert load_finetuned(tiny_sd, tmp_path / "models" / "full-tiny", device="cpu").get_list_adapters() == {}
+    assert "from_pretrained(" in (tmp_path / "models" / "full-tiny" / "README.md").read_text()
+    base = UNet2DConditionModel.from_pretrained(tiny_sd, subfolder="unet").state_dict()
+    changed = [key for key, value in pipe.unet.state_dict().items() if not torch.equal(value, base[key])]
+    assert len(changed) > len(base) // 2  # every weight trains, not an adapter
+    checkpoint = tmp_path / "state" / "train" / "full-tiny" / "checkpoint-3"
+    assert (checkpoint / "model.safetensors").is_file() and (checkpoint / "custom_checkpoint_1.pkl").is_file()  # EMA
+
+    longer = train(paths, model, replace(settings, max_steps=4), seed=0)
+    assert longer["steps"] == 4 and longer["resumed_from_step"] == 3
+    with pytest.raises(ValueError, match="EMA is for method=full"):
+        check_settings(TrainConfig(run_name="t", ema_decay=0.999))

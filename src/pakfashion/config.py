@@ -197,6 +197,11 @@ class ModelConfig:
     prediction_type: PredictionType | None = None
 
 
+class TrainMethod(str, enum.Enum):
+    lora = "lora"  # a LoRA adapter on the UNet's attention; writes pytorch_lora_weights.safetensors
+    full = "full"  # every UNet weight; writes a whole pipeline (StableDiffusionPipeline.from_pretrained)
+
+
 class Resume(str, enum.Enum):
     latest = "latest"  # continue from the newest checkpoint of this run (when its settings match)
     none = "none"  # start over; this run's old checkpoints are removed
@@ -205,6 +210,7 @@ class Resume(str, enum.Enum):
 @dataclass(frozen=True)
 class TrainConfig:
     run_name: str = "???"
+    method: TrainMethod = TrainMethod.lora
     max_steps: int = 100
     batch_size: int = 4
     grad_accum: int = 1
@@ -225,6 +231,8 @@ class TrainConfig:
     snr_gamma: float | None = None
     # Offset noise (0.05-0.1 helps very dark/bright images); 0 = off.
     noise_offset: float = 0.0
+    # method=full: keep an EMA of the UNet weights (diffusers' EMAModel) and save it; None = off.
+    ema_decay: float | None = None
 
     @property
     def effective_batch_size(self) -> int:
@@ -234,10 +242,20 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     clip_model: str = "openai/clip-vit-base-patch32"
+    # Grid prompts (validation captions are added); every prompt is drawn with every seed.
     prompts: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0])
     num_inference_steps: int = 25
     guidance_scale: float = 7.5
+    # Images per pipeline call.
+    batch_size: int = 8
+    # Images per model for FID/KID, from the validation captions (cycled) and seeds (cycled).
+    num_images_for_fid: int = 500
+    # Images per Inception forward pass.
+    fid_batch_size: int = 32
+    # KID: random subsets and rows per subset (capped by the smaller set), as in clean-fid.
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
 
 
 class WandbMode(str, enum.Enum):

@@ -1,11 +1,16 @@
-"""Train stage: LoRA fine-tuning of a Stable Diffusion UNet on the captioned imagefolder dataset.
+"""Train stage: fine-tune a Stable Diffusion UNet (LoRA or all weights) on the captioned imagefolder dataset.
 
-Reads ``paths.dataset/train/metadata.jsonl`` (``file_name``, ``text``) and the images beside it, and
-the base model ``model.pretrained`` (hub name or folder with unet/vae/text_encoder/tokenizer/scheduler).
-Writes ``paths.models/<train.run_name>/pytorch_lora_weights.safetensors`` (loadable with
-``StableDiffusionPipeline.load_lora_weights``), ``paths.metrics/train.json`` and
-``paths.plots/train_loss.csv``. The flow follows diffusers' ``train_text_to_image_lora.py``, split
-into functions, with gradient clipping applied to the real LoRA parameters.
+Reads ``paths.dataset/train/metadata.jsonl`` (``file_name``, ``text``) and the images beside it, and the
+base model ``model.pretrained`` (hub name or folder with unet/vae/text_encoder/tokenizer/scheduler).
+Writes to ``paths.models/<train.run_name>/`` a model card (``README.md``) and either
+``pytorch_lora_weights.safetensors`` (``train.method: lora``; ``StableDiffusionPipeline.load_lora_weights``)
+or a whole pipeline (``full``, optionally EMA weights; ``StableDiffusionPipeline.from_pretrained``), plus
+``paths.metrics/train.json`` and ``paths.plots/train_loss.csv``. The flow follows diffusers'
+``train_text_to_image_lora.py`` and ``train_text_to_image.py``, split into functions, with three changes:
+images and captions are encoded once into a latent cache (:mod:`pakfashion.training.data`), gradient
+clipping applies to the real trained parameters, and a run killed at any point resumes from its last
+checkpoint (:mod:`pakfashion.training.checkpoint`) with the weights, optimizer, schedule, data order and
+noise RNG restored.
 """
 
 from __future__ import annotations
@@ -23,171 +28,77 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
 from pakfashion.config import (
     ModelConfig,
     PathsConfig,
     TrainConfig,
+    TrainMethod,
     WandbConfig,
     as_typed,
     stage_main,
 )
-from pakfashion.files import read_jsonl, write_json, write_text_atomic
-from pakfashion.models.sd import LORA_WEIGHTS_FILE
+from pakfashion.files import write_json, write_text_atomic
 from pakfashion.tracking import finish_run, start_run
+from pakfashion.training.card import write_model_card
+from pakfashion.training.checkpoint import (
+    GeneratorState,
+    TrainerState,
+    checkpoint_root,
+    find_resumable,
+    load_checkpoint,
+    register_lora_hooks,
+    run_config,
+    save_checkpoint,
+)
+from pakfashion.training.data import CachedLatents, EpochShuffle, LatentCache, file_sha256, latent_cache
+from pakfashion.training.loss import train_step
+from pakfashion.training.models import (
+    Denoiser,
+    load_denoiser,
+    save_lora,
+    save_pipeline,
+    trainable_parameters,
+    weight_dtype_for,
+)
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from diffusers.training_utils import EMAModel
     from omegaconf import DictConfig
-    from transformers import CLIPTextModel, CLIPTokenizer
 
 log = logging.getLogger(__name__)
 
-LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
-WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
 
 @dataclass(frozen=True)
-class SdModels:
-    """The pieces of a Stable Diffusion pipeline that training needs; the UNet carries the LoRA."""
+class Checkpointing:
+    """Where this run's checkpoints go and the resolved config stored in (and matched against) each."""
 
-    tokenizer: CLIPTokenizer
-    text_encoder: CLIPTextModel
-    vae: AutoencoderKL
-    unet: UNet2DConditionModel
-    noise_scheduler: DDPMScheduler
-    weight_dtype: torch.dtype
-
-
-@dataclass(frozen=True)
-class Example:
-    image_path: Path
-    text: str
+    root: Path
+    config: dict[str, Any]
 
 
 @dataclass
 class FitResult:
-    """What :func:`fit` measured: per-step losses and one row per logged step."""
+    """What :func:`fit` measured: per-step losses and one row per logged step (resumed runs included)."""
 
     steps: int
     epochs: int
     train_seconds: float
     losses: list[float]
     rows: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int = 0
 
 
-def weight_dtype_for(mixed_precision: str) -> torch.dtype:
-    """dtype of the frozen weights for accelerate's ``mixed_precision`` setting."""
-    if mixed_precision not in WEIGHT_DTYPES:
-        raise ValueError(f"train.mixed_precision={mixed_precision!r}; use one of {sorted(WEIGHT_DTYPES)}")
-    return WEIGHT_DTYPES[mixed_precision]
+def make_accelerator(settings: TrainConfig) -> Accelerator:
+    """An accelerator for ``settings.mixed_precision`` and gradient accumulation."""
+    from accelerate import Accelerator
 
-
-def load_models(pretrained: str, *, rank: int, lora_alpha: int, weight_dtype: torch.dtype) -> SdModels:
-    """Load SD components from a hub name or folder, freeze them and add a LoRA adapter to the UNet.
-
-    Frozen weights are cast to ``weight_dtype``; the LoRA parameters stay fp32 for the optimizer.
-    """
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from diffusers.training_utils import cast_training_params
-    from peft import LoraConfig
-    from transformers import CLIPTextModel, CLIPTokenizer
-
-    text_encoder = CLIPTextModel.from_pretrained(pretrained, subfolder="text_encoder", dtype=weight_dtype)
-    vae = AutoencoderKL.from_pretrained(pretrained, subfolder="vae", dtype=weight_dtype)
-    unet = UNet2DConditionModel.from_pretrained(pretrained, subfolder="unet", dtype=weight_dtype)
-    for module in (text_encoder, vae, unet):
-        module.requires_grad_(False)
-    lora = LoraConfig(r=rank, lora_alpha=lora_alpha, init_lora_weights="gaussian", target_modules=LORA_TARGETS)
-    unet.add_adapter(lora)
-    cast_training_params(unet, dtype=torch.float32)
-    return SdModels(
-        tokenizer=CLIPTokenizer.from_pretrained(pretrained, subfolder="tokenizer"),
-        text_encoder=text_encoder,
-        vae=vae,
-        unet=unet,
-        noise_scheduler=DDPMScheduler.from_pretrained(pretrained, subfolder="scheduler"),
-        weight_dtype=weight_dtype,
-    )
-
-
-def lora_parameters(unet: torch.nn.Module) -> list[torch.nn.Parameter]:
-    """The trainable (LoRA) parameters as a list, so clipping and the optimizer see the same ones."""
-    params = [p for p in unet.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the UNet has no trainable parameters: add the LoRA adapter first (load_models)")
-    return params
-
-
-def read_examples(split_dir: Path) -> list[Example]:
-    """Read an imagefolder split's ``metadata.jsonl`` (``file_name`` and ``text`` columns)."""
-    metadata = split_dir / "metadata.jsonl"
-    if not metadata.is_file():
-        raise FileNotFoundError(f"{metadata} not found: run the caption stage or set paths.dataset")
-    examples = []
-    for line, row in enumerate(read_jsonl(metadata), start=1):
-        if "file_name" not in row or "text" not in row:
-            raise ValueError(f"{metadata}:{line} lacks file_name/text; has {sorted(row)}")
-        examples.append(Example(image_path=split_dir / row["file_name"], text=str(row["text"])))
-    if not examples:
-        raise ValueError(f"{metadata} has no rows: the dataset is empty")
-    return examples
-
-
-def preprocess_image(image: Image.Image, *, resolution_px: int, flip: bool) -> torch.Tensor:
-    """Resize the shorter side to ``resolution_px``, center-crop, maybe flip; CHW float in [-1, 1]."""
-    image = image.convert("RGB")
-    scale = resolution_px / min(image.size)
-    size = (max(resolution_px, round(image.width * scale)), max(resolution_px, round(image.height * scale)))
-    image = image.resize(size, Image.Resampling.BILINEAR)
-    left, top = round((size[0] - resolution_px) / 2), round((size[1] - resolution_px) / 2)
-    image = image.crop((left, top, left + resolution_px, top + resolution_px))
-    if flip:
-        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
-    return pixels.float() / 127.5 - 1.0
-
-
-def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
-    """Token ids padded/truncated to the tokenizer's length (77 for SD's CLIP)."""
-    return tokenizer(
-        texts, max_length=tokenizer.model_max_length, padding="max_length", truncation=True, return_tensors="pt"
-    ).input_ids
-
-
-class CaptionedImages(torch.utils.data.Dataset):
-    """Images loaded lazily and transformed per item; captions tokenized once up front."""
-
-    def __init__(self, examples: list[Example], input_ids: torch.Tensor, *, resolution_px: int, random_flip: bool):
-        self.examples = examples
-        self.input_ids = input_ids
-        self.resolution_px = resolution_px
-        self.random_flip = random_flip
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        flip = self.random_flip and bool(torch.rand(()) < 0.5)
-        with Image.open(self.examples[index].image_path) as image:
-            pixels = preprocess_image(image, resolution_px=self.resolution_px, flip=flip)
-        return {"pixel_values": pixels, "input_ids": self.input_ids[index]}
-
-
-def build_dataset(
-    dataset_dir: Path, *, tokenizer: CLIPTokenizer, resolution_px: int, random_flip: bool
-) -> CaptionedImages:
-    """The train split of the imagefolder dataset at ``dataset_dir`` as a torch dataset."""
-    examples = read_examples(dataset_dir / "train")
-    input_ids = tokenize(tokenizer, [example.text for example in examples])
-    return CaptionedImages(examples, input_ids, resolution_px=resolution_px, random_flip=random_flip)
+    return Accelerator(mixed_precision=settings.mixed_precision, gradient_accumulation_steps=settings.grad_accum)
 
 
 def build_optimizer(params: list[torch.nn.Parameter], *, lr: float) -> torch.optim.Optimizer:
-    """AdamW over the LoRA parameters only."""
+    """AdamW over the trained parameters only."""
     return torch.optim.AdamW(params, lr=lr)
 
 
@@ -205,37 +116,10 @@ def build_lr_scheduler(
     )
 
 
-def noise_target(
-    scheduler: DDPMScheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
-) -> torch.Tensor:
-    """What the UNet must predict under the scheduler's ``prediction_type``."""
-    kind = scheduler.config.prediction_type
-    if kind == "epsilon":
-        return noise
-    if kind == "v_prediction":
-        return scheduler.get_velocity(latents, noise, timesteps)
-    raise ValueError(f"prediction_type {kind!r} in the model's scheduler config; use epsilon or v_prediction")
-
-
-def train_step(models: SdModels, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Diffusion loss of one batch: encode, add noise at random timesteps, predict, MSE."""
-    with torch.no_grad():
-        pixels = batch["pixel_values"].to(models.weight_dtype)
-        latents = models.vae.encode(pixels).latent_dist.sample() * models.vae.config.scaling_factor
-        text_states = models.text_encoder(batch["input_ids"], return_dict=False)[0]
-    noise = torch.randn_like(latents)
-    num_timesteps = models.noise_scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, num_timesteps, (latents.shape[0],), device=latents.device).long()
-    noisy = models.noise_scheduler.add_noise(latents, noise, timesteps)
-    prediction = models.unet(noisy, timesteps, text_states, return_dict=False)[0]
-    target = noise_target(models.noise_scheduler, latents, noise, timesteps)
-    return F.mse_loss(prediction.float(), target.float())
-
-
 def clip_gradients(
     accelerator: Accelerator, params: list[torch.nn.Parameter], *, max_grad_norm: float
 ) -> torch.Tensor:
-    """Clip the LoRA gradients in place; returns their total norm before clipping.
+    """Clip the trained parameters' gradients in place; returns their total norm before clipping.
 
     Takes the parameter list itself: diffusers' script passes a generator that its optimizer had
     already consumed, so its clipping never ran.
@@ -243,16 +127,32 @@ def clip_gradients(
     return accelerator.clip_grad_norm_(params, max_grad_norm)
 
 
-def _batches(loader: torch.utils.data.DataLoader) -> Iterator[dict[str, torch.Tensor]]:
-    """Loop over the loader epoch after epoch."""
+def steps_per_epoch(batches_per_epoch: int, grad_accum: int) -> int:
+    """Optimizer steps in one epoch (accelerate completes a short last accumulation at the epoch's end)."""
+    return max(1, math.ceil(batches_per_epoch / grad_accum))
+
+
+def _batches(
+    loader: torch.utils.data.DataLoader, *, first_step: int, grad_accum: int
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Micro-batches epoch after epoch, from where optimizer step ``first_step`` left off.
+
+    Each epoch's order depends only on (seed, epoch) (:class:`EpochShuffle`), so a resumed run replays the
+    interrupted epoch and skips the micro-batches it had already used.
+    """
+    epoch, step_in_epoch = divmod(first_step, steps_per_epoch(len(loader), grad_accum))
+    skip = step_in_epoch * grad_accum
     while True:
-        yield from loader
+        loader.set_epoch(epoch)
+        for index, batch in enumerate(loader):
+            if index >= skip:
+                yield batch
+        skip, epoch = 0, epoch + 1
 
 
 def _log_banner(samples: int, batches_per_epoch: int, settings: TrainConfig, *, num_processes: int) -> int:
     """Log the run's shape at INFO; returns the number of epochs ``max_steps`` spans."""
-    steps_per_epoch = max(1, math.ceil(batches_per_epoch / settings.grad_accum))
-    epochs = math.ceil(settings.max_steps / steps_per_epoch)
+    epochs = math.ceil(settings.max_steps / steps_per_epoch(batches_per_epoch, settings.grad_accum))
     log.info(
         "training: %d samples, %d epochs, per-device batch %d, effective batch %d "
         "(%d processes), gradient accumulation %d, %d optimizer steps",
@@ -270,21 +170,29 @@ class _MicroStep:
 
 @dataclass
 class _LossLog:
-    """Per-step losses kept as tensors; converted to floats only every ``log_every`` steps (one sync)."""
+    """Per-step losses kept as tensors until a row is logged or a checkpoint is saved (one sync each)."""
 
     log_every: int
     run: Any | None
-    step_losses: list[torch.Tensor] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
     rows: list[dict[str, float]] = field(default_factory=list)
+    pending: list[torch.Tensor] = field(default_factory=list)
     window_start: float = field(default_factory=time.perf_counter)
+
+    def flush(self) -> None:
+        """Move the pending step losses to ``losses`` as floats."""
+        if self.pending:
+            self.losses.extend(torch.stack(self.pending).tolist())
+            self.pending.clear()
 
     def add(self, step: int, loss: torch.Tensor, *, lr: float, grad_norm: torch.Tensor, last: bool) -> None:
         """Record one optimizer step's loss; log a row at ``log_every`` and at the last step."""
-        self.step_losses.append(loss)
+        self.pending.append(loss)
         if step % self.log_every and not last:
             return
-        done = self.rows[-1]["step"] if self.rows else 0
-        window = torch.stack(self.step_losses[int(done) :]).mean().item()
+        self.flush()
+        done = int(self.rows[-1]["step"]) if self.rows else 0
+        window = float(np.mean(self.losses[done:]))
         now = time.perf_counter()
         row = {"step": step, "loss": window, "lr": lr}
         self.rows.append(row)
@@ -297,104 +205,170 @@ class _LossLog:
 
 @dataclass
 class TrainingState:
-    """Everything the loop mutates, prepared by accelerate (what a checkpoint will save)."""
+    """Everything the loop mutates, prepared by accelerate (what a checkpoint saves)."""
 
     accelerator: Accelerator
-    models: SdModels
+    denoiser: Denoiser
     params: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
     lr_scheduler: torch.optim.lr_scheduler.LRScheduler
     loader: torch.utils.data.DataLoader
+    generator: torch.Generator
+    scaling_factor: float
+    ema: EMAModel | None
 
 
-def prepare_training(models: SdModels, dataset: CaptionedImages, settings: TrainConfig) -> TrainingState:
-    """Build the accelerator, optimizer, LR schedule and loader, and move the models to the device."""
-    from accelerate import Accelerator
+def build_ema(params: list[torch.nn.Parameter], *, decay: float | None, device: torch.device) -> EMAModel | None:
+    """diffusers' EMA of ``params`` (its decay ramps up as ``(1 + step) / (10 + step)``), or None."""
+    from diffusers.training_utils import EMAModel
 
-    accelerator = Accelerator(
-        mixed_precision=settings.mixed_precision, gradient_accumulation_steps=settings.grad_accum
-    )
-    params = lora_parameters(models.unet)
+    if decay is None:
+        return None
+    ema = EMAModel(params, decay=decay)
+    ema.to(device)
+    return ema
+
+
+def prepare_training(
+    accelerator: Accelerator, denoiser: Denoiser, cache: LatentCache, settings: TrainConfig, *, seed: int
+) -> TrainingState:
+    """Build the optimizer, LR schedule, seeded loader, noise generator and EMA, and register them for checkpoints.
+
+    A LoRA checkpoint holds the adapter only (diffusers' format); a full one, accelerate's copy of the UNet.
+    """
+    params = trainable_parameters(denoiser.unet)
     optimizer = build_optimizer(params, lr=settings.lr)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=settings.batch_size, shuffle=True, num_workers=settings.num_workers
-    )
+        CachedLatents(cache), batch_size=settings.batch_size, sampler=EpochShuffle(cache, seed=seed),
+        num_workers=settings.num_workers,
+    )  # fmt: skip
     lr_scheduler = build_lr_scheduler(
         optimizer, warmup_steps=settings.lr_warmup_steps, total_steps=settings.max_steps,
         num_processes=accelerator.num_processes,
     )  # fmt: skip
-    unet, optimizer, loader, lr_scheduler = accelerator.prepare(models.unet, optimizer, loader, lr_scheduler)
-    models.vae.to(accelerator.device)
-    models.text_encoder.to(accelerator.device)
-    return TrainingState(accelerator, replace(models, unet=unet), params, optimizer, lr_scheduler, loader)
+    unet, optimizer, loader, lr_scheduler = accelerator.prepare(denoiser.unet, optimizer, loader, lr_scheduler)
+    generator = torch.Generator(accelerator.device).manual_seed(seed)
+    accelerator.register_for_checkpointing(GeneratorState(generator))
+    ema = build_ema(params, decay=settings.ema_decay, device=accelerator.device)
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)
+    if settings.method is TrainMethod.lora:
+        register_lora_hooks(accelerator)
+    return TrainingState(
+        accelerator, replace(denoiser, unet=unet), params, optimizer, lr_scheduler, loader, generator,
+        cache.scaling_factor, ema,
+    )  # fmt: skip
 
 
-def _micro_step(state: TrainingState, batch: dict[str, torch.Tensor], *, max_grad_norm: float) -> _MicroStep:
+def _micro_step(state: TrainingState, batch: dict[str, torch.Tensor], settings: TrainConfig) -> _MicroStep:
     """Forward and backward one micro-batch; clip and step when accumulation is complete."""
-    with state.accelerator.accumulate(state.models.unet):
-        loss = train_step(state.models, batch)
+    with state.accelerator.accumulate(state.denoiser.unet):
+        loss = train_step(
+            state.denoiser, batch, settings, scaling_factor=state.scaling_factor, generator=state.generator
+        )
         state.accelerator.backward(loss)
         grad_norm = None
         if state.accelerator.sync_gradients:
-            grad_norm = clip_gradients(state.accelerator, state.params, max_grad_norm=max_grad_norm)
+            grad_norm = clip_gradients(state.accelerator, state.params, max_grad_norm=settings.max_grad_norm)
         state.optimizer.step()  # accelerate skips these until the last micro-batch of an accumulation
         state.lr_scheduler.step()
         state.optimizer.zero_grad()
+    if grad_norm is not None and state.ema is not None:
+        state.ema.step(state.params)
     return _MicroStep(loss=loss.detach(), grad_norm=grad_norm)
 
 
-def fit(models: SdModels, dataset: CaptionedImages, settings: TrainConfig, *, run: Any | None = None) -> FitResult:
-    """Train the UNet's LoRA for ``settings.max_steps`` optimizer steps (micro-batches x accumulation).
+def resume_or_start(state: TrainingState, settings: TrainConfig, checkpointing: Checkpointing | None) -> TrainerState:
+    """Restore the newest matching checkpoint into ``state`` (``train.resume: latest``), or start at step 0."""
+    if checkpointing is None:
+        return TrainerState()
+    path = find_resumable(
+        checkpointing.root, checkpointing.config, resume=settings.resume, max_steps=settings.max_steps
+    )
+    if path is None:
+        return TrainerState()
+    progress = load_checkpoint(state.accelerator, path)
+    if state.ema is not None:  # accelerate loads custom states on the CPU
+        state.ema.to(state.accelerator.device)
+    return progress
+
+
+def maybe_checkpoint(
+    state: TrainingState,
+    losses: _LossLog,
+    *,
+    step: int,
+    seconds: float,
+    settings: TrainConfig,
+    checkpointing: Checkpointing | None,
+) -> None:
+    """Save a checkpoint every ``checkpoint_every`` steps (0 = never) and at the last step."""
+    every = settings.checkpoint_every
+    if checkpointing is None or not every or (step % every and step != settings.max_steps):
+        return
+    losses.flush()
+    progress = TrainerState(step=step, losses=losses.losses, rows=losses.rows, train_seconds=seconds)
+    save_checkpoint(
+        state.accelerator, checkpointing.root, progress, config=checkpointing.config, keep=settings.checkpoints_keep
+    )
+
+
+def fit(
+    denoiser: Denoiser,
+    cache: LatentCache,
+    settings: TrainConfig,
+    *,
+    accelerator: Accelerator,
+    seed: int,
+    checkpointing: Checkpointing | None = None,
+    run: Any | None = None,
+) -> FitResult:
+    """Train the UNet up to ``settings.max_steps`` optimizer steps (micro-batches x accumulation).
 
     Args:
-        models: from :func:`load_models`; the UNet's LoRA weights are updated in place.
-        dataset: from :func:`build_dataset`.
-        settings: batch size, accumulation, LR, clipping, mixed precision, logging interval.
+        denoiser: from :func:`load_denoiser`; its trainable weights are updated in place (and end as the
+            EMA weights when ``settings.ema_decay`` is set).
+        cache: the encoded training split (:func:`latent_cache`).
+        settings: batch size, accumulation, LR, clipping, loss options, logging and checkpoint intervals.
+        accelerator: from :func:`make_accelerator`.
+        seed: seeds the data order and the noise/timestep generator.
+        checkpointing: where to save checkpoints and resume from; None saves none.
         run: an optional W&B run that receives loss, lr, grad_norm and steps_per_s.
     """
     from tqdm.auto import tqdm
 
-    state = prepare_training(models, dataset, settings)
-    epochs = _log_banner(len(dataset), len(state.loader), settings, num_processes=state.accelerator.num_processes)
-    losses = _LossLog(log_every=settings.log_every, run=run)
-    hidden = not sys.stderr.isatty() or not state.accelerator.is_main_process
-    progress = tqdm(total=settings.max_steps, disable=hidden)
-    batches = _batches(state.loader)
+    state = prepare_training(accelerator, denoiser, cache, settings, seed=seed)
+    epochs = _log_banner(cache.examples, len(state.loader), settings, num_processes=accelerator.num_processes)
+    progress = resume_or_start(state, settings, checkpointing)
+    resumed_from, seconds_before = progress.step, progress.train_seconds
+    losses = _LossLog(log_every=settings.log_every, run=run, losses=progress.losses, rows=progress.rows)
+    hidden = not sys.stderr.isatty() or not accelerator.is_main_process
+    bar = tqdm(total=settings.max_steps, initial=resumed_from, disable=hidden)
+    batches = _batches(state.loader, first_step=resumed_from, grad_accum=settings.grad_accum)
     micro_losses: list[torch.Tensor] = []
-    step, start = 0, time.perf_counter()
+    step, start = resumed_from, time.perf_counter()
     while step < settings.max_steps:
-        micro = _micro_step(state, next(batches), max_grad_norm=settings.max_grad_norm)
+        micro = _micro_step(state, next(batches), settings)
         micro_losses.append(micro.loss)
         if micro.grad_norm is None:  # accumulation not complete: no optimizer step yet
             continue
         step += 1
-        progress.update(1)
+        bar.update(1)
         lr = state.lr_scheduler.get_last_lr()[0]
         last = step == settings.max_steps
         losses.add(step, torch.stack(micro_losses).mean(), lr=lr, grad_norm=micro.grad_norm, last=last)
         micro_losses.clear()
-    progress.close()
+        seconds = seconds_before + time.perf_counter() - start
+        maybe_checkpoint(
+            state, losses, step=step, seconds=seconds, settings=settings, checkpointing=checkpointing
+        )
+    bar.close()
+    if state.ema is not None:
+        state.ema.copy_to(state.params)
     return FitResult(
-        steps=step, epochs=epochs, train_seconds=time.perf_counter() - start,
-        losses=torch.stack(losses.step_losses).tolist(), rows=losses.rows,
+        steps=step, epochs=epochs, train_seconds=seconds_before + time.perf_counter() - start,
+        losses=losses.losses, rows=losses.rows, resumed_from=resumed_from,
     )  # fmt: skip
-
-
-def save_lora(unet: torch.nn.Module, out_dir: Path) -> Path:
-    """Save the UNet's LoRA in diffusers' format (``load_lora_weights`` reads it); returns the file."""
-    from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft.utils import get_peft_model_state_dict
-
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    # The adapter config (rank, alpha) travels in the file; without it a loader assumes alpha == rank.
-    StableDiffusionPipeline.save_lora_weights(
-        out_dir,
-        unet_lora_layers=layers,
-        unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
-        weight_name=LORA_WEIGHTS_FILE,
-    )
-    return out_dir / LORA_WEIGHTS_FILE
 
 
 def train_metrics(result: FitResult, *, samples: int, effective_batch_size: int) -> dict[str, float | int]:
@@ -409,6 +383,7 @@ def train_metrics(result: FitResult, *, samples: int, effective_batch_size: int)
         "mean_loss_last_10": float(np.mean(result.losses[-10:])),
         "train_seconds": round(result.train_seconds, 3),
         "steps_per_s": round(result.steps / result.train_seconds, 4),
+        "resumed_from_step": result.resumed_from,
     }
 
 
@@ -421,27 +396,70 @@ def write_loss_csv(path: Path, rows: list[dict[str, float]]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
+def check_settings(settings: TrainConfig) -> None:
+    """Fail before any work on settings that cannot run."""
+    if settings.checkpoint_every < 0 or (settings.checkpoint_every and settings.checkpoints_keep < 1):
+        raise ValueError(
+            f"train.checkpoint_every={settings.checkpoint_every}, train.checkpoints_keep={settings.checkpoints_keep}: "
+            "use checkpoint_every >= 0 (0 = no checkpoints) and checkpoints_keep >= 1"
+        )
+    if settings.snr_gamma is not None and settings.snr_gamma <= 0:
+        raise ValueError(f"train.snr_gamma={settings.snr_gamma}: use a positive gamma (5.0 is usual) or null")
+    if settings.ema_decay is not None and (settings.method is not TrainMethod.full or not 0 < settings.ema_decay < 1):
+        raise ValueError(
+            f"train.ema_decay={settings.ema_decay} with train.method={settings.method.value}: EMA is for "
+            "method=full, with a decay in (0, 1) such as 0.9999; set ema_decay=null otherwise"
+        )
+
+
+def save_trained(denoiser: Denoiser, model: ModelConfig, settings: TrainConfig, out_dir: Path) -> Path:
+    """Write the LoRA file or the whole pipeline to ``out_dir``; returns the file that names it."""
+    if settings.method is TrainMethod.full:
+        return save_pipeline(denoiser.unet, model.pretrained, out_dir, scheduler=denoiser.noise_scheduler)
+    return save_lora(denoiser.unet, out_dir)
+
+
 def train(
-    paths: PathsConfig, model: ModelConfig, settings: TrainConfig, *, run: Any | None = None
+    paths: PathsConfig,
+    model: ModelConfig,
+    settings: TrainConfig,
+    *,
+    seed: int,
+    run: Any | None = None,
+    lock_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the whole stage: load, fit, save the LoRA, write metrics and the loss curve.
+    """Run the whole stage: encode (or reuse) the latent cache, fit (resuming), save the model and its card
+    (naming the dataset's DVC hash from ``lock_file`` when given), write metrics and the loss curve.
 
     Returns:
         The metrics written to ``paths.metrics/train.json``.
     """
+    check_settings(settings)
+    accelerator = make_accelerator(settings)
     weight_dtype = weight_dtype_for(settings.mixed_precision)
-    models = load_models(
-        model.pretrained, rank=settings.rank, lora_alpha=settings.lora_alpha, weight_dtype=weight_dtype
-    )
-    dataset = build_dataset(
-        paths.dataset, tokenizer=models.tokenizer, resolution_px=model.resolution, random_flip=settings.random_flip
-    )
-    result = fit(models, dataset, settings, run=run)
-    weights = save_lora(models.unet, paths.models / settings.run_name)
-    metrics = train_metrics(result, samples=len(dataset), effective_batch_size=settings.effective_batch_size)
+    split = paths.dataset / "train"
+    with accelerator.main_process_first():
+        cache = latent_cache(
+            split, paths.state / "cache" / "latents", pretrained=model.pretrained, resolution_px=model.resolution,
+            flips=settings.random_flip, weight_dtype=weight_dtype, batch_size=settings.batch_size,
+            device=accelerator.device,
+        )  # fmt: skip
+    denoiser = load_denoiser(
+        model.pretrained, weight_dtype=weight_dtype, method=settings.method, rank=settings.rank,
+        lora_alpha=settings.lora_alpha, prediction_type=model.prediction_type,
+    )  # fmt: skip
+    checkpointing = None
+    if settings.checkpoint_every:
+        config = run_config(model, settings, seed=seed, dataset_sha256=file_sha256(split / "metadata.jsonl"))
+        checkpointing = Checkpointing(root=checkpoint_root(paths.state, settings.run_name), config=config)
+    result = fit(denoiser, cache, settings, accelerator=accelerator, seed=seed, checkpointing=checkpointing, run=run)
+    out_dir = paths.models / settings.run_name
+    weights = save_trained(denoiser, model, settings, out_dir)
+    metrics = train_metrics(result, samples=cache.examples, effective_batch_size=settings.effective_batch_size)
+    write_model_card(out_dir, model, settings, metrics, dataset_dir=paths.dataset, lock_file=lock_file)
     write_json(paths.metrics / "train.json", metrics)
     write_loss_csv(paths.plots / "train_loss.csv", result.rows)
-    log.info("saved LoRA to %s; final loss %.4f", weights, metrics["final_loss"])
+    log.info("saved %s; final loss %.4f", weights, metrics["final_loss"])
     return metrics
 
 
@@ -457,7 +475,8 @@ def main(cfg: DictConfig) -> None:
     config = OmegaConf.to_container(cfg, resolve=True)
     run = start_run(tracking, job_type="train", config=config, state_dir=paths.state)
     try:
-        train(paths, as_typed(cfg.model, ModelConfig), as_typed(cfg.train, TrainConfig), run=run)
+        model, settings = as_typed(cfg.model, ModelConfig), as_typed(cfg.train, TrainConfig)
+        train(paths, model, settings, seed=cfg.seed, run=run, lock_file=Path("dvc.lock"))
     finally:
         finish_run(run)
 

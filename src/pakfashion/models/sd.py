@@ -1,4 +1,4 @@
-"""Stable Diffusion inference loading by name or folder, and the LoRA file the train stage writes."""
+"""Stable Diffusion inference loading by name or folder, and what the train stage writes (LoRA or pipeline)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,13 @@ def load_lora(pipe: StableDiffusionPipeline, lora_dir: Path) -> None:
         raise FileNotFoundError(f"{weights} not found: run the train stage (or fix train.run_name)")
     pipe.load_lora_weights(lora_dir, weight_name=LORA_WEIGHTS_FILE)
     log.info("loaded LoRA %s", weights)
+
+
+def load_finetuned(pretrained: str, run_dir: Path, *, device: str) -> StableDiffusionPipeline:
+    """The train stage's model in ``run_dir``: its whole pipeline (``train.method=full``), else the base
+    ``pretrained`` with the LoRA from ``run_dir``."""
+    if (run_dir / "model_index.json").is_file():
+        return load_pipeline(str(run_dir), device=device)
+    pipe = load_pipeline(pretrained, device=device)
+    load_lora(pipe, run_dir)
+    return pipe

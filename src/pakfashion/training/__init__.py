@@ -1,0 +1,1 @@
+"""Pieces of the train stage (:mod:`pakfashion.train`): models, cached data, loss, checkpoints."""

@@ -1,0 +1,87 @@
+"""The model card (``README.md``) written beside the trained weights: base model, data version, settings, metrics."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pakfashion.config import ModelConfig, TrainConfig, TrainMethod
+from pakfashion.files import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+USAGE = {
+    TrainMethod.lora: (
+        "pipe = StableDiffusionPipeline.from_pretrained({base!r})\n"
+        "pipe.load_lora_weights({out!r}, weight_name=\"pytorch_lora_weights.safetensors\")"
+    ),
+    TrainMethod.full: "pipe = StableDiffusionPipeline.from_pretrained({out!r})",
+}
+
+
+def dataset_md5(lock_file: Path, dataset_dir: Path) -> str | None:
+    """The DVC hash of ``dataset_dir`` as a stage output recorded in ``lock_file`` (None when absent)."""
+    if not lock_file.is_file():
+        return None
+    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if Path(out.get("path", "")) == dataset_dir:
+                return out.get("md5")
+    return None
+
+
+def _table(rows: dict[str, Any]) -> str:
+    lines = ["| key | value |", "|---|---|"]
+    lines += [f"| {key} | {getattr(value, 'value', value)} |" for key, value in rows.items()]
+    return "\n".join(lines)
+
+
+def model_card(
+    model: ModelConfig,
+    settings: TrainConfig,
+    metrics: dict[str, Any],
+    *,
+    out_dir: Path,
+    dataset_dir: Path,
+    dataset_hash: str | None,
+) -> str:
+    """Markdown model card with Hugging Face front matter."""
+    front = {
+        "base_model": model.pretrained,
+        "library_name": "diffusers",
+        "tags": ["stable-diffusion", "text-to-image", "diffusers-training", settings.method.value, "pakfashion"],
+    }
+    usage = USAGE[settings.method].format(base=model.pretrained, out=str(out_dir))
+    data = f"`{dataset_dir}` (train split), DVC md5 `{dataset_hash or 'unknown: not in dvc.lock'}`"
+    return (
+        f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
+        f"# {settings.run_name}\n\n"
+        f"Stable Diffusion fine-tuned by the pakfashion train stage (`train.method={settings.method.value}`) "
+        f"from `{model.pretrained}` at {model.resolution} px.\n\n"
+        f"## Data\n\n{data}; {metrics['samples']} images.\n\n"
+        f"## Use\n\n```python\nfrom diffusers import StableDiffusionPipeline\n{usage}\n```\n\n"
+        f"## Training settings\n\n{_table({**asdict(model), **asdict(settings)})}\n\n"
+        f"## Metrics (`train.json`)\n\n{_table(metrics)}\n"
+    )
+
+
+def write_model_card(
+    out_dir: Path,
+    model: ModelConfig,
+    settings: TrainConfig,
+    metrics: dict[str, Any],
+    *,
+    dataset_dir: Path,
+    lock_file: Path | None,
+) -> Path:
+    """Write ``out_dir/README.md``; the dataset's DVC hash comes from ``lock_file`` when given."""
+    dataset_hash = dataset_md5(lock_file, dataset_dir) if lock_file is not None else None
+    card = out_dir / "README.md"
+    text = model_card(model, settings, metrics, out_dir=out_dir, dataset_dir=dataset_dir, dataset_hash=dataset_hash)
+    write_text_atomic(card, text)
+    return card
