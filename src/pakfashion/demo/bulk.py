@@ -23,12 +23,11 @@ import threading
 import time
 from collections.abc import Sequence
 from functools import partial
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 
 from PIL import Image, ImageChops, ImageDraw
 
-from pakfashion.demo.tracked import TrackedHTTPServer
+from pakfashion.demo.tracked import StorefrontHandler, TrackedHTTPServer
 from pakfashion.demo.images import _POLYGONS, COLOURS, DrawSpec, _Box, _draw_polygon_garment
 
 HOST = "127.0.0.1"
@@ -129,24 +128,10 @@ class _BulkHTTPServer(TrackedHTTPServer):
             self.requests += 1
 
 
-class _BulkHandler(BaseHTTPRequestHandler):
+class _BulkHandler(StorefrontHandler):
     """GET/HEAD `/img/<i>.jpg` and `/robots.txt`; everything else 404."""
 
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
     server: _BulkHTTPServer
-
-    def version_string(self) -> str:
-        """Return the Server header value."""
-        return "nginx"
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        """Answer GET."""
-        self._answer(head=False)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        """Answer HEAD."""
-        self._answer(head=True)
 
     def _answer(self, head: bool) -> None:
         self.server.count()

@@ -16,13 +16,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pakfashion.demo import atelier_pages, image_faults, pages
 from pakfashion.demo.images import content_type, draw_garment
-from pakfashion.demo.tracked import TrackedHTTPServer
+from pakfashion.demo.tracked import StorefrontHandler, TrackedHTTPServer
 from pakfashion.demo.world import DemoSite, DemoWorld, ImageSpec, build_world
 
 logger = logging.getLogger(__name__)
@@ -130,24 +129,10 @@ class _SiteHTTPServer(TrackedHTTPServer):
         super().__init__(address, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(StorefrontHandler):
     """Turns HTTP requests into `DemoServer.respond` calls."""
 
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are separate writes; avoid 40 ms stalls
     server: _SiteHTTPServer
-
-    def version_string(self) -> str:
-        """Return the Server header value (Shopify storefronts are behind nginx/Cloudflare)."""
-        return "nginx"
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        """Answer GET."""
-        self._answer(head=False)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        """Answer HEAD: the GET headers, no body."""
-        self._answer(head=True)
 
     def _reject(self) -> None:
         """Answer any other method with 405 (after draining a request body)."""

@@ -1,11 +1,12 @@
-"""A ThreadingHTTPServer that tracks its open connections, so stopping it closes idle keep-alives."""
+"""Shared server pieces of the demo servers: connection tracking (stopping closes idle keep-alives)
+and a keep-alive request handler that looks like a storefront's nginx."""
 
 from __future__ import annotations
 
 import logging
 import socket
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 logger = logging.getLogger("pakfashion.demo")
 
@@ -47,3 +48,25 @@ class TrackedHTTPServer(ThreadingHTTPServer):
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+class StorefrontHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler answering GET and HEAD through ``_answer``."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes; avoid 40 ms stalls
+
+    def version_string(self) -> str:
+        """Return the Server header value (storefronts sit behind nginx/Cloudflare)."""
+        return "nginx"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        """Answer GET."""
+        self._answer(head=False)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        """Answer HEAD: the GET headers, no body."""
+        self._answer(head=True)
+
+    def _answer(self, head: bool) -> None:
+        raise NotImplementedError
