@@ -15,7 +15,6 @@ label), ``paths.reports/samples.png`` (rows = prompts; per seed, base and fine-t
 from __future__ import annotations
 
 import csv
-import hashlib
 import html
 import io
 import logging
@@ -44,7 +43,7 @@ from pakfashion.config import (
     as_typed,
     stage_main,
 )
-from pakfashion.files import read_jsonl, write_bytes_atomic, write_json, write_text_atomic
+from pakfashion.files import file_sha256, read_jsonl, write_bytes_atomic, write_json, write_text_atomic
 from pakfashion.metrics_fid import frechet_distance, kernel_inception_distance
 from pakfashion.models.clip import ClipBundle, load_clip
 from pakfashion.models.devices import default_device
@@ -254,7 +253,7 @@ def validation_features(
 
     ``file_name`` is the image's own sha256 in this dataset, so the metadata hash names the images too.
     """
-    digest = hashlib.sha256((validation_dir / "metadata.jsonl").read_bytes()).hexdigest()
+    digest = file_sha256(validation_dir / "metadata.jsonl")
     cache = cache_dir / f"{FEATURE_CACHE_VERSION}-{digest}.npy"
     if cache.is_file():
         log.info("validation features from cache %s", cache)

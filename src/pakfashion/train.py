@@ -38,7 +38,7 @@ from pakfashion.config import (
     as_typed,
     stage_main,
 )
-from pakfashion.files import write_json, write_text_atomic
+from pakfashion.files import file_sha256, write_json, write_text_atomic
 from pakfashion.tracking import finish_run, start_run
 from pakfashion.training.card import write_model_card
 from pakfashion.training.checkpoint import (
@@ -51,7 +51,7 @@ from pakfashion.training.checkpoint import (
     run_config,
     save_checkpoint,
 )
-from pakfashion.training.data import CachedLatents, EpochShuffle, LatentCache, file_sha256, latent_cache
+from pakfashion.training.data import CachedLatents, EpochShuffle, LatentCache, latent_cache
 from pakfashion.training.loss import train_step
 from pakfashion.training.models import (
     Denoiser,

@@ -11,6 +11,7 @@ import yaml
 
 from pakfashion.config import ModelConfig, TrainConfig, TrainMethod
 from pakfashion.files import write_text_atomic
+from pakfashion.tracking import dvc_output_hashes
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,8 @@ USAGE = {
 
 def dataset_md5(lock_file: Path, dataset_dir: Path) -> str | None:
     """The DVC hash of ``dataset_dir`` as a stage output recorded in ``lock_file`` (None when absent)."""
-    if not lock_file.is_file():
-        return None
-    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
-    for stage in stages.values():
-        for out in stage.get("outs", []):
-            if Path(out.get("path", "")) == dataset_dir:
-                return out.get("md5")
-    return None
+    hashes = {Path(path): md5 for path, md5 in dvc_output_hashes(lock_file).items()}
+    return hashes.get(dataset_dir) or None
 
 
 def _table(rows: dict[str, Any]) -> str:

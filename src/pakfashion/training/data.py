@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pakfashion.files import read_jsonl
+from pakfashion.files import file_sha256, read_jsonl
 from pakfashion.training.models import Encoders, load_encoders, model_files
 
 if TYPE_CHECKING:
@@ -100,15 +100,6 @@ def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
     return tokenizer(
         texts, max_length=tokenizer.model_max_length, padding="max_length", truncation=True, return_tensors="pt"
     ).input_ids
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_key(split_dir: Path, *, pretrained: str, resolution_px: int, flips: bool) -> str:
