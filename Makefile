@@ -13,9 +13,10 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export WANDB_SILENT := true
+export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test params push pull release-dataset
+.PHONY: install demo test params push pull release-dataset app browser
 
 install: $(STAMP)
 
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,app]'
 	touch $(STAMP)
 
 ## Recompose params.yaml from conf/ exactly as `dvc exp run` does (hydra.enabled).
@@ -44,8 +45,32 @@ demo: install
 	@echo "  metrics:       metrics/*.json   ->  $(BIN)/dvc metrics show"
 	@echo "  DVC remote:    .dvc/storage"
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+## Headless Chromium + chromedriver from Debian for the browser test (tests/test_app_browser.py).
+## Installed with apt-get when missing and we are root (or sudo works without a password); otherwise
+## this says why and the browser test skips with that reason.
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+browser:
+	@if [ -x "$(CHROMIUM)" ] && [ -x "$(CHROMEDRIVER)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "browser: $(CHROMIUM) missing and not root (no passwordless sudo): the browser test will skip"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "browser: no apt-get to install chromium: the browser test will skip"; exit 0; fi; \
+	echo "browser: apt-get install chromium chromium-driver"; \
+	{ $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
+		chromium chromium-driver fonts-liberation >/dev/null; } \
+		|| echo "browser: apt-get install failed: the browser test will skip"
+
+## The web app (Dataset, Generate, Runs tabs) on this checkout's outputs; `make demo` makes them.
+APP_HOST ?= 127.0.0.1
+APP_PORT ?= 7860
+app: install
+	@test -e data/dataset || echo "app: no data/dataset yet: run \`make demo\` (the app says what is missing)"
+	@echo "pakfashion app: http://$(APP_HOST):$(APP_PORT)/  (Ctrl-C stops it)"
+	$(BIN)/python -m pakfashion.app --repo . --host $(APP_HOST) --port $(APP_PORT)
 
 push: install
 	$(BIN)/dvc push

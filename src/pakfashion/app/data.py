@@ -1,0 +1,418 @@
+"""Reading the stages' outputs for the app: dataset rows, exclusions, crawl ledgers, runs.
+
+Everything here reads the files the stages wrote (no second copy): ``<paths.dataset>/<split>/metadata.jsonl``,
+``paths.excluded_csv``, ``paths.images_csv``, ``<paths.raw>/<site>/crawl.json``, ``paths.models/<run>`` and
+``dvc exp show --json``. Functions return pandas frames or small dataclasses, and raise
+:class:`DataMissing` (a ``FileNotFoundError``) naming the stage to run when an input is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from pakfashion.files import read_json, read_jsonl
+from pakfashion.models.sd import LORA_WEIGHTS_FILE
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SPLITS = ("train", "validation")
+METADATA_FILE = "metadata.jsonl"
+CRAWL_REPORT_FILE = "crawl.json"
+# What the evaluate stage writes under paths.reports.
+SAMPLES_FILE = "samples.png"
+WORKSPACE = "workspace"
+DATASET_COLUMNS = ["split", "text", "site", "product_id", "product_url", "title", "garment", "colours", "file_name"]
+EXCLUDED_COLUMNS = ["site", "product_id", "title", "reason", "signal", "category", "product_url"]
+RUN_COLUMNS = ["run", "rev", "created", "state"]
+
+
+class DataMissing(FileNotFoundError):
+    """An input the app shows has not been produced yet; the message says which stage makes it."""
+
+
+def missing(path: Path, stage: str) -> DataMissing:
+    """A :class:`DataMissing` for ``path``, telling the user how to produce it."""
+    return DataMissing(f"{path} not found: run `dvc repro {stage}` (or `make demo`) first")
+
+
+class FileSnapshotCache:
+    """Results of loaders, reused until one of their files changes (size or mtime) or disappears.
+
+    The stages rewrite their outputs atomically, so a new signature means a new version; a dataset of
+    100,000 rows is then parsed once per version instead of once per query.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        self._lock = threading.Lock()  # the page's load events ask at once: load once
+
+    @staticmethod
+    def signature(paths: Iterable[Path]) -> tuple[Any, ...]:
+        """(path, size, mtime) of each path that exists."""
+        stats = ((path, path.stat()) for path in paths if path.exists())
+        return tuple((str(path), stat.st_size, stat.st_mtime_ns) for path, stat in stats)
+
+    def get(self, key: str, paths: list[Path], load: Callable[[], T]) -> T:
+        """``load()``'s result for ``key``, loaded again when ``paths`` changed since the last call."""
+        with self._lock:
+            signature = self.signature(paths)
+            cached = self._entries.get(key)
+            if cached is not None and cached[0] == signature:
+                return cached[1]
+            value = load()
+            self._entries[key] = (signature, value)
+            return value
+
+
+# --- dataset -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetQuery:
+    """A dataset filter; empty fields match everything. ``text``: words that must all appear in the caption."""
+
+    text: str = ""
+    site: str = ""
+    garment: str = ""
+    colour: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of rows: ``number`` is 1-based, ``count`` the number of pages, ``total`` the matching rows."""
+
+    rows: pd.DataFrame
+    number: int
+    count: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Facets:
+    """The values the dataset's filters offer, sorted."""
+
+    sites: list[str]
+    garments: list[str]
+    colours: list[str]
+
+
+def metadata_files(dataset_dir: Path) -> list[Path]:
+    """``<split>/metadata.jsonl`` of each split, present or not."""
+    return [dataset_dir / split / METADATA_FILE for split in SPLITS]
+
+
+def load_dataset(dataset_dir: Path) -> pd.DataFrame:
+    """All rows of the imagefolder's splits, with ``split`` and ``image_path`` (absolute) columns.
+
+    Raises:
+        DataMissing: no split has a ``metadata.jsonl``.
+    """
+    frames = []
+    for metadata in metadata_files(dataset_dir):
+        if metadata.is_file():
+            frame = pd.DataFrame(list(read_jsonl(metadata)))
+            frame["split"] = metadata.parent.name
+            frames.append(frame)
+    if not frames:
+        raise missing(dataset_dir / "train" / METADATA_FILE, "caption")
+    frame = pd.concat(frames, ignore_index=True).reindex(columns=[*DATASET_COLUMNS, "image_path"])
+    frame["colours"] = frame["colours"].map(lambda value: value if isinstance(value, list) else [])
+    frame = frame.fillna({name: "" for name in DATASET_COLUMNS if name != "colours"})
+    frame["image_path"] = [
+        str(dataset_dir / split / name) for split, name in zip(frame["split"], frame["file_name"], strict=True)
+    ]
+    log.info("dataset: %d images from %s", len(frame), dataset_dir)
+    return frame
+
+
+def words_pattern(text: str) -> list[re.Pattern[str]]:
+    """One case-insensitive whole-word pattern per word of ``text`` ("red" does not match "embroidered")."""
+    return [re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])", re.IGNORECASE) for word in text.split()]
+
+
+def filter_dataset(frame: pd.DataFrame, query: DatasetQuery) -> pd.DataFrame:
+    """Rows whose caption holds every word of ``query.text`` and whose site, garment and colours match."""
+    keep = pd.Series(True, index=frame.index)
+    for pattern in words_pattern(query.text):
+        keep &= frame["text"].map(lambda caption, p=pattern: bool(p.search(caption)))
+    if query.site:
+        keep &= frame["site"] == query.site
+    if query.garment:
+        keep &= frame["garment"] == query.garment
+    if query.colour:
+        keep &= frame["colours"].map(lambda colours: query.colour in colours)
+    return frame[keep]
+
+
+def page_of(frame: pd.DataFrame, number: int, *, size: int) -> Page:
+    """Page ``number`` (1-based, clamped to the pages there are) of ``size`` rows."""
+    count = max(1, -(-len(frame) // size))
+    number = min(max(1, number), count)
+    rows = frame.iloc[(number - 1) * size : number * size]
+    return Page(rows=rows, number=number, count=count, total=len(frame))
+
+
+def facets(frame: pd.DataFrame) -> Facets:
+    """Sites, garment types and colours present in the dataset."""
+    colours = {colour for values in frame["colours"] for colour in values}
+    return Facets(
+        sites=sorted(set(frame["site"]) - {""}),
+        garments=sorted(set(frame["garment"]) - {""}),
+        colours=sorted(colours - {""}),
+    )
+
+
+# --- exclusions, crawl ledger ---------------------------------------------------------------------------
+
+
+def read_csv_text(path: Path, stage: str, *, columns: list[str] | None = None) -> pd.DataFrame:
+    """A stage's CSV as strings (empty cells as ""), or :class:`DataMissing` naming ``stage``."""
+    if not path.is_file():
+        raise missing(path, stage)
+    return pd.read_csv(path, dtype=str, keep_default_na=False, usecols=columns)
+
+
+def load_excluded(excluded_csv: Path) -> pd.DataFrame:
+    """The csv stage's excluded products: site, product, title, reason, deciding signal, link."""
+    frame = read_csv_text(excluded_csv, "csv")
+    return frame.reindex(columns=EXCLUDED_COLUMNS, fill_value="")
+
+
+def filter_excluded(frame: pd.DataFrame, *, reason: str = "", site: str = "") -> pd.DataFrame:
+    """Excluded rows with this reason and site (empty: any)."""
+    keep = pd.Series(True, index=frame.index)
+    if reason:
+        keep &= frame["reason"] == reason
+    if site:
+        keep &= frame["site"] == site
+    return frame[keep]
+
+
+def load_crawl_reports(raw_dir: Path) -> list[dict[str, Any]]:
+    """Each site's ``crawl.json``, sites in name order."""
+    reports = [read_json(path) for path in sorted(raw_dir.glob(f"*/{CRAWL_REPORT_FILE}"))]
+    if not reports:
+        raise missing(raw_dir / "*" / CRAWL_REPORT_FILE, "crawl")
+    return reports
+
+
+def load_image_statuses(images_csv: Path) -> pd.DataFrame:
+    """Site and download status of every image URL (``images.csv``; absent before the download stage)."""
+    if not images_csv.is_file():
+        return pd.DataFrame(columns=["site", "status"])
+    return read_csv_text(images_csv, "download", columns=["site", "status"])
+
+
+def _count_by_site(frame: pd.DataFrame, column: str, prefix: str) -> pd.DataFrame:
+    """A site x value table of row counts, columns named ``<prefix><value>``."""
+    if frame.empty:
+        return pd.DataFrame()
+    return pd.crosstab(frame["site"], frame[column]).add_prefix(prefix)
+
+
+def site_counts(
+    reports: list[dict[str, Any]], dataset: pd.DataFrame, excluded: pd.DataFrame, images: pd.DataFrame
+) -> pd.DataFrame:
+    """Per site: platform, products crawled, excluded by reason, images by download status, dataset size."""
+    crawled = pd.DataFrame(
+        [
+            {"site": r["site"], "platform": r.get("platform") or "", "products crawled": r.get("products", 0)}
+            for r in reports
+        ]
+    ).set_index("site")
+    in_dataset = dataset.groupby("site").agg(**{"products in dataset": ("product_id", "nunique")})
+    parts = [
+        crawled,
+        _count_by_site(excluded, "reason", "excluded: "),
+        _count_by_site(images, "status", "images: "),
+        in_dataset,
+        _count_by_site(dataset, "split", "images in "),
+    ]
+    table = pd.concat([part for part in parts if not part.empty], axis=1)
+    numbers = table.columns.drop("platform")
+    table[numbers] = table[numbers].fillna(0).astype(int)
+    return table.fillna("").rename_axis("site").reset_index()
+
+
+def robots_ledger(reports: list[dict[str, Any]], images: pd.DataFrame) -> pd.DataFrame:
+    """One row per robots.txt read: HTTP status, policy, sha256, Content-Signal and every opt-out counted."""
+    opted_out_images = images[images["status"] == "opted_out"].groupby("site").size()
+    rows = []
+    for report in reports:
+        site = report["site"]
+        pages = report.get("pages", {})
+        for robots in report.get("robots", []) or [{}]:
+            signals = ", ".join(f"{k}={v}" for k, v in (robots.get("content_signals") or {}).items())
+            rows.append(
+                {
+                    "site": site,
+                    "robots.txt": robots.get("url", ""),
+                    "HTTP": robots.get("status", ""),
+                    "policy": robots.get("policy", ""),
+                    "sha256": str(robots.get("sha256", ""))[:16],
+                    "fetched": robots.get("fetched_at", ""),
+                    "Content-Signal": signals or "-",
+                    "site opted out": bool(report.get("opted_out", False)),
+                    "refused by robots": report.get("http", {}).get("robots/forbidden", 0),
+                    # X-Robots-Tag: noai / noimageai on product pages and on images
+                    "pages opted out": pages.get("opted_out", 0),
+                    "images opted out": int(opted_out_images.get(site, 0)),
+                    "stopped": report.get("stopped_reason") or "-",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def robots_texts(reports: list[dict[str, Any]]) -> dict[str, str]:
+    """The robots.txt snapshot(s) each site's crawl read, by site."""
+    return {
+        report["site"]: "\n\n".join(
+            f"# {robots.get('url', '')} (HTTP {robots.get('status', '?')})\n{robots.get('text') or ''}"
+            for robots in report.get("robots", [])
+        )
+        for report in reports
+    }
+
+
+# --- trained runs and experiments ------------------------------------------------------------------------
+
+
+def trained_runs(models_dir: Path) -> list[str]:
+    """Folders of ``models_dir`` the train stage wrote: a LoRA or a whole pipeline (``model_index.json``)."""
+    if not models_dir.is_dir():
+        return []
+    return sorted(
+        path.name
+        for path in models_dir.iterdir()
+        if (path / LORA_WEIGHTS_FILE).is_file() or (path / "model_index.json").is_file()
+    )
+
+
+def read_exp_show(repo: Path, *, timeout_s: float = 120.0) -> list[dict[str, Any]]:
+    """``dvc exp show --json`` in ``repo``: the workspace, the baseline commit and its experiments.
+
+    Raises:
+        RuntimeError: dvc failed (not a DVC repository, no git commit, ...); its message is kept.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "show", "--json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"`dvc exp show` failed in {repo}: {(done.stderr or done.stdout).strip()[-500:]}")
+    return json.loads(done.stdout)
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """One row of ``dvc exp show``: a display name and the git revision (``workspace`` for the files on disk)."""
+
+    name: str
+    rev: str
+    data: dict[str, Any]
+    state: str = ""
+
+
+def short_rev(rev: str) -> str:
+    """A commit's 7-character abbreviation; ``workspace`` stays as it is."""
+    return rev if rev == WORKSPACE else rev[:7]
+
+
+def run_refs(exp_show: list[dict[str, Any]]) -> list[RunRef]:
+    """The workspace, each baseline commit and each of its experiments (newest revision of each)."""
+    refs = []
+    for state in exp_show:
+        rev = state["rev"]
+        refs.append(RunRef(state.get("name") or short_rev(rev), rev, state.get("data") or {}))
+        for exp_range in state.get("experiments") or []:
+            newest = exp_range["revs"][0]
+            executor = exp_range.get("executor") or {}
+            name = exp_range.get("name") or newest.get("name") or short_rev(newest["rev"])
+            refs.append(RunRef(name, newest["rev"], newest.get("data") or {}, executor.get("state", "")))
+    return refs
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys; lists become their JSON text."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, list) else value
+    return flat
+
+
+def run_row(ref: RunRef, *, param_groups: tuple[str, ...], metrics_file: str) -> dict[str, Any]:
+    """A run's name, revision, date, the params of ``param_groups`` and the metrics in ``metrics_file``."""
+    params = ref.data.get("params", {}).get("params.yaml", {}).get("data", {}) or {}
+    metrics = ref.data.get("metrics", {}).get(metrics_file, {}).get("data", {}) or {}
+    row: dict[str, Any] = {
+        "run": ref.name,
+        "rev": short_rev(ref.rev),
+        "created": ref.data.get("timestamp") or "",
+        "state": ref.state,
+    }
+    row.update(flatten(metrics))  # metrics first, as `dvc exp show` lists them
+    row.update(flatten({group: params[group] for group in param_groups if group in params}))
+    return row
+
+
+def runs_table(
+    exp_show: list[dict[str, Any]],
+    *,
+    param_groups: tuple[str, ...] = ("model", "train"),
+    metrics_file: str = "metrics/eval.json",
+    only_changed: bool = False,
+) -> pd.DataFrame:
+    """The ``dvc exp show`` table: a row per run, its params (``param_groups``) and eval metrics.
+
+    Args:
+        only_changed: drop the params and metrics that are the same in every row (``--only-changed``).
+    """
+    rows = [run_row(ref, param_groups=param_groups, metrics_file=metrics_file) for ref in run_refs(exp_show)]
+    table = pd.DataFrame(rows, dtype=object).fillna("")  # object: integers stay integers beside blanks
+    blank = [c for c in table.columns if (table[c].astype(str) == "").all()]  # e.g. no queued runs: no state
+    table = table.drop(columns=blank)
+    if only_changed and len(table) > 1:
+        same = [c for c in table.columns if c not in RUN_COLUMNS and table[c].astype(str).nunique() == 1]
+        table = table.drop(columns=same)
+    return table
+
+
+def read_samples(repo: Path, rev: str, samples: Path) -> bytes:
+    """The sample grid ``samples`` (relative to ``repo``) as of ``rev``: the file on disk for the workspace,
+    else from the DVC cache through ``dvc.api`` (experiments keep their outputs there).
+
+    Raises:
+        DataMissing: the revision has no sample grid (evaluate not run, or its cache is gone).
+    """
+    if rev == WORKSPACE:
+        if not (repo / samples).is_file():
+            raise missing(repo / samples, "evaluate")
+        return (repo / samples).read_bytes()
+    import dvc.api
+    from dvc.exceptions import DvcException
+
+    try:
+        return dvc.api.read(samples.as_posix(), repo=str(repo), rev=rev, mode="rb")
+    except (DvcException, OSError) as err:
+        raise DataMissing(f"no {samples} in revision {short_rev(rev)}: {err}") from err
