@@ -39,9 +39,23 @@ def test_params_yaml_is_fresh(repo_root: Path) -> None:
     assert OmegaConf.to_container(composed(repo_root)) == on_disk, "run `make params` (or `dvc exp run`)"
 
 
+# site: one file per crawled site (validated below); accelerate: accelerate's own config files.
+NOT_HYDRA_GROUPS = {"site", "accelerate"}
+
+
 def group_options(repo_root: Path) -> list[str]:
     return [f"{group.name}={option.stem}" for group in sorted((repo_root / "conf").iterdir())
-            if group.is_dir() and group.name != "site" for option in sorted(group.glob("*.yaml"))]
+            if group.is_dir() and group.name not in NOT_HYDRA_GROUPS for option in sorted(group.glob("*.yaml"))]
+
+
+def test_accelerate_configs_load_with_accelerate(repo_root: Path) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    files = sorted((repo_root / "conf" / "accelerate").glob("*.yaml"))
+    assert files
+    for path in files:
+        config = load_config_from_file(str(path))
+        assert config.num_processes >= 1, path
 
 
 @pytest.mark.parametrize("override", group_options(Path(__file__).resolve().parents[1]))

@@ -10,12 +10,18 @@ import pytest
 import torch
 from PIL import Image
 
-from pakfashion.config import EvaluateConfig, ModelConfig, PathsConfig, VocabConfig, WandbConfig, WandbMode
+from pakfashion.config import (
+    EvaluateConfig,
+    ModelConfig,
+    PathsConfig,
+    VocabConfig,
+    WandbConfig,
+    WandbMode,
+)
 from pakfashion.evaluate import (
     HEADER_HEIGHT_PX,
     LABEL_WIDTH_PX,
     CategoryRow,
-    Job,
     Sample,
     ScoreRow,
     check_settings,
@@ -32,6 +38,7 @@ from pakfashion.evaluate import (
 from pakfashion.models.clip import load_clip
 from pakfashion.models.sd import LORA_WEIGHTS_FILE
 from pakfashion.models.tiny import build_tiny_clip, build_tiny_sd
+from pakfashion.sampling import Job
 from pakfashion.tracking import finish_run, start_run
 from tests.test_train import write_colour_dataset
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from pakfashion.models.bpe import FASHION_WORDS, BpeStyle, build_bpe
 from pakfashion.models.captioner import load_blip2
-from pakfashion.models.tiny import build_all, build_tiny_blip2, build_tiny_clip, build_tiny_sd
+from pakfashion.models.tiny import build_all, build_tiny_blip2, build_tiny_clip, build_tiny_sd, build_tiny_sdxl
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,17 @@ def test_sd_pipeline_loads_and_generates(tiny_dir: Path) -> None:
     assert pipe.scheduler.config.prediction_type == "epsilon"
 
 
+def test_sdxl_pipeline_loads_and_generates(tiny_dir: Path) -> None:
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(tiny_dir / "sdxl")
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe).__name__ == "StableDiffusionXLPipeline"
+    assert pipe.unet.config.addition_embed_type == "text_time"
+    out = pipe("red lawn kurta", num_inference_steps=1, generator=torch.Generator().manual_seed(0))
+    assert out.images[0].size == (64, 64)
+
+
 def test_clip_loads_and_embeds(tiny_dir: Path) -> None:
     from transformers import CLIPModel, CLIPProcessor
 
@@ -57,7 +68,7 @@ def test_blip2_captioner_returns_one_string_per_image(tiny_dir: Path) -> None:
     assert captioner.caption([], max_new_tokens=8) == []
 
 
-@pytest.mark.parametrize("build", [build_tiny_sd, build_tiny_blip2, build_tiny_clip])
+@pytest.mark.parametrize("build", [build_tiny_sd, build_tiny_sdxl, build_tiny_blip2, build_tiny_clip])
 def test_builds_are_deterministic(build, tmp_path: Path) -> None:
     build(tmp_path / "a", seed=7)
     build(tmp_path / "b", seed=7)

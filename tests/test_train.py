@@ -26,8 +26,8 @@ from pakfashion.training.checkpoint import (
     save_checkpoint,
 )
 from pakfashion.training.data import (
+    BucketBatches,
     CachedLatents,
-    EpochShuffle,
     LatentCache,
     latent_cache,
     preprocess_image,
@@ -63,9 +63,11 @@ def dataset_dir(tmp_path: Path) -> Path:
     return write_colour_dataset(tmp_path / "dataset")
 
 
-def encode(tiny_sd: str, dataset_dir: Path, cache_dir: Path, *, flips: bool = True) -> LatentCache:
+def encode(
+    tiny_sd: str, dataset_dir: Path, cache_dir: Path, *, flips: bool = True, buckets: list[tuple[int, int]] | None = None
+) -> LatentCache:
     return latent_cache(
-        dataset_dir / "train", cache_dir, pretrained=tiny_sd, resolution_px=64, flips=flips,
+        dataset_dir / "train", cache_dir, pretrained=tiny_sd, buckets=buckets or [(64, 64)], flips=flips,
         weight_dtype=torch.float32, batch_size=4, device="cpu",
     )  # fmt: skip
 
@@ -171,16 +173,16 @@ def test_latent_cache_is_reused_and_keyed(
     half_white.paste((255, 255, 255), (0, 0, 32, 64))
     half_white.save(dataset_dir / "train" / "0.jpg")
     first = encode(tiny_sd, dataset_dir, cache_dir)
-    assert first.latent_params.shape == (8, 2, 8, 32, 32)  # 8 images x (plain, flipped) x (mean, logvar)
+    assert first.buckets[0].shape == (8, 2, 8, 32, 32)  # 8 images x (plain, flipped) x (mean, logvar)
     assert first.text_states.shape[0] == 8 and sorted(first.caption_index.tolist()) == list(range(8))
-    assert not torch.allclose(first.latent_params[0, 0], first.latent_params[0, 1])  # the flipped copy
+    assert not torch.allclose(first.buckets[0][0, 0], first.buckets[0][0, 1])  # the flipped copy
 
     def no_encoders(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("a cache hit must not load the VAE or text encoder")
 
     monkeypatch.setattr("pakfashion.training.data.load_encoders", no_encoders)
     again = encode(tiny_sd, dataset_dir, cache_dir)
-    assert torch.equal(again.latent_params, first.latent_params) and torch.equal(again.text_states, first.text_states)
+    assert torch.equal(again.buckets[0], first.buckets[0]) and torch.equal(again.text_states, first.text_states)
     assert len(list(cache_dir.glob("*.pt"))) == 1
     with pytest.raises(AssertionError, match="cache hit"):  # other flips: another key
         encode(tiny_sd, dataset_dir, cache_dir, flips=False)
@@ -190,17 +192,88 @@ def test_latent_cache_is_reused_and_keyed(
         encode(tiny_sd, dataset_dir, cache_dir)
 
 
-def test_epoch_shuffle_replays_each_epoch() -> None:
-    cache = LatentCache(torch.zeros(10, 2, 8, 1, 1), torch.zeros(10, dtype=torch.long), torch.zeros(1, 1, 1), 1.0)
-    sampler = EpochShuffle(cache, seed=3)
-    first = list(sampler)
-    sampler.set_epoch(1)
-    second = list(sampler)
-    sampler.set_epoch(0)
-    assert list(sampler) == first != second
-    assert sorted(index // 2 for index in first) == list(range(10))  # each example once, plain or flipped
-    assert {index % 2 for index in first + second} == {0, 1}
-    assert list(EpochShuffle(cache, seed=4)) != first
+def _two_bucket_cache(examples: tuple[int, int] = (7, 3)) -> LatentCache:
+    """A cache shell: ``examples[0]`` square and ``examples[1]`` portrait examples, interleaved, two variants."""
+    total = sum(examples)
+    bucket = torch.tensor([i % 2 if i < 2 * examples[1] else 0 for i in range(total)])
+    rows = torch.zeros(total, dtype=torch.long)
+    for b in (0, 1):
+        rows[bucket == b] = torch.arange(int((bucket == b).sum()))
+    return LatentCache(
+        buckets=[torch.zeros(examples[0], 2, 8, 4, 4), torch.zeros(examples[1], 2, 8, 5, 3)],
+        bucket_sizes=torch.tensor([[8, 8], [6, 10]]), example_bucket=bucket, example_row=rows,
+        caption_index=torch.zeros(total, dtype=torch.long), text_states=torch.zeros(1, 1, 1), pooled_text=None,
+        time_ids=torch.zeros(total, 2, 6), scaling_factor=1.0,
+    )  # fmt: skip
+
+
+def test_bucket_batches_replay_each_epoch_and_never_mix_buckets() -> None:
+    cache = _two_bucket_cache()
+    order = BucketBatches(cache, batch_size=3, seed=3)
+    first = list(order)
+    assert len(first) == len(order) == 3 + 1  # ceil(7 / 3) square batches + ceil(3 / 3) portrait batch
+    order.set_epoch(1)
+    second = list(order)
+    order.set_epoch(0)
+    assert list(order) == first != second
+    items = [index for batch in first for index in batch]
+    assert sorted(index // 2 for index in items) == list(range(10))  # each example once, plain or flipped
+    assert {index % 2 for batch in first + second for index in batch} == {0, 1}
+    for batch in first:
+        assert len({int(cache.example_bucket[index // 2]) for index in batch}) == 1
+    assert list(BucketBatches(cache, batch_size=3, seed=4)) != first
+    loader = torch.utils.data.DataLoader(CachedLatents(cache), batch_sampler=order)
+    shapes = {tuple(batch["latent_params"].shape[-2:]) for batch in loader}
+    assert shapes == {(4, 4), (5, 3)}
+
+
+def test_aspect_buckets_keep_the_area_in_stride_multiples() -> None:
+    from pakfashion.training.data import aspect_buckets, nearest_bucket
+
+    buckets = aspect_buckets(512, stride_px=64, max_aspect=2.0)
+    assert (512, 512) in buckets and (384, 640) in buckets and (640, 384) in buckets
+    for width, height in buckets:
+        assert width % 64 == 0 and height % 64 == 0 and width * height <= 512 * 512
+        assert max(width, height) / min(width, height) <= 2.0
+    assert nearest_bucket((600, 800), buckets) == (448, 576)  # a 3:4 product photo
+    assert nearest_bucket((1000, 1000), buckets) == (512, 512)
+    assert nearest_bucket((300, 1200), buckets) == (384, 640)  # narrower than any bucket: the narrowest
+    with pytest.raises(ValueError, match="max_aspect"):
+        aspect_buckets(512, stride_px=64, max_aspect=0.5)
+
+
+def test_fit_to_bucket_crops_the_centre_and_records_sdxl_time_ids() -> None:
+    from pakfashion.training.data import fit_to_bucket
+
+    image = Image.new("RGB", (300, 500), "white")
+    fitted, crop = fit_to_bucket(image, (48, 64))  # scale 0.16: 48 x 80, then 8 px off the top and bottom
+    assert fitted.size == (48, 64)
+    assert crop.time_ids() == [500, 300, 8, 0, 64, 48]
+    wide, crop = fit_to_bucket(Image.new("RGB", (400, 200)), (64, 64))  # 128 x 64: 32 px off each side
+    assert crop.top_left == (0, 32) and crop.mirrored().top_left == (0, 32)
+    _, crop = fit_to_bucket(Image.new("RGB", (401, 200)), (64, 64))
+    assert crop.top_left[1] + crop.mirrored().top_left[1] == crop.resized_width - 64
+
+
+def test_bucketed_cache_keeps_portraits_uncropped(tiny_sd: str, tmp_path: Path) -> None:
+    from pakfashion.training.data import bucket_summary, training_buckets
+
+    split = tmp_path / "train"
+    split.mkdir()
+    rows = []
+    for i, size in enumerate([(60, 90), (60, 90), (90, 60), (80, 80), (64, 96)]):
+        Image.new("RGB", size, COLOURS[i]).save(split / f"{i}.png")
+        rows.append({"file_name": f"{i}.png", "text": f"{COLOURS[i]} kurta"})
+    (split / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    buckets = training_buckets(tiny_sd, resolution_px=64, aspect=True, max_aspect=2.0)
+    assert all(w % 4 == 0 and h % 4 == 0 for w, h in buckets)  # tiny: VAE x2, UNet x2
+    cache = encode(tiny_sd, tmp_path, tmp_path / "cache", buckets=buckets)
+    assert bucket_summary(cache) == "52x76: 3, 76x52: 1, 64x64: 1"
+    assert [tuple(b.shape[-2:]) for b in cache.buckets] == [(38, 26), (26, 38), (32, 32)]
+    assert cache.time_ids[0, 0].tolist() == [90, 60, 1, 0, 76, 52]  # 52 x 78 after scaling: 1 px off the top
+    assert training_buckets(tiny_sd, resolution_px=64, aspect=False, max_aspect=2.0) == [(64, 64)]
+    with pytest.raises(ValueError, match="latent stride"):
+        training_buckets(tiny_sd, resolution_px=66, aspect=True, max_aspect=2.0)
 
 
 def test_min_snr_weights_follow_the_paper() -> None:

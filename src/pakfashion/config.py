@@ -202,6 +202,11 @@ class TrainMethod(str, enum.Enum):
     full = "full"  # every UNet weight; writes a whole pipeline (StableDiffusionPipeline.from_pretrained)
 
 
+class Optimizer(str, enum.Enum):
+    adamw = "adamw"  # torch.optim.AdamW
+    adamw_8bit = "adamw_8bit"  # bitsandbytes' 8-bit AdamW (CUDA; pip install bitsandbytes): ~75% less optimizer memory
+
+
 class Resume(str, enum.Enum):
     latest = "latest"  # continue from the newest checkpoint of this run (when its settings match)
     none = "none"  # start over; this run's old checkpoints are removed
@@ -233,6 +238,25 @@ class TrainConfig:
     noise_offset: float = 0.0
     # method=full: keep an EMA of the UNet weights (diffusers' EMAModel) and save it; None = off.
     ema_decay: float | None = None
+    optimizer: Optimizer = Optimizer.adamw
+    # Recompute activations in the backward pass: less memory, ~20-30% slower steps.
+    gradient_checkpointing: bool = False
+    # torch.compile the UNet (accelerate's dynamo backend "inductor"): faster steps after a one-off compile.
+    compile: bool = False
+    # Aspect-ratio buckets (same pixel area as model.resolution**2, sides in multiples of the model's
+    # latent stride); False = one square center crop per image.
+    aspect_buckets: bool = True
+    # Widest bucket side / narrowest side.
+    max_aspect: float = 2.0
+    # Every N steps (0 = never) generate validation_prompts x validation_seeds with the model being trained
+    # and log the grid to W&B (and paths.state/train/<run_name>/validation/step-<N>.png).
+    validation_every: int = 0
+    validation_prompts: list[str] = field(default_factory=list)
+    validation_seeds: list[int] = field(default_factory=lambda: [0])
+    validation_inference_steps: int = 25
+    # How the stage is started (dvc.yaml's cmd): "python" or e.g.
+    # "accelerate launch --config_file conf/accelerate/multi_gpu.yaml" for several GPUs.
+    launcher: str = "python"
 
     @property
     def effective_batch_size(self) -> int:

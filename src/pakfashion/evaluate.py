@@ -21,7 +21,6 @@ import logging
 import os
 import statistics
 import textwrap
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from itertools import groupby
 from pathlib import Path
@@ -30,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from tqdm import tqdm
 
 from pakfashion.captions import AttributeFinder
 from pakfashion.config import (
@@ -49,10 +47,11 @@ from pakfashion.models.clip import ClipBundle, load_clip
 from pakfashion.models.devices import default_device
 from pakfashion.models.inception import Inception, inception_features, load_inception
 from pakfashion.models.sd import load_lora, load_pipeline
+from pakfashion.sampling import Job, Sampling, generate_images, grid_jobs, write_png
 from pakfashion.tracking import finish_run, start_run
 
 if TYPE_CHECKING:
-    from diffusers import StableDiffusionPipeline
+    from diffusers import DiffusionPipeline
     from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
@@ -67,14 +66,6 @@ LINE_HEIGHT_PX = 12
 CHAR_WIDTH_PX = 6
 FEATURE_CACHE_VERSION = "inception-clean-v1"
 SUMMARY_COLUMNS = ["metric", "base", "fine-tuned", "delta", "better when", "fine-tuning"]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One image to generate: a prompt and the seed of its starting noise."""
-
-    prompt: str
-    seed: int
 
 
 @dataclass(frozen=True)
@@ -164,9 +155,9 @@ def eval_prompts(prompts: list[str], texts: list[str], *, max_validation: int = 
     return combined
 
 
-def grid_jobs(prompts: list[str], seeds: list[int]) -> list[Job]:
-    """Every prompt with every seed, seed-major (the grid's column order)."""
-    return [Job(prompt, seed) for seed in seeds for prompt in prompts]
+def sampling_of(settings: EvaluateConfig) -> Sampling:
+    """The pipeline-call part of the evaluate settings."""
+    return Sampling(settings.num_inference_steps, settings.guidance_scale, settings.batch_size)
 
 
 def fid_jobs(captions: list[str], seeds: list[int], *, count: int) -> list[Job]:
@@ -174,29 +165,8 @@ def fid_jobs(captions: list[str], seeds: list[int], *, count: int) -> list[Job]:
     return [Job(captions[i % len(captions)], seeds[i % len(seeds)]) for i in range(count)]
 
 
-def generate_images(
-    pipe: StableDiffusionPipeline, jobs: list[Job], settings: EvaluateConfig, *, resolution_px: int, desc: str
-) -> Iterator[Image.Image]:
-    """Images of ``jobs`` in order, ``settings.batch_size`` per pipeline call, each with its own generator.
-
-    CPU generators make the starting noise of a seed identical on every device and in any batch, so
-    base and fine-tuned images of one job start from the same latents.
-    """
-    batches = [jobs[start : start + settings.batch_size] for start in range(0, len(jobs), settings.batch_size)]
-    for batch in tqdm(batches, desc=desc, unit="batch", mininterval=2.0, disable=None):
-        yield from pipe(
-            prompt=[job.prompt for job in batch],
-            height=resolution_px,
-            width=resolution_px,
-            num_inference_steps=settings.num_inference_steps,
-            guidance_scale=settings.guidance_scale,
-            generator=[torch.Generator("cpu").manual_seed(job.seed) for job in batch],
-            output_type="pil",
-        ).images
-
-
 def generate_for_model(
-    pipe: StableDiffusionPipeline,
+    pipe: DiffusionPipeline,
     grid: list[Job],
     fid: list[Job],
     settings: EvaluateConfig,
@@ -206,9 +176,9 @@ def generate_for_model(
     inception: Inception,
 ) -> Generated:
     """Grid samples, then FID images streamed into Inception features (one batch in memory at a time)."""
-    images = generate_images(pipe, grid, settings, resolution_px=resolution_px, desc=f"{model} grid")
+    images = generate_images(pipe, grid, sampling_of(settings), resolution_px=resolution_px, desc=f"{model} grid")
     samples = [Sample(job.prompt, job.seed, model, image) for job, image in zip(grid, images, strict=True)]
-    fid_images = generate_images(pipe, fid, settings, resolution_px=resolution_px, desc=f"{model} FID images")
+    fid_images = generate_images(pipe, fid, sampling_of(settings), resolution_px=resolution_px, desc=f"{model} FID images")
     features = inception_features(
         fid_images, inception=inception, batch_size=settings.fid_batch_size, total=len(fid), desc=f"{model} features"
     )
@@ -472,13 +442,6 @@ def write_rows_csv(path: Path, rows: list[Any]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
-def write_grid(path: Path, grid: Image.Image) -> None:
-    """Save the grid as PNG atomically."""
-    buffer = io.BytesIO()
-    grid.save(buffer, format="PNG")
-    write_bytes_atomic(path, buffer.getvalue())
-
-
 def log_to_wandb(run: Any, metrics: dict[str, float | int], grid: Image.Image, report: str) -> None:
     """Log the flat metrics, the grid, the summary table and the report to a W&B run."""
     import wandb
@@ -538,7 +501,7 @@ def evaluate(
     write_json(paths.metrics / "eval.json", metrics)
     write_rows_csv(paths.plots / "clip_scores.csv", results.scores)
     write_rows_csv(paths.plots / "clip_by_category.csv", categories)
-    write_grid(grid_path, grid)
+    write_png(grid_path, grid)
     write_text_atomic(report_path, report)
     for name in ("clip_score", "fid", "kid"):
         log.info("%s: base %.4g, fine-tuned %.4g", name, metrics[f"{name}_{BASE}"], metrics[f"{name}_{FINETUNED}"])

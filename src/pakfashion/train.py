@@ -31,6 +31,7 @@ import torch
 
 from pakfashion.config import (
     ModelConfig,
+    Optimizer,
     PathsConfig,
     TrainConfig,
     TrainMethod,
@@ -51,8 +52,9 @@ from pakfashion.training.checkpoint import (
     run_config,
     save_checkpoint,
 )
-from pakfashion.training.data import CachedLatents, EpochShuffle, LatentCache, latent_cache
+from pakfashion.training.data import BucketBatches, CachedLatents, LatentCache, latent_cache, training_buckets
 from pakfashion.training.loss import train_step
+from pakfashion.training.validation import Validator
 from pakfashion.training.models import (
     Denoiser,
     load_denoiser,
@@ -91,15 +93,27 @@ class FitResult:
 
 
 def make_accelerator(settings: TrainConfig) -> Accelerator:
-    """An accelerator for ``settings.mixed_precision`` and gradient accumulation."""
+    """An accelerator for ``settings.mixed_precision``, gradient accumulation and ``compile`` (inductor)."""
     from accelerate import Accelerator
 
-    return Accelerator(mixed_precision=settings.mixed_precision, gradient_accumulation_steps=settings.grad_accum)
+    return Accelerator(
+        mixed_precision=settings.mixed_precision, gradient_accumulation_steps=settings.grad_accum,
+        dynamo_backend="inductor" if settings.compile else "no",
+    )  # fmt: skip
 
 
-def build_optimizer(params: list[torch.nn.Parameter], *, lr: float) -> torch.optim.Optimizer:
-    """AdamW over the trained parameters only."""
-    return torch.optim.AdamW(params, lr=lr)
+def build_optimizer(params: list[torch.nn.Parameter], *, lr: float, kind: Optimizer) -> torch.optim.Optimizer:
+    """AdamW (torch's, or bitsandbytes' 8-bit one) over the trained parameters only."""
+    if kind is Optimizer.adamw:
+        return torch.optim.AdamW(params, lr=lr)
+    try:
+        import bitsandbytes
+    except ImportError as error:
+        raise RuntimeError(
+            "train.optimizer=adamw_8bit needs bitsandbytes (a CUDA GPU): pip install bitsandbytes, "
+            "or set train.optimizer=adamw"
+        ) from error
+    return bitsandbytes.optim.AdamW8bit(params, lr=lr)
 
 
 def build_lr_scheduler(
@@ -133,16 +147,18 @@ def steps_per_epoch(batches_per_epoch: int, grad_accum: int) -> int:
 
 
 def _batches(
-    loader: torch.utils.data.DataLoader, *, first_step: int, grad_accum: int
+    loader: torch.utils.data.DataLoader, order: BucketBatches, *, first_step: int, grad_accum: int
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Micro-batches epoch after epoch, from where optimizer step ``first_step`` left off.
 
-    Each epoch's order depends only on (seed, epoch) (:class:`EpochShuffle`), so a resumed run replays the
-    interrupted epoch and skips the micro-batches it had already used.
+    Each epoch's order depends only on (seed, epoch) (``order``, set here directly because accelerate's
+    multi-process sharding hides it), so a resumed run replays the interrupted epoch and skips the
+    micro-batches it had already used.
     """
     epoch, step_in_epoch = divmod(first_step, steps_per_epoch(len(loader), grad_accum))
     skip = step_in_epoch * grad_accum
     while True:
+        order.set_epoch(epoch)
         loader.set_epoch(epoch)
         for index, batch in enumerate(loader):
             if index >= skip:
@@ -213,6 +229,7 @@ class TrainingState:
     optimizer: torch.optim.Optimizer
     lr_scheduler: torch.optim.lr_scheduler.LRScheduler
     loader: torch.utils.data.DataLoader
+    order: BucketBatches
     generator: torch.Generator
     scaling_factor: float
     ema: EMAModel | None
@@ -237,11 +254,9 @@ def prepare_training(
     A LoRA checkpoint holds the adapter only (diffusers' format); a full one, accelerate's copy of the UNet.
     """
     params = trainable_parameters(denoiser.unet)
-    optimizer = build_optimizer(params, lr=settings.lr)
-    loader = torch.utils.data.DataLoader(
-        CachedLatents(cache), batch_size=settings.batch_size, sampler=EpochShuffle(cache, seed=seed),
-        num_workers=settings.num_workers,
-    )  # fmt: skip
+    optimizer = build_optimizer(params, lr=settings.lr, kind=settings.optimizer)
+    order = BucketBatches(cache, batch_size=settings.batch_size, seed=seed)
+    loader = torch.utils.data.DataLoader(CachedLatents(cache), batch_sampler=order, num_workers=settings.num_workers)
     lr_scheduler = build_lr_scheduler(
         optimizer, warmup_steps=settings.lr_warmup_steps, total_steps=settings.max_steps,
         num_processes=accelerator.num_processes,
@@ -255,7 +270,7 @@ def prepare_training(
     if settings.method is TrainMethod.lora:
         register_lora_hooks(accelerator)
     return TrainingState(
-        accelerator, replace(denoiser, unet=unet), params, optimizer, lr_scheduler, loader, generator,
+        accelerator, replace(denoiser, unet=unet), params, optimizer, lr_scheduler, loader, order, generator,
         cache.scaling_factor, ema,
     )  # fmt: skip
 
@@ -313,6 +328,16 @@ def maybe_checkpoint(
     )
 
 
+def maybe_validate(state: TrainingState, validator: Validator | None, *, step: int) -> None:
+    """Draw the validation grid on the main process when ``step`` is due; the others wait."""
+    if validator is None or not validator.due(step):
+        return
+    if state.accelerator.is_main_process:
+        unet = state.accelerator.unwrap_model(state.denoiser.unet)
+        validator(unet, step=step, dtype=state.denoiser.weight_dtype, device=state.accelerator.device)
+    state.accelerator.wait_for_everyone()
+
+
 def fit(
     denoiser: Denoiser,
     cache: LatentCache,
@@ -322,6 +347,7 @@ def fit(
     seed: int,
     checkpointing: Checkpointing | None = None,
     run: Any | None = None,
+    validator: Validator | None = None,
 ) -> FitResult:
     """Train the UNet up to ``settings.max_steps`` optimizer steps (micro-batches x accumulation).
 
@@ -334,6 +360,7 @@ def fit(
         seed: seeds the data order and the noise/timestep generator.
         checkpointing: where to save checkpoints and resume from; None saves none.
         run: an optional W&B run that receives loss, lr, grad_norm and steps_per_s.
+        validator: draws the validation grid when due (main process only).
     """
     from tqdm.auto import tqdm
 
@@ -344,7 +371,7 @@ def fit(
     losses = _LossLog(log_every=settings.log_every, run=run, losses=progress.losses, rows=progress.rows)
     hidden = not sys.stderr.isatty() or not accelerator.is_main_process
     bar = tqdm(total=settings.max_steps, initial=resumed_from, disable=hidden)
-    batches = _batches(state.loader, first_step=resumed_from, grad_accum=settings.grad_accum)
+    batches = _batches(state.loader, state.order, first_step=resumed_from, grad_accum=settings.grad_accum)
     micro_losses: list[torch.Tensor] = []
     step, start = resumed_from, time.perf_counter()
     while step < settings.max_steps:
@@ -362,6 +389,7 @@ def fit(
         maybe_checkpoint(
             state, losses, step=step, seconds=seconds, settings=settings, checkpointing=checkpointing
         )
+        maybe_validate(state, validator, step=step)
     bar.close()
     if state.ema is not None:
         state.ema.copy_to(state.params)
@@ -410,6 +438,11 @@ def check_settings(settings: TrainConfig) -> None:
             f"train.ema_decay={settings.ema_decay} with train.method={settings.method.value}: EMA is for "
             "method=full, with a decay in (0, 1) such as 0.9999; set ema_decay=null otherwise"
         )
+    if settings.validation_every < 0 or (settings.validation_every and not settings.validation_prompts):
+        raise ValueError(
+            f"train.validation_every={settings.validation_every} with {len(settings.validation_prompts)} "
+            "validation_prompts: use validation_every >= 0 (0 = off) and at least one prompt"
+        )
 
 
 def save_trained(denoiser: Denoiser, model: ModelConfig, settings: TrainConfig, out_dir: Path) -> Path:
@@ -439,33 +472,50 @@ def train(
     weight_dtype = weight_dtype_for(settings.mixed_precision)
     split = paths.dataset / "train"
     with accelerator.main_process_first():
+        buckets = training_buckets(
+            model.pretrained, resolution_px=model.resolution, aspect=settings.aspect_buckets,
+            max_aspect=settings.max_aspect,
+        )  # fmt: skip
         cache = latent_cache(
-            split, paths.state / "cache" / "latents", pretrained=model.pretrained, resolution_px=model.resolution,
+            split, paths.state / "cache" / "latents", pretrained=model.pretrained, buckets=buckets,
             flips=settings.random_flip, weight_dtype=weight_dtype, batch_size=settings.batch_size,
             device=accelerator.device,
         )  # fmt: skip
     denoiser = load_denoiser(
         model.pretrained, weight_dtype=weight_dtype, method=settings.method, rank=settings.rank,
         lora_alpha=settings.lora_alpha, prediction_type=model.prediction_type,
+        gradient_checkpointing=settings.gradient_checkpointing,
     )  # fmt: skip
     checkpointing = None
     if settings.checkpoint_every:
         config = run_config(model, settings, seed=seed, dataset_sha256=file_sha256(split / "metadata.jsonl"))
         checkpointing = Checkpointing(root=checkpoint_root(paths.state, settings.run_name), config=config)
-    result = fit(denoiser, cache, settings, accelerator=accelerator, seed=seed, checkpointing=checkpointing, run=run)
-    out_dir = paths.models / settings.run_name
-    weights = save_trained(denoiser, model, settings, out_dir)
+    validator = None
+    if settings.validation_every:
+        validator = Validator(
+            model.pretrained, settings, model.resolution,
+            out_dir=checkpoint_root(paths.state, settings.run_name) / "validation", run=run,
+        )  # fmt: skip
+    result = fit(
+        denoiser, cache, settings, accelerator=accelerator, seed=seed, checkpointing=checkpointing, run=run,
+        validator=validator,
+    )  # fmt: skip
     metrics = train_metrics(result, samples=cache.examples, effective_batch_size=settings.effective_batch_size)
-    write_model_card(out_dir, model, settings, metrics, dataset_dir=paths.dataset, lock_file=lock_file)
-    write_json(paths.metrics / "train.json", metrics)
-    write_loss_csv(paths.plots / "train_loss.csv", result.rows)
-    log.info("saved %s; final loss %.4f", weights, metrics["final_loss"])
+    if accelerator.is_main_process:
+        out_dir = paths.models / settings.run_name
+        weights = save_trained(denoiser, model, settings, out_dir)
+        write_model_card(out_dir, model, settings, metrics, dataset_dir=paths.dataset, lock_file=lock_file)
+        write_json(paths.metrics / "train.json", metrics)
+        write_loss_csv(paths.plots / "train_loss.csv", result.rows)
+        log.info("saved %s; final loss %.4f", weights, metrics["final_loss"])
+    accelerator.wait_for_everyone()
     return metrics
 
 
 @stage_main
 def main(cfg: DictConfig) -> None:
     """Stage entry: ``python -m pakfashion.train`` (reads params.yaml through stage.yaml)."""
+    from accelerate import PartialState
     from accelerate.utils import set_seed
     from omegaconf import OmegaConf
 
@@ -473,7 +523,8 @@ def main(cfg: DictConfig) -> None:
     set_seed(cfg.seed)
     tracking = as_typed(cfg.tracking.wandb, WandbConfig)
     config = OmegaConf.to_container(cfg, resolve=True)
-    run = start_run(tracking, job_type="train", config=config, state_dir=paths.state)
+    main_process = PartialState().is_main_process  # under `accelerate launch`, one W&B run, not one per GPU
+    run = start_run(tracking, job_type="train", config=config, state_dir=paths.state) if main_process else None
     try:
         model, settings = as_typed(cfg.model, ModelConfig), as_typed(cfg.train, TrainConfig)
         train(paths, model, settings, seed=cfg.seed, run=run, lock_file=Path("dvc.lock"))

@@ -17,10 +17,10 @@ log = logging.getLogger(__name__)
 
 USAGE = {
     TrainMethod.lora: (
-        "pipe = StableDiffusionPipeline.from_pretrained({base!r})\n"
+        "pipe = DiffusionPipeline.from_pretrained({base!r})\n"
         "pipe.load_lora_weights({out!r}, weight_name=\"pytorch_lora_weights.safetensors\")"
     ),
-    TrainMethod.full: "pipe = StableDiffusionPipeline.from_pretrained({out!r})",
+    TrainMethod.full: "pipe = DiffusionPipeline.from_pretrained({out!r})",
 }
 
 
@@ -59,7 +59,7 @@ def model_card(
         f"Stable Diffusion fine-tuned by the pakfashion train stage (`train.method={settings.method.value}`) "
         f"from `{model.pretrained}` at {model.resolution} px.\n\n"
         f"## Data\n\n{data}; {metrics['samples']} images.\n\n"
-        f"## Use\n\n```python\nfrom diffusers import StableDiffusionPipeline\n{usage}\n```\n\n"
+        f"## Use\n\n```python\nfrom diffusers import DiffusionPipeline\n{usage}\n```\n\n"
         f"## Training settings\n\n{_table({**asdict(model), **asdict(settings)})}\n\n"
         f"## Metrics (`train.json`)\n\n{_table(metrics)}\n"
     )

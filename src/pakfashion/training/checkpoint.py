@@ -39,8 +39,10 @@ STATE_FILE = "trainer_state.json"
 LIBRARIES = ("torch", "diffusers", "transformers", "peft", "accelerate")
 # Settings a resumed run may change without invalidating the checkpoint.
 RESUMABLE_CHANGES = frozenset(
-    {"max_steps", "checkpoint_every", "checkpoints_keep", "resume", "log_every", "num_workers"}
-)
+    {"max_steps", "checkpoint_every", "checkpoints_keep", "resume", "log_every", "num_workers", "compile",
+     "gradient_checkpointing", "validation_every", "validation_prompts", "validation_seeds",
+     "validation_inference_steps"}
+)  # fmt: skip
 
 
 @dataclass

@@ -2,8 +2,15 @@
 
 The cache lives at ``<state>/cache/latents/<key>.pt``; the key hashes the split's ``metadata.jsonl``
 (its file names are content hashes, so it names the images too), the model's path, the identity of its
-VAE/text-encoder files, the resolution and whether flipped copies are stored. Experiments that change
-only training settings (LR, rank, steps, ...) reuse it; each step then runs the UNet alone.
+VAE/text-encoder files, the resolution, the aspect buckets and whether flipped copies are stored.
+Experiments that change only training settings (LR, rank, steps, ...) reuse it; each step then runs the
+UNet alone.
+
+Aspect-ratio bucketing: rather than one square center crop, each image goes to the bucket (width x height
+of about ``resolution**2`` pixels, sides multiples of the model's latent stride) nearest its aspect ratio,
+is scaled to cover it and center-cropped; a batch holds one bucket's images. Product photos are mostly
+portrait, so this keeps the head and hem a square crop cuts off. Each example also keeps SDXL's
+``time_ids`` (original size, crop top-left, target size).
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
-ENCODER_FOLDERS = ("vae", "text_encoder", "tokenizer")
+CACHE_FORMAT = 2
+ENCODER_FOLDERS = ("vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
 
 
 @dataclass(frozen=True)
@@ -41,29 +49,59 @@ class Example:
 
 
 @dataclass(frozen=True)
+class Crop:
+    """How one image became a bucket-sized training image (SDXL's size and crop conditioning)."""
+
+    original: tuple[int, int]  # (height, width) of the image file
+    top_left: tuple[int, int]  # (top, left) of the crop in the resized image
+    target: tuple[int, int]  # (height, width) of the bucket
+    resized_width: int  # width of the image after scaling, before cropping
+
+    def time_ids(self) -> list[int]:
+        """SDXL's ``add_time_ids``: original size, crop top-left, target size."""
+        return [*self.original, *self.top_left, *self.target]
+
+    def mirrored(self) -> Crop:
+        """The crop of the horizontally flipped image: its left edge counts from the other side (as in
+        diffusers' SDXL training script)."""
+        left = self.resized_width - self.top_left[1] - self.target[1]
+        return replace(self, top_left=(self.top_left[0], left))
+
+
+@dataclass(frozen=True)
 class LatentCache:
     """Encoded training split.
 
     Attributes:
-        latent_params: ``[examples, variants, 2 * latent_channels, h, w]`` VAE posterior mean and
-            log-variance; variant 1 (when present) is the horizontally flipped image.
+        buckets: per bucket, ``[examples_in_bucket, variants, 2 * latent_channels, h, w]`` VAE posterior
+            mean and log-variance; variant 1 (when present) is the horizontally flipped image.
+        example_bucket: ``[examples]`` bucket of each example; ``example_row`` its row in that bucket.
         caption_index: ``[examples]`` row of each example's caption in ``text_states``.
-        text_states: ``[captions, tokens, hidden]`` text-encoder output per distinct caption.
+        text_states: ``[captions, tokens, hidden]`` text-encoder output per distinct caption (SDXL: both
+            encoders' penultimate layers, concatenated).
+        pooled_text: ``[captions, dim]`` SDXL's pooled text embedding; None for SD 1.x/2.x.
+        time_ids: ``[examples, variants, 6]`` SDXL's size/crop conditioning of each variant.
+        bucket_sizes: ``[buckets, 2]`` (width, height) in pixels of each bucket.
         scaling_factor: the VAE's latent scale (multiplies a sampled latent).
     """
 
-    latent_params: torch.Tensor
+    buckets: list[torch.Tensor]
+    bucket_sizes: torch.Tensor
+    example_bucket: torch.Tensor
+    example_row: torch.Tensor
     caption_index: torch.Tensor
     text_states: torch.Tensor
+    pooled_text: torch.Tensor | None
+    time_ids: torch.Tensor
     scaling_factor: float
 
     @property
     def examples(self) -> int:
-        return self.latent_params.shape[0]
+        return self.caption_index.shape[0]
 
     @property
     def variants(self) -> int:
-        return self.latent_params.shape[1]
+        return self.time_ids.shape[1]
 
 
 def read_examples(split_dir: Path) -> list[Example]:
@@ -81,18 +119,53 @@ def read_examples(split_dir: Path) -> list[Example]:
     return examples
 
 
-def preprocess_image(image: Image.Image, *, resolution_px: int, flip: bool) -> torch.Tensor:
-    """Resize the shorter side to ``resolution_px``, center-crop, maybe flip; CHW float in [-1, 1]."""
-    image = image.convert("RGB")
-    scale = resolution_px / min(image.size)
-    size = (max(resolution_px, round(image.width * scale)), max(resolution_px, round(image.height * scale)))
-    image = image.resize(size, Image.Resampling.BILINEAR)
-    left, top = round((size[0] - resolution_px) / 2), round((size[1] - resolution_px) / 2)
-    image = image.crop((left, top, left + resolution_px, top + resolution_px))
-    if flip:
-        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+def aspect_buckets(resolution_px: int, *, stride_px: int, max_aspect: float) -> list[tuple[int, int]]:
+    """(width, height) buckets of at most ``resolution_px**2`` pixels, sides multiples of ``stride_px``,
+    aspect ratios within ``[1 / max_aspect, max_aspect]``; always includes the square.
+
+    For each width, the tallest height that fits the area (NovelAI's scheme), and the transposes.
+    """
+    if max_aspect < 1:
+        raise ValueError(f"train.max_aspect={max_aspect}: use a ratio >= 1 (2.0 allows 1:2 to 2:1)")
+    side = resolution_px // stride_px * stride_px
+    area = resolution_px * resolution_px
+    found = {(side, side)}
+    width = stride_px
+    while width <= area // stride_px:
+        height = area // width // stride_px * stride_px
+        if height >= stride_px and max(width, height) / min(width, height) <= max_aspect:
+            found |= {(width, height), (height, width)}
+        width += stride_px
+    return sorted(found)
+
+
+def nearest_bucket(size: tuple[int, int], buckets: list[tuple[int, int]]) -> tuple[int, int]:
+    """The bucket whose aspect ratio is nearest (in log ratio) to ``size`` = (width, height)."""
+    ratio = math.log(size[0] / size[1])
+    return min(buckets, key=lambda bucket: (abs(math.log(bucket[0] / bucket[1]) - ratio), -bucket[0] * bucket[1]))
+
+
+def fit_to_bucket(image: Image.Image, bucket: tuple[int, int]) -> tuple[Image.Image, Crop]:
+    """Scale ``image`` to cover ``bucket`` = (width, height) and center-crop it to exactly that size."""
+    width, height = bucket
+    scale = max(width / image.width, height / image.height)
+    size = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
+    resized = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+    left, top = round((size[0] - width) / 2), round((size[1] - height) / 2)
+    crop = Crop(original=(image.height, image.width), top_left=(top, left), target=(height, width), resized_width=size[0])
+    return resized.crop((left, top, left + width, top + height)), crop
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """CHW float in [-1, 1]."""
     pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
     return pixels.float() / 127.5 - 1.0
+
+
+def preprocess_image(image: Image.Image, *, resolution_px: int, flip: bool) -> torch.Tensor:
+    """Resize the shorter side to ``resolution_px``, center-crop a square, maybe flip; CHW float in [-1, 1]."""
+    square, _ = fit_to_bucket(image, (resolution_px, resolution_px))
+    return to_tensor(square.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else square)
 
 
 def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
@@ -102,14 +175,14 @@ def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
     ).input_ids
 
 
-def cache_key(split_dir: Path, *, pretrained: str, resolution_px: int, flips: bool) -> str:
+def cache_key(split_dir: Path, *, pretrained: str, buckets: list[tuple[int, int]], flips: bool) -> str:
     """sha256 naming one encoding of one dataset version by one model's encoders."""
     material = {
         "format": CACHE_FORMAT,
         "metadata_sha256": file_sha256(split_dir / "metadata.jsonl"),
         "pretrained": pretrained,
         "encoder_files": model_files(pretrained, ENCODER_FOLDERS),
-        "resolution_px": resolution_px,
+        "buckets": buckets,
         "flips": flips,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
@@ -120,49 +193,114 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """One example's bucket-sized pixels per variant and their crops."""
+
+    bucket: tuple[int, int]
+    pixels: torch.Tensor  # [variants, 3, H, W]
+    crops: list[Crop]
+
+
+def prepare_example(example: Example, buckets: list[tuple[int, int]], *, flips: bool) -> _Prepared:
+    """Read one image, fit it to its nearest bucket, and add its mirror image when ``flips``."""
+    with Image.open(example.image_path) as image:
+        bucket = nearest_bucket(image.size, buckets)
+        fitted, crop = fit_to_bucket(image, bucket)
+    variants = [(fitted, crop)]
+    if flips:
+        variants.append((fitted.transpose(Image.Transpose.FLIP_LEFT_RIGHT), crop.mirrored()))
+    return _Prepared(
+        bucket=bucket, pixels=torch.stack([to_tensor(img) for img, _ in variants]), crops=[c for _, c in variants]
+    )
+
+
 @torch.no_grad()
 def encode_images(
-    encoders: Encoders, examples: list[Example], *, resolution_px: int, flips: bool, batch_size: int, device: str
-) -> torch.Tensor:
-    """VAE posterior parameters ``[examples, variants, 2C, h, w]`` (fp16, on the CPU)."""
+    encoders: Encoders, examples: list[Example], *, buckets: list[tuple[int, int]], flips: bool, batch_size: int,
+    device: str,
+) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], torch.Tensor], torch.Tensor]:
+    """Fit every image to its bucket and VAE-encode it (and its flip).
+
+    Returns:
+        The example indices of each used bucket, the bucket's posterior parameters
+        ``[n, variants, 2C, h, w]`` (fp16, CPU) in that order, and ``[examples, variants, 6]`` time ids.
+    """
+    from tqdm.auto import tqdm
+
     vae = encoders.vae.to(device)
-    variants = (False, True) if flips else (False,)
-    out = []
-    for batch in _chunks(examples, batch_size):
-        pixels = []
-        for example in batch:
-            with Image.open(example.image_path) as image:
-                pixels.append([preprocess_image(image, resolution_px=resolution_px, flip=flip) for flip in variants])
-        stacked = torch.stack([torch.stack(per_image) for per_image in pixels])  # [B, V, 3, H, W]
-        flat = stacked.flatten(0, 1).to(device, dtype=vae.dtype)
-        params = vae.encode(flat).latent_dist.parameters
-        out.append(params.unflatten(0, (len(batch), len(variants))).to("cpu", torch.float16))
-    return torch.cat(out)
+    prepared = [prepare_example(example, buckets, flips=flips) for example in tqdm(examples, desc="images")]
+    members: dict[tuple[int, int], list[int]] = {}
+    for index, item in enumerate(prepared):
+        members.setdefault(item.bucket, []).append(index)
+    latents = {}
+    for bucket, indices in members.items():
+        out = []
+        for chunk in _chunks(indices, batch_size):
+            stacked = torch.stack([prepared[i].pixels for i in chunk])  # [B, V, 3, H, W]
+            params = vae.encode(stacked.flatten(0, 1).to(device, dtype=vae.dtype)).latent_dist.parameters
+            out.append(params.unflatten(0, stacked.shape[:2]).to("cpu", torch.float16))
+        latents[bucket] = torch.cat(out)
+    time_ids = torch.tensor([[crop.time_ids() for crop in item.crops] for item in prepared])
+    return members, latents, time_ids
+
+
+def _text_encoder_pairs(encoders: Encoders) -> list[tuple[CLIPTokenizer, torch.nn.Module]]:
+    pairs = [(encoders.tokenizer, encoders.text_encoder)]
+    if encoders.text_encoder_2 is not None and encoders.tokenizer_2 is not None:
+        pairs.append((encoders.tokenizer_2, encoders.text_encoder_2))
+    return pairs
 
 
 @torch.no_grad()
-def encode_captions(encoders: Encoders, captions: list[str], *, batch_size: int, device: str) -> torch.Tensor:
-    """Text-encoder hidden states ``[captions, tokens, hidden]`` (fp16, on the CPU)."""
-    text_encoder = encoders.text_encoder.to(device)
-    out = []
+def encode_captions(
+    encoders: Encoders, captions: list[str], *, batch_size: int, device: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Text states ``[captions, tokens, hidden]`` and SDXL's pooled embedding ``[captions, dim]`` (fp16, CPU).
+
+    SD 1.x/2.x: the text encoder's last hidden state, no pooled embedding. SDXL: both encoders'
+    penultimate hidden states concatenated, and the second encoder's projected pooled output, as
+    ``StableDiffusionXLPipeline.encode_prompt`` computes them.
+    """
+    pairs = _text_encoder_pairs(encoders)
+    sdxl = len(pairs) == 2
+    states, pooled = [], []
     for batch in _chunks(captions, batch_size):
-        ids = tokenize(encoders.tokenizer, batch).to(device)
-        out.append(text_encoder(ids, return_dict=False)[0].to("cpu", torch.float16))
-    return torch.cat(out)
+        per_encoder = []
+        for tokenizer, encoder in pairs:
+            output = encoder.to(device)(tokenize(tokenizer, batch).to(device), output_hidden_states=sdxl)
+            per_encoder.append(output.hidden_states[-2] if sdxl else output.last_hidden_state)
+        states.append(torch.cat(per_encoder, dim=-1).to("cpu", torch.float16))
+        if sdxl:
+            pooled.append(output.text_embeds.to("cpu", torch.float16))
+    return torch.cat(states), torch.cat(pooled) if sdxl else None
 
 
 def encode_split(
-    encoders: Encoders, examples: list[Example], *, resolution_px: int, flips: bool, batch_size: int, device: str
+    encoders: Encoders, examples: list[Example], *, buckets: list[tuple[int, int]], flips: bool, batch_size: int,
+    device: str,
 ) -> LatentCache:
-    """Encode every image (and its flip) and every distinct caption once."""
+    """Encode every image (and its flip) into its bucket and every distinct caption once."""
     captions = sorted({example.text for example in examples})
     row = {caption: index for index, caption in enumerate(captions)}
+    members, latents, time_ids = encode_images(
+        encoders, examples, buckets=buckets, flips=flips, batch_size=batch_size, device=device
+    )
+    example_bucket = torch.zeros(len(examples), dtype=torch.long)
+    example_row = torch.zeros(len(examples), dtype=torch.long)
+    for bucket_index, indices in enumerate(members.values()):
+        example_bucket[indices] = bucket_index
+        example_row[indices] = torch.arange(len(indices))
+    text_states, pooled_text = encode_captions(encoders, captions, batch_size=batch_size, device=device)
     return LatentCache(
-        latent_params=encode_images(
-            encoders, examples, resolution_px=resolution_px, flips=flips, batch_size=batch_size, device=device
-        ),
+        buckets=list(latents.values()),
+        bucket_sizes=torch.tensor(list(latents)),
+        example_bucket=example_bucket,
+        example_row=example_row,
         caption_index=torch.tensor([row[example.text] for example in examples]),
-        text_states=encode_captions(encoders, captions, batch_size=batch_size, device=device),
+        text_states=text_states,
+        pooled_text=pooled_text,
+        time_ids=time_ids,
         scaling_factor=float(encoders.vae.config.scaling_factor),
     )
 
@@ -180,34 +318,50 @@ def load_cache(path: Path) -> LatentCache:
     return LatentCache(**torch.load(path, mmap=True, weights_only=True))
 
 
+def training_buckets(pretrained: str, *, resolution_px: int, aspect: bool, max_aspect: float) -> list[tuple[int, int]]:
+    """The buckets for ``train.aspect_buckets``/``max_aspect``, or the single ``resolution_px`` square."""
+    from pakfashion.training.models import latent_stride
+
+    if not aspect:
+        return [(resolution_px, resolution_px)]
+    stride = latent_stride(pretrained)
+    if resolution_px % stride:
+        raise ValueError(f"model.resolution={resolution_px} is not a multiple of the model's latent stride {stride}")
+    return aspect_buckets(resolution_px, stride_px=stride, max_aspect=max_aspect)
+
+
 def latent_cache(
     split_dir: Path,
     cache_dir: Path,
     *,
     pretrained: str,
-    resolution_px: int,
+    buckets: list[tuple[int, int]],
     flips: bool,
     weight_dtype: torch.dtype,
     batch_size: int,
     device: str,
 ) -> LatentCache:
     """The split's cached latents and text embeddings; encodes them (and saves) only on a cache miss."""
-    path = cache_dir / f"{cache_key(split_dir, pretrained=pretrained, resolution_px=resolution_px, flips=flips)}.pt"
+    path = cache_dir / f"{cache_key(split_dir, pretrained=pretrained, buckets=buckets, flips=flips)}.pt"
     if path.is_file():
         log.info("using cached latents %s", path)
         return load_cache(path)
     examples = read_examples(split_dir)
     log.info("encoding %d images%s and their captions once into %s", len(examples), " (+ flips)" * flips, path)
     encoders = load_encoders(pretrained, weight_dtype=weight_dtype)
-    cache = encode_split(
-        encoders, examples, resolution_px=resolution_px, flips=flips, batch_size=batch_size, device=device
-    )
+    cache = encode_split(encoders, examples, buckets=buckets, flips=flips, batch_size=batch_size, device=device)
+    log.info("buckets (width x height: images): %s", bucket_summary(cache))
     save_cache(cache, path)
     return cache
 
 
+def bucket_summary(cache: LatentCache) -> str:
+    """``WxH: n`` for each used bucket."""
+    return ", ".join(f"{w}x{h}: {b.shape[0]}" for (w, h), b in zip(cache.bucket_sizes.tolist(), cache.buckets))
+
+
 class CachedLatents(torch.utils.data.Dataset):
-    """Item ``example * variants + variant``: one sampled-later latent distribution and its caption states."""
+    """Item ``example * variants + variant``: one sampled-later latent distribution and its conditioning."""
 
     def __init__(self, cache: LatentCache):
         self.cache = cache
@@ -217,35 +371,46 @@ class CachedLatents(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         example, variant = divmod(index, self.cache.variants)
-        caption = self.cache.caption_index[example]
-        return {
-            "latent_params": self.cache.latent_params[example, variant],
-            "text_states": self.cache.text_states[caption],
+        cache = self.cache
+        caption = cache.caption_index[example]
+        item = {
+            "latent_params": cache.buckets[cache.example_bucket[example]][cache.example_row[example], variant],
+            "text_states": cache.text_states[caption],
+            "time_ids": cache.time_ids[example, variant],
         }
+        if cache.pooled_text is not None:
+            item["pooled_text"] = cache.pooled_text[caption]
+        return item
 
 
-class EpochShuffle(torch.utils.data.Sampler[int]):
-    """Each example once per epoch, in an order and with variants (flips) drawn from ``(seed, epoch)``.
+class BucketBatches(torch.utils.data.Sampler[list[int]]):
+    """Batches of one bucket each: every example once per epoch, with its variant (flip), the order within
+    buckets and the order of batches drawn from ``(seed, epoch)``.
 
     Independent of the global RNG, so a resumed run can replay an epoch's order and skip what it had done.
     """
 
-    def __init__(self, cache: LatentCache, *, seed: int):
-        self.examples = cache.examples
+    def __init__(self, cache: LatentCache, *, batch_size: int, seed: int):
+        self.members = [torch.nonzero(cache.example_bucket == b).flatten() for b in range(len(cache.buckets))]
         self.variants = cache.variants
+        self.batch_size = batch_size
         self.seed = seed
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose order the next iteration yields (accelerate calls this too)."""
+        """Choose the epoch whose order the next iteration yields."""
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.examples
+        return sum(math.ceil(len(members) / self.batch_size) for members in self.members)
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[list[int]]:
         seed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
         generator = torch.Generator().manual_seed(seed)
-        order = torch.randperm(self.examples, generator=generator)
-        variant = torch.randint(self.variants, (self.examples,), generator=generator)
-        return iter((order * self.variants + variant).tolist())
+        batches = []
+        for members in self.members:
+            order = members[torch.randperm(len(members), generator=generator)]
+            variant = torch.randint(self.variants, (len(members),), generator=generator)
+            items = (order * self.variants + variant).tolist()
+            batches.extend(_chunks(items, self.batch_size))
+        return iter([batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()])

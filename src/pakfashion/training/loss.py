@@ -49,6 +49,16 @@ def sample_noise(latents: torch.Tensor, *, offset: float, generator: torch.Gener
     return noise
 
 
+def added_conditioning(denoiser: Denoiser, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+    """SDXL's extra UNet inputs: the pooled text embedding and the size/crop time ids; None for SD 1.x/2.x."""
+    if not denoiser.sdxl:
+        return None
+    if "pooled_text" not in batch:
+        raise ValueError("an SDXL UNet needs pooled text embeddings: the latent cache was made for another model")
+    dtype = denoiser.weight_dtype
+    return {"text_embeds": batch["pooled_text"].to(dtype), "time_ids": batch["time_ids"].to(dtype)}
+
+
 def train_step(
     denoiser: Denoiser,
     batch: dict[str, torch.Tensor],
@@ -73,7 +83,9 @@ def train_step(
     )
     noisy = scheduler.add_noise(latents, noise, timesteps)
     text_states = batch["text_states"].to(denoiser.weight_dtype)
-    prediction = denoiser.unet(noisy, timesteps, text_states, return_dict=False)[0]
+    prediction = denoiser.unet(
+        noisy, timesteps, text_states, added_cond_kwargs=added_conditioning(denoiser, batch), return_dict=False
+    )[0]
     target = noise_target(scheduler, latents, noise, timesteps)
     if settings.snr_gamma is None:
         return F.mse_loss(prediction.float(), target.float())

@@ -1,4 +1,9 @@
-"""Loading the trained UNet (LoRA adapter or all weights) and the frozen encoders; saving what was trained."""
+"""Loading the trained UNet (LoRA adapter or all weights) and the frozen encoders; saving what was trained.
+
+Stable Diffusion 1.x/2.x and SDXL are told apart by the base model's ``model_index.json``: SDXL has a second
+text encoder (``text_encoder_2``, with projection) whose pooled output and the image's size/crop
+``time_ids`` condition its UNet (``addition_embed_type: text_time``).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,8 @@ from pakfashion.config import PredictionType, TrainMethod
 from pakfashion.models.sd import LORA_WEIGHTS_FILE
 
 if TYPE_CHECKING:
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
+    from diffusers import AutoencoderKL, DDPMScheduler, DiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -27,14 +32,44 @@ class Denoiser:
     noise_scheduler: DDPMScheduler
     weight_dtype: torch.dtype
 
+    @property
+    def sdxl(self) -> bool:
+        """Whether the UNet takes SDXL's pooled text embedding and size/crop time ids."""
+        return self.unet.config.addition_embed_type == "text_time"
+
 
 @dataclass(frozen=True)
 class Encoders:
-    """The frozen image and text encoders, needed only to fill the latent cache."""
+    """The frozen image and text encoders, needed only to fill the latent cache (``*_2``: SDXL's second)."""
 
     tokenizer: CLIPTokenizer
     text_encoder: CLIPTextModel
     vae: AutoencoderKL
+    tokenizer_2: CLIPTokenizer | None = None
+    text_encoder_2: CLIPTextModelWithProjection | None = None
+
+
+def is_sdxl(pretrained: str) -> bool:
+    """Whether ``pretrained`` (hub name or folder) is an SDXL pipeline (it has ``text_encoder_2``)."""
+    from diffusers import DiffusionPipeline
+
+    return "text_encoder_2" in DiffusionPipeline.load_config(pretrained)
+
+
+def pipeline_class(pretrained: str) -> type[DiffusionPipeline]:
+    """``StableDiffusionXLPipeline`` or ``StableDiffusionPipeline`` for the base model."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline if is_sdxl(pretrained) else StableDiffusionPipeline
+
+
+def latent_stride(pretrained: str) -> int:
+    """Pixels per UNet bottleneck cell (VAE downsampling x UNet downsampling): image sides must be multiples."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    vae = AutoencoderKL.load_config(pretrained, subfolder="vae")
+    unet = UNet2DConditionModel.load_config(pretrained, subfolder="unet")
+    return 2 ** (len(vae["block_out_channels"]) - 1) * 2 ** (len(unet["block_out_channels"]) - 1)
 
 
 def model_files(pretrained: str, folders: tuple[str, ...]) -> list[list[Any]]:
@@ -64,12 +99,14 @@ def load_denoiser(
     rank: int = 4,
     lora_alpha: int = 4,
     prediction_type: PredictionType | None = None,
+    gradient_checkpointing: bool = False,
 ) -> Denoiser:
     """Load the UNet for training, and the DDPM noise scheduler.
 
     ``lora``: the UNet frozen in ``weight_dtype`` with an fp32 LoRA adapter (``rank``, ``lora_alpha``) on its
     attention projections. ``full``: every UNet weight trainable, in fp32 (mixed precision autocasts).
-    ``prediction_type`` overrides the scheduler's own (epsilon or v_prediction) when given.
+    ``prediction_type`` overrides the scheduler's own (epsilon or v_prediction) when given;
+    ``gradient_checkpointing`` trades compute for activation memory.
     """
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from diffusers.training_utils import cast_training_params
@@ -78,11 +115,15 @@ def load_denoiser(
     scheduler = DDPMScheduler.from_pretrained(pretrained, subfolder="scheduler")
     if prediction_type is not None:
         scheduler.register_to_config(prediction_type=prediction_type.value)
-    if method is TrainMethod.full:
-        unet = UNet2DConditionModel.from_pretrained(pretrained, subfolder="unet", dtype=torch.float32)
+    full = method is TrainMethod.full
+    unet = UNet2DConditionModel.from_pretrained(
+        pretrained, subfolder="unet", dtype=torch.float32 if full else weight_dtype
+    )
+    if gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    if full:
         unet.requires_grad_(True)
         return Denoiser(unet=unet, noise_scheduler=scheduler, weight_dtype=torch.float32)
-    unet = UNet2DConditionModel.from_pretrained(pretrained, subfolder="unet", dtype=weight_dtype)
     unet.requires_grad_(False)
     lora = LoraConfig(r=rank, lora_alpha=lora_alpha, init_lora_weights="gaussian", target_modules=LORA_TARGETS)
     unet.add_adapter(lora)
@@ -91,16 +132,25 @@ def load_denoiser(
 
 
 def load_encoders(pretrained: str, *, weight_dtype: torch.dtype) -> Encoders:
-    """Load the tokenizer, text encoder and VAE, frozen in ``weight_dtype``."""
+    """Load the tokenizer(s), text encoder(s) and VAE, frozen in ``weight_dtype``."""
     from diffusers import AutoencoderKL
-    from transformers import CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     text_encoder = CLIPTextModel.from_pretrained(pretrained, subfolder="text_encoder", dtype=weight_dtype)
     vae = AutoencoderKL.from_pretrained(pretrained, subfolder="vae", dtype=weight_dtype)
-    for module in (text_encoder, vae):
-        module.requires_grad_(False)
+    second: dict[str, Any] = {}
+    if is_sdxl(pretrained):
+        second = {
+            "tokenizer_2": CLIPTokenizer.from_pretrained(pretrained, subfolder="tokenizer_2"),
+            "text_encoder_2": CLIPTextModelWithProjection.from_pretrained(
+                pretrained, subfolder="text_encoder_2", dtype=weight_dtype
+            ),
+        }
+    for module in (text_encoder, vae, second.get("text_encoder_2")):
+        if module is not None:
+            module.requires_grad_(False)
     tokenizer = CLIPTokenizer.from_pretrained(pretrained, subfolder="tokenizer")
-    return Encoders(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae)
+    return Encoders(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, **second)
 
 
 def trainable_parameters(unet: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -119,13 +169,14 @@ def lora_state(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_lora(unet: torch.nn.Module, out_dir: Path) -> Path:
-    """Save the UNet's LoRA in diffusers' format (``load_lora_weights`` reads it); returns the file."""
-    from diffusers import StableDiffusionPipeline
+    """Save the UNet's LoRA in diffusers' format (SD or SDXL ``load_lora_weights`` reads it); returns the file."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
 
     layers = convert_state_dict_to_diffusers(lora_state(unet))
+    pipeline = StableDiffusionXLPipeline if unet.config.addition_embed_type == "text_time" else StableDiffusionPipeline
     # The adapter config (rank, alpha) travels in the file; without it a loader assumes alpha == rank.
-    StableDiffusionPipeline.save_lora_weights(
+    pipeline.save_lora_weights(
         out_dir,
         unet_lora_layers=layers,
         unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
@@ -158,11 +209,12 @@ def restore_lora(unet: torch.nn.Module, lora_dir: Path) -> None:
 def save_pipeline(unet: torch.nn.Module, pretrained: str, out_dir: Path, *, scheduler: DDPMScheduler) -> Path:
     """Save the base pipeline with the trained ``unet`` to ``out_dir`` (``from_pretrained(out_dir)`` loads it).
 
-    The base's own scheduler class is kept, with the training ``prediction_type``; returns ``model_index.json``.
+    The base's own pipeline and scheduler classes are kept, with the training ``prediction_type``; returns
+    ``model_index.json``.
     """
-    from diffusers import StableDiffusionPipeline
+    from diffusers import DiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(pretrained, unet=unet)
+    pipe = DiffusionPipeline.from_pretrained(pretrained, unet=unet)
     pipe.scheduler.register_to_config(prediction_type=scheduler.config.prediction_type)
     pipe.save_pretrained(out_dir)
     return out_dir / "model_index.json"

@@ -1,0 +1,137 @@
+"""Train stage options: SDXL (two text encoders, size/crop conditioning), validation grids, optimizer,
+gradient checkpointing and compile switches, on tiny models (CPU, a few steps)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from pakfashion.config import ModelConfig, Optimizer, PathsConfig, TrainConfig, TrainMethod
+from pakfashion.models.sd import load_finetuned
+from pakfashion.models.tiny import build_tiny_sdxl
+from pakfashion.train import build_optimizer, check_settings, make_accelerator, train
+from pakfashion.training.data import latent_cache
+from pakfashion.training.loss import train_step
+from pakfashion.training.models import is_sdxl, load_denoiser
+from tests.test_train import write_colour_dataset
+
+
+@pytest.fixture(scope="module")
+def tiny_sdxl(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("tiny") / "sdxl"
+    build_tiny_sdxl(out, seed=0)
+    return str(out)
+
+
+def _paths(root: Path, dataset: Path) -> PathsConfig:
+    return PathsConfig(dataset=dataset, models=root / "models", metrics=root / "m", plots=root / "p", state=root / "state")
+
+
+def test_sdxl_cache_holds_pooled_text_and_time_ids(tiny_sdxl: str, tmp_path: Path) -> None:
+    dataset = write_colour_dataset(tmp_path / "dataset")
+    assert is_sdxl(tiny_sdxl)
+    cache = latent_cache(
+        dataset / "train", tmp_path / "cache", pretrained=tiny_sdxl, buckets=[(64, 64)], flips=False,
+        weight_dtype=torch.float32, batch_size=4, device="cpu",
+    )  # fmt: skip
+    assert cache.text_states.shape[-1] == 64  # both encoders' 32-wide states, concatenated
+    assert cache.pooled_text is not None and cache.pooled_text.shape == (8, 32)
+    assert cache.time_ids[0, 0].tolist() == [64, 80, 0, 8, 64, 64]  # 80x64 image, 8 px off each side
+
+
+def test_sdxl_lora_trains_validates_and_loads(tiny_sdxl: str, tmp_path: Path) -> None:
+    dataset = write_colour_dataset(tmp_path / "dataset")
+    paths = _paths(tmp_path, dataset)
+    settings = TrainConfig(
+        run_name="lora-xl", max_steps=2, batch_size=4, lr=1e-2, validation_every=1,
+        validation_prompts=["red lawn kurta", "blue lawn kurta"], validation_seeds=[0, 1, 2],
+        validation_inference_steps=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    metrics = train(paths, ModelConfig(name="tiny_sdxl", pretrained=tiny_sdxl, resolution=64), settings, seed=0)
+    assert metrics["steps"] == 2
+    grids = sorted((paths.state / "train" / "lora-xl" / "validation").glob("*.png"))
+    assert [grid.name for grid in grids] == ["step-1.png", "step-2.png"]
+    with Image.open(grids[0]) as grid:
+        assert grid.size == (3 * 64, 2 * (64 + 14))  # columns: seeds; rows: prompts under a label line
+    pipe = load_finetuned(tiny_sdxl, paths.models / "lora-xl", device="cpu")
+    assert type(pipe).__name__ == "StableDiffusionXLPipeline"
+    assert pipe.get_list_adapters() == {"unet": ["default_0"]}
+    image = pipe("red lawn kurta", num_inference_steps=2, height=64, width=64).images[0]
+    assert image.size == (64, 64)
+
+
+def test_sdxl_full_fine_tune_saves_an_sdxl_pipeline(tiny_sdxl: str, tmp_path: Path) -> None:
+    from diffusers import DiffusionPipeline
+
+    dataset = write_colour_dataset(tmp_path / "dataset")
+    settings = TrainConfig(run_name="full-xl", method=TrainMethod.full, max_steps=1, batch_size=4, lr=1e-3)
+    train(_paths(tmp_path, dataset), ModelConfig(name="tiny_sdxl", pretrained=tiny_sdxl, resolution=64), settings, seed=0)
+    pipe = DiffusionPipeline.from_pretrained(tmp_path / "models" / "full-xl")
+    assert type(pipe).__name__ == "StableDiffusionXLPipeline"
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_sdxl: str, tmp_path: Path) -> None:
+    dataset = write_colour_dataset(tmp_path / "dataset")
+    cache = latent_cache(
+        dataset / "train", tmp_path / "cache", pretrained=tiny_sdxl, buckets=[(64, 64)], flips=False,
+        weight_dtype=torch.float32, batch_size=4, device="cpu",
+    )  # fmt: skip
+    batch = {"latent_params": cache.buckets[0][:4, 0], "text_states": cache.text_states[:4],
+             "pooled_text": cache.pooled_text[:4], "time_ids": cache.time_ids[:4, 0]}  # fmt: skip
+    settings = TrainConfig(run_name="t")
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        denoiser = load_denoiser(tiny_sdxl, weight_dtype=torch.float32, gradient_checkpointing=checkpointing)
+        assert denoiser.unet.is_gradient_checkpointing is checkpointing
+        denoiser.unet.train()
+        loss = train_step(denoiser, batch, settings, scaling_factor=1.0, generator=torch.Generator().manual_seed(1))
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in denoiser.unet.parameters() if p.requires_grad]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_adamw_8bit_needs_bitsandbytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_bitsandbytes(name: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if name == "bitsandbytes":
+            raise ImportError("No module named 'bitsandbytes'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_bitsandbytes)
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    with pytest.raises(RuntimeError, match="pip install bitsandbytes"):
+        build_optimizer(params, lr=1e-3, kind=Optimizer.adamw_8bit)
+    assert isinstance(build_optimizer(params, lr=1e-3, kind=Optimizer.adamw), torch.optim.AdamW)
+
+
+@pytest.fixture()
+def fresh_accelerate_state() -> Iterator[None]:
+    """accelerate keeps one process-wide state: start from none and leave none (later tests must not compile)."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.mark.usefixtures("fresh_accelerate_state")
+def test_compile_selects_accelerates_inductor_backend() -> None:
+    compiled = make_accelerator(TrainConfig(run_name="t", compile=True))
+    assert compiled.state.dynamo_plugin.backend.value == "INDUCTOR"
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    assert make_accelerator(TrainConfig(run_name="t")).state.dynamo_plugin.backend.value == "NO"
+
+
+def test_validation_settings_fail_before_work() -> None:
+    with pytest.raises(ValueError, match="validation_prompts"):
+        check_settings(TrainConfig(run_name="t", validation_every=5, validation_prompts=[]))
