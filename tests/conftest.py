@@ -44,3 +44,13 @@ def demo_repo(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path
     run([sys.executable, "-m", "pakfashion.demo", "run", "--port", "0", "--", "dvc", "repro"], work)
     commit_all(work, "demo run")
     return work
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny random-weight SD pipeline (the `tiny_models` stage's `sd`), built once per session."""
+    from pakfashion.models.tiny import build_tiny_sd
+
+    out = tmp_path_factory.mktemp("tiny") / "sd"
+    build_tiny_sd(out, seed=0)
+    return str(out)

@@ -15,7 +15,6 @@ from safetensors.torch import load_file
 
 from pakfashion.config import ModelConfig, PathsConfig, PredictionType, Resume, TrainConfig, TrainMethod
 from pakfashion.models.sd import load_finetuned
-from pakfashion.models.tiny import build_tiny_sd
 from pakfashion.train import check_settings, clip_gradients, fit, make_accelerator, prepare_training, train
 from pakfashion.training.checkpoint import (
     TrainerState,
@@ -49,13 +48,6 @@ def write_colour_dataset(root: Path, *, validation: int = 2) -> Path:
             rows.append({"file_name": f"{i}.jpg", "text": f"{colour} lawn kurta", "site": "demo"})
         (root / split / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return root
-
-
-@pytest.fixture(scope="module")
-def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> str:
-    out = tmp_path_factory.mktemp("tiny") / "sd"
-    build_tiny_sd(out, seed=0)
-    return str(out)
 
 
 @pytest.fixture()

@@ -48,6 +48,7 @@ from pakfashion.training.checkpoint import (
     checkpoint_root,
     find_resumable,
     load_checkpoint,
+    process_seed,
     register_lora_hooks,
     run_config,
     save_checkpoint,
@@ -262,8 +263,8 @@ def prepare_training(
         num_processes=accelerator.num_processes,
     )  # fmt: skip
     unet, optimizer, loader, lr_scheduler = accelerator.prepare(denoiser.unet, optimizer, loader, lr_scheduler)
-    generator = torch.Generator(accelerator.device).manual_seed(seed)
-    accelerator.register_for_checkpointing(GeneratorState(generator))
+    generator = torch.Generator(accelerator.device).manual_seed(process_seed(seed, accelerator.process_index))
+    accelerator.register_for_checkpointing(GeneratorState(generator, accelerator))
     ema = build_ema(params, decay=settings.ema_decay, device=accelerator.device)
     if ema is not None:
         accelerator.register_for_checkpointing(ema)
@@ -383,7 +384,8 @@ def fit(
         bar.update(1)
         lr = state.lr_scheduler.get_last_lr()[0]
         last = step == settings.max_steps
-        losses.add(step, torch.stack(micro_losses).mean(), lr=lr, grad_norm=micro.grad_norm, last=last)
+        step_loss = accelerator.reduce(torch.stack(micro_losses).mean(), reduction="mean")  # over processes
+        losses.add(step, step_loss, lr=lr, grad_norm=micro.grad_norm, last=last)
         micro_losses.clear()
         seconds = seconds_before + time.perf_counter() - start
         maybe_checkpoint(
@@ -500,7 +502,8 @@ def train(
         denoiser, cache, settings, accelerator=accelerator, seed=seed, checkpointing=checkpointing, run=run,
         validator=validator,
     )  # fmt: skip
-    metrics = train_metrics(result, samples=cache.examples, effective_batch_size=settings.effective_batch_size)
+    global_batch = settings.effective_batch_size * accelerator.num_processes
+    metrics = train_metrics(result, samples=cache.examples, effective_batch_size=global_batch)
     if accelerator.is_main_process:
         out_dir = paths.models / settings.run_name
         weights = save_trained(denoiser, model, settings, out_dir)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from pakfashion.config import ModelConfig, Resume, TrainConfig
@@ -56,16 +57,36 @@ class TrainerState:
 
 
 class GeneratorState:
-    """Adapter letting ``accelerator.register_for_checkpointing`` save a ``torch.Generator``."""
+    """Adapter letting ``accelerator.register_for_checkpointing`` save every process's noise generator.
 
-    def __init__(self, generator: torch.Generator):
+    accelerate writes custom states from the main process only, so the state holds all processes'
+    generator states (gathered) and each process restores its own.
+    """
+
+    def __init__(self, generator: torch.Generator, accelerator: Accelerator):
         self.generator = generator
+        self.accelerator = accelerator
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"state": self.generator.get_state()}
+        state = self.generator.get_state().to(self.accelerator.device)
+        return {"states": self.accelerator.gather(state[None]).cpu()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.generator.set_state(state["state"])
+        states = state["states"]
+        if len(states) != self.accelerator.num_processes:
+            raise ValueError(
+                f"the checkpoint holds {len(states)} processes' noise generators, this run has "
+                f"{self.accelerator.num_processes}: resume with the same launcher, or set train.resume=none"
+            )
+        self.generator.set_state(states[self.accelerator.process_index].clone())  # its own storage
+
+
+def process_seed(seed: int, process_index: int) -> int:
+    """The noise seed of one process: ``seed`` itself on the first, a derived one on the others (so
+    data-parallel processes do not draw the same noise and timesteps)."""
+    if process_index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, process_index]).generate_state(1)[0])
 
 
 def checkpoint_root(state_dir: Path, run_name: str) -> Path:

@@ -31,11 +31,7 @@ class Denoiser:
     unet: UNet2DConditionModel
     noise_scheduler: DDPMScheduler
     weight_dtype: torch.dtype
-
-    @property
-    def sdxl(self) -> bool:
-        """Whether the UNet takes SDXL's pooled text embedding and size/crop time ids."""
-        return self.unet.config.addition_embed_type == "text_time"
+    sdxl: bool = False  # the UNet takes SDXL's pooled text embedding and size/crop time ids
 
 
 @dataclass(frozen=True)
@@ -121,14 +117,15 @@ def load_denoiser(
     )
     if gradient_checkpointing:
         unet.enable_gradient_checkpointing()
+    sdxl = unet.config.addition_embed_type == "text_time"
     if full:
         unet.requires_grad_(True)
-        return Denoiser(unet=unet, noise_scheduler=scheduler, weight_dtype=torch.float32)
+        return Denoiser(unet=unet, noise_scheduler=scheduler, weight_dtype=torch.float32, sdxl=sdxl)
     unet.requires_grad_(False)
     lora = LoraConfig(r=rank, lora_alpha=lora_alpha, init_lora_weights="gaussian", target_modules=LORA_TARGETS)
     unet.add_adapter(lora)
     cast_training_params(unet, dtype=torch.float32)
-    return Denoiser(unet=unet, noise_scheduler=scheduler, weight_dtype=weight_dtype)
+    return Denoiser(unet=unet, noise_scheduler=scheduler, weight_dtype=weight_dtype, sdxl=sdxl)
 
 
 def load_encoders(pretrained: str, *, weight_dtype: torch.dtype) -> Encoders:
