@@ -129,12 +129,16 @@ def load_denoiser(
 
 
 def load_encoders(pretrained: str, *, weight_dtype: torch.dtype) -> Encoders:
-    """Load the tokenizer(s), text encoder(s) and VAE, frozen in ``weight_dtype``."""
+    """Load the tokenizer(s), text encoder(s) and VAE, frozen in ``weight_dtype`` (the VAE in fp32 where its
+    config asks for ``force_upcast``)."""
     from diffusers import AutoencoderKL
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     text_encoder = CLIPTextModel.from_pretrained(pretrained, subfolder="text_encoder", dtype=weight_dtype)
-    vae = AutoencoderKL.from_pretrained(pretrained, subfolder="vae", dtype=weight_dtype)
+    # SDXL's VAE overflows in fp16 (its config says force_upcast, as diffusers' pipelines honour): encode in fp32.
+    force_upcast = AutoencoderKL.load_config(pretrained, subfolder="vae").get("force_upcast", False)
+    vae_dtype = torch.float32 if force_upcast else weight_dtype
+    vae = AutoencoderKL.from_pretrained(pretrained, subfolder="vae", dtype=vae_dtype)
     second: dict[str, Any] = {}
     if is_sdxl(pretrained):
         second = {
