@@ -44,6 +44,7 @@ demo: install
 	@echo "  samples:       reports/samples.png"
 	@echo "  metrics:       metrics/*.json   ->  $(BIN)/dvc metrics show"
 	@echo "  DVC remote:    .dvc/storage"
+	@echo "  web app:       make app  (http://$(APP_HOST):$(APP_PORT)/)"
 
 test: install browser
 	$(BIN)/python -m pytest
