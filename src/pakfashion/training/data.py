@@ -197,22 +197,27 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 class _Prepared:
     """One example's bucket-sized pixels per variant and their crops."""
 
-    bucket: tuple[int, int]
     pixels: torch.Tensor  # [variants, 3, H, W]
     crops: list[Crop]
 
 
-def prepare_example(example: Example, buckets: list[tuple[int, int]], *, flips: bool) -> _Prepared:
-    """Read one image, fit it to its nearest bucket, and add its mirror image when ``flips``."""
+def bucket_members(examples: list[Example], buckets: list[tuple[int, int]]) -> dict[tuple[int, int], list[int]]:
+    """The example indices of each used bucket, from the image headers alone (nothing is decoded)."""
+    members: dict[tuple[int, int], list[int]] = {}
+    for index, example in enumerate(examples):
+        with Image.open(example.image_path) as image:
+            members.setdefault(nearest_bucket(image.size, buckets), []).append(index)
+    return members
+
+
+def prepare_example(example: Example, bucket: tuple[int, int], *, flips: bool) -> _Prepared:
+    """Read one image, fit it to ``bucket``, and add its mirror image when ``flips``."""
     with Image.open(example.image_path) as image:
-        bucket = nearest_bucket(image.size, buckets)
         fitted, crop = fit_to_bucket(image, bucket)
     variants = [(fitted, crop)]
     if flips:
         variants.append((fitted.transpose(Image.Transpose.FLIP_LEFT_RIGHT), crop.mirrored()))
-    return _Prepared(
-        bucket=bucket, pixels=torch.stack([to_tensor(img) for img, _ in variants]), crops=[c for _, c in variants]
-    )
+    return _Prepared(pixels=torch.stack([to_tensor(img) for img, _ in variants]), crops=[c for _, c in variants])
 
 
 @torch.no_grad()
@@ -220,7 +225,8 @@ def encode_images(
     encoders: Encoders, examples: list[Example], *, buckets: list[tuple[int, int]], flips: bool, batch_size: int,
     device: str,
 ) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], torch.Tensor], torch.Tensor]:
-    """Fit every image to its bucket and VAE-encode it (and its flip).
+    """Fit every image to its bucket and VAE-encode it (and its flip), ``batch_size`` images at a time (only
+    one batch of pixels is in memory).
 
     Returns:
         The example indices of each used bucket, the bucket's posterior parameters
@@ -229,19 +235,22 @@ def encode_images(
     from tqdm.auto import tqdm
 
     vae = encoders.vae.to(device)
-    prepared = [prepare_example(example, buckets, flips=flips) for example in tqdm(examples, desc="images")]
-    members: dict[tuple[int, int], list[int]] = {}
-    for index, item in enumerate(prepared):
-        members.setdefault(item.bucket, []).append(index)
+    members = bucket_members(examples, buckets)
+    time_ids = torch.zeros(len(examples), 2 if flips else 1, 6, dtype=torch.long)
     latents = {}
+    progress = tqdm(total=len(examples), desc="images", disable=None)
     for bucket, indices in members.items():
         out = []
         for chunk in _chunks(indices, batch_size):
-            stacked = torch.stack([prepared[i].pixels for i in chunk])  # [B, V, 3, H, W]
+            prepared = [prepare_example(examples[i], bucket, flips=flips) for i in chunk]
+            for index, item in zip(chunk, prepared):
+                time_ids[index] = torch.tensor([crop.time_ids() for crop in item.crops])
+            stacked = torch.stack([item.pixels for item in prepared])  # [B, V, 3, H, W]
             params = vae.encode(stacked.flatten(0, 1).to(device, dtype=vae.dtype)).latent_dist.parameters
             out.append(params.unflatten(0, stacked.shape[:2]).to("cpu", torch.float16))
+            progress.update(len(chunk))
         latents[bucket] = torch.cat(out)
-    time_ids = torch.tensor([[crop.time_ids() for crop in item.crops] for item in prepared])
+    progress.close()
     return members, latents, time_ids
 
 
