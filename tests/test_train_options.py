@@ -135,3 +135,16 @@ def test_compile_selects_accelerates_inductor_backend() -> None:
 def test_validation_settings_fail_before_work() -> None:
     with pytest.raises(ValueError, match="validation_prompts"):
         check_settings(TrainConfig(run_name="t", validation_every=5, validation_prompts=[]))
+
+
+@pytest.mark.usefixtures("fresh_accelerate_state")
+@pytest.mark.parametrize("method", [TrainMethod.lora, TrainMethod.full])
+def test_bf16_mixed_precision_trains_and_validates(tiny_sd: str, tmp_path: Path, method: TrainMethod) -> None:
+    dataset = write_colour_dataset(tmp_path / "dataset")
+    settings = TrainConfig(
+        run_name="bf16", method=method, max_steps=2, batch_size=4, mixed_precision="bf16", validation_every=2,
+        validation_prompts=["red lawn kurta"], validation_inference_steps=2,
+    )  # fmt: skip
+    metrics = train(_paths(tmp_path, dataset), ModelConfig(name="tiny", pretrained=tiny_sd, resolution=64), settings, seed=0)
+    assert metrics["steps"] == 2 and metrics["final_loss"] == pytest.approx(metrics["final_loss"])  # not NaN
+    assert (tmp_path / "state" / "train" / "bf16" / "validation" / "step-2.png").is_file()

@@ -340,7 +340,8 @@ def maybe_validate(state: TrainingState, validator: Validator | None, *, step: i
         return
     if state.accelerator.is_main_process:
         unet = state.accelerator.unwrap_model(state.denoiser.unet)
-        validator(unet, step=step, dtype=state.denoiser.weight_dtype, device=state.accelerator.device)
+        with state.accelerator.autocast():  # fp32 trained weights beside fp16/bf16 frozen ones, as in training
+            validator(unet, step=step, dtype=state.denoiser.weight_dtype, device=state.accelerator.device)
     state.accelerator.wait_for_everyone()
 
 
