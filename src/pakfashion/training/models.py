@@ -17,7 +17,7 @@ from pakfashion.config import PredictionType, TrainMethod
 from pakfashion.models.sd import LORA_WEIGHTS_FILE
 
 if TYPE_CHECKING:
-    from diffusers import AutoencoderKL, DDPMScheduler, DiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]
@@ -52,11 +52,9 @@ def is_sdxl(pretrained: str) -> bool:
     return "text_encoder_2" in DiffusionPipeline.load_config(pretrained)
 
 
-def pipeline_class(pretrained: str) -> type[DiffusionPipeline]:
-    """``StableDiffusionXLPipeline`` or ``StableDiffusionPipeline`` for the base model."""
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
-    return StableDiffusionXLPipeline if is_sdxl(pretrained) else StableDiffusionPipeline
+def has_sdxl_conditioning(unet: torch.nn.Module) -> bool:
+    """Whether ``unet`` takes SDXL's pooled text embedding and size/crop time ids (``text_time``)."""
+    return unet.config.addition_embed_type == "text_time"
 
 
 def latent_stride(pretrained: str) -> int:
@@ -117,7 +115,7 @@ def load_denoiser(
     )
     if gradient_checkpointing:
         unet.enable_gradient_checkpointing()
-    sdxl = unet.config.addition_embed_type == "text_time"
+    sdxl = has_sdxl_conditioning(unet)
     if full:
         unet.requires_grad_(True)
         return Denoiser(unet=unet, noise_scheduler=scheduler, weight_dtype=torch.float32, sdxl=sdxl)
@@ -175,7 +173,7 @@ def save_lora(unet: torch.nn.Module, out_dir: Path) -> Path:
     from diffusers.utils import convert_state_dict_to_diffusers
 
     layers = convert_state_dict_to_diffusers(lora_state(unet))
-    pipeline = StableDiffusionXLPipeline if unet.config.addition_embed_type == "text_time" else StableDiffusionPipeline
+    pipeline = StableDiffusionXLPipeline if has_sdxl_conditioning(unet) else StableDiffusionPipeline
     # The adapter config (rank, alpha) travels in the file; without it a loader assumes alpha == rank.
     pipeline.save_lora_weights(
         out_dir,
