@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
+# OmegaConf's mandatory-value marker: the value must come from conf/ (as_typed fails without it).
+MISSING: Any = "???"
 
 
 def as_typed(node: Any, schema: type[T]) -> T:
@@ -98,25 +100,66 @@ class CrawlConfig:
     honor_content_signal: bool = True
 
 
+@dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
+class ExclusionWeights:
+    """How much each kind of evidence weighs (conf/csv/default.yaml says what each means)."""
+
+    word: float = MISSING
+    description_phrase: float = MISSING
+    description_word: float = MISSING
+    cue: float = MISSING
+    age_size: float = MISSING
+    age_text: float = MISSING
+    adult_size: float = MISSING
+    adult_word: float = MISSING
+    adult_cue: float = MISSING
+    garment_name: float = MISSING
+    garment_cue: float = MISSING
+    convention: float = MISSING
+
+
+@dataclass
+class ChildrenVocabulary:
+    words: list[str] = MISSING
+    category_words: list[str] = MISSING
+    description_phrases: list[str] = MISSING
+    description_cues: list[str] = MISSING
+    adult_words: list[str] = MISSING
+
+
+@dataclass
+class NonClothingFamily:
+    types: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
+    description_phrases: list[str] = field(default_factory=list)
+    description_cues: list[str] = field(default_factory=list)
+    patterns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConventionRules:
+    min_support: int = MISSING
+    min_purity: float = MISSING
+    min_share: float = MISSING
+
+
 @dataclass(frozen=True)
 class CsvConfig:
-    # Words (whole-word, case-insensitive) in product_type, tags or title.
-    children_terms: list[str] = field(default_factory=list)
-    # Words that mean children's wear only as a product_type ("Junior", "Teens"), not in titles.
-    children_type_terms: list[str] = field(default_factory=list)
-    non_clothing_terms: list[str] = field(default_factory=list)
-    # product_type values (exact, case-insensitive) that are never garments ("Footwear", "Home").
-    non_clothing_types: list[str] = field(default_factory=list)
-    # A variant size like "2-3Y", "4-5 Years", "12M", "Infant" marks children's wear.
-    age_size_pattern: str = ""
-    # Ages in a title or description ("Age 8", "for 4-5 years").
-    age_text_pattern: str = ""
-    # Sizes only adults wear (XS, XL, Unstitched ...): they outweigh a children's word elsewhere.
-    adult_size_pattern: str = ""
-    # Adult phrases that contain a children's word ("Girls Night Out"), removed before matching.
-    ignore_phrases: list[str] = field(default_factory=list)
-    # Optional labelled products (JSON Lines with a `label`) to measure the rules on, each run.
-    labelled_set: str = ""
+    """The exclusion evidence and its weights; every value comes from conf/csv/default.yaml."""
+
+    threshold: float = MISSING
+    weights: ExclusionWeights = MISSING
+    children: ChildrenVocabulary = MISSING
+    ignore_phrases: list[str] = MISSING
+    styling_phrases: list[str] = MISSING
+    age_size_pattern: str = MISSING
+    age_text_pattern: str = MISSING
+    adult_size_pattern: str = MISSING
+    non_clothing: dict[str, NonClothingFamily] = MISSING
+    clothing_words: list[str] = MISSING
+    conventions: ConventionRules = MISSING
+    # name -> JSON Lines of labelled products (with a `label`, optionally a `split`), scored every run.
+    labelled_sets: dict[str, str] = MISSING
 
 
 class ResizeMode(str, enum.Enum):
