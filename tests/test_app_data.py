@@ -143,6 +143,7 @@ def test_excluded_rows_with_reason_and_signal(tmp_path: Path) -> None:
                 "title": "Girls Frock",
                 "reason": "children",
                 "signal": "options: age size '2-3Y'",
+                "evidence": "options: 'age size 2-3Y' (+3.0 children) | options: 'adult size XL' (-1.0 children)",
                 "product_url": "http://127.0.0.1/k1",
                 "description": "x",
             },
@@ -161,7 +162,10 @@ def test_excluded_rows_with_reason_and_signal(tmp_path: Path) -> None:
     assert frame.columns.tolist() == data.EXCLUDED_COLUMNS
     assert data.filter_excluded(frame, reason="children")["signal"].tolist() == ["options: age size '2-3Y'"]
     assert data.filter_excluded(frame, site="boutique")["product_id"].tolist() == ["F1"]
-    assert views.with_links(frame)["product_url"].tolist() == ["[open](http://127.0.0.1/k1)", "open"]
+    shown = views.explained(frame)
+    assert shown["product_url"].tolist() == ["[open](http://127.0.0.1/k1)", "open"]
+    assert shown["evidence"].tolist() == [
+        "**+3.0 children** options: &#x27;age size 2-3Y&#x27;<br>**-1.0 children** options: &#x27;adult size XL&#x27;", ""]
     with pytest.raises(DataMissing, match="dvc repro csv"):
         data.load_excluded(tmp_path / "absent.csv")
 

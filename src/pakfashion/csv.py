@@ -19,6 +19,7 @@ import pandas as pd
 
 from pakfashion.config import CsvConfig, PathsConfig, VocabConfig, as_typed, stage_main
 from pakfashion.exclusion import (
+    EVIDENCE_SEPARATOR,
     KEEP,
     Convention,
     Decision,
@@ -115,7 +116,7 @@ def build_tables(raw_dir: Path, classifier: ProductClassifier) -> tuple[pd.DataF
     products, reports = load_site_products(raw_dir)
     decisions, conventions = classify_products(products, classifier)
     kept = [p for p, d in decisions if d.reason == KEEP]
-    excluded = [{**p, "reason": d.reason, "signal": d.signal, "evidence": " | ".join(d.evidence)}
+    excluded = [{**p, "reason": d.reason, "signal": d.signal, "evidence": EVIDENCE_SEPARATOR.join(d.evidence)}
                 for p, d in decisions if d.reason != KEEP]
     for convention in conventions:
         log.info("site convention: %s (applied to %d)", convention.describe(), convention.applied)

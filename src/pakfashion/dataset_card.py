@@ -100,9 +100,11 @@ are excluded.
 
 ## Exclusions
 
-Children's wear and non-clothing (fragrance, home textiles, footwear, bags, jewellery, ...) are excluded
-from each product's own signals (type, tags, title, size options); every exclusion with its reason and
-deciding signal is in the pipeline's `excluded.csv`. Counts:
+Children's wear and non-clothing (footwear, fragrance, candles, home textiles, tableware, stationery,
+bags, jewellery, cosmetics, ...) are excluded from all the evidence each product carries (product type,
+tags, title, size options, description, URL path, the retailer's collections and breadcrumbs) and from
+code conventions learned per site (SKU and handle prefixes of a line); every exclusion with its reason,
+deciding signal and all its evidence is in the pipeline's `excluded.csv`. Counts:
 
 {exclusions}
 

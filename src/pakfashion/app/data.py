@@ -35,7 +35,7 @@ CRAWL_REPORT_FILE = "crawl.json"
 SAMPLES_FILE = "samples.png"
 WORKSPACE = "workspace"
 DATASET_COLUMNS = ["split", "text", "site", "product_id", "product_url", "title", "garment", "colours", "file_name"]
-EXCLUDED_COLUMNS = ["site", "product_id", "title", "reason", "signal", "category", "product_url"]
+EXCLUDED_COLUMNS = ["site", "product_id", "title", "reason", "signal", "evidence", "category", "product_url"]
 RUN_COLUMNS = ["run", "rev", "created", "state"]
 
 
@@ -186,7 +186,7 @@ def read_csv_text(path: Path, stage: str, *, columns: list[str] | None = None) -
 
 
 def load_excluded(excluded_csv: Path) -> pd.DataFrame:
-    """The csv stage's excluded products: site, product, title, reason, deciding signal, link."""
+    """The csv stage's excluded products: site, product, title, reason, deciding signal, all evidence, link."""
     frame = read_csv_text(excluded_csv, "csv")
     return frame.reindex(columns=EXCLUDED_COLUMNS, fill_value="")
 

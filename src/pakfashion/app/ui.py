@@ -111,7 +111,7 @@ def show_excluded(store: AppData, reason: str, site: str) -> tuple[pd.DataFrame,
         return EMPTY, message(err)
     rows = data.filter_excluded(frame, reason=choice(reason), site=choice(site))
     counts = ", ".join(f"{reason} {n}" for reason, n in frame["reason"].value_counts().sort_index().items())
-    return views.with_links(rows), f"**{len(rows)}** of {len(frame)} excluded products shown ({counts or 'none'})"
+    return views.explained(rows), f"**{len(rows)}** of {len(frame)} excluded products shown ({counts or 'none'})"
 
 
 def excluded_filters(store: AppData) -> tuple[gr.Dropdown, gr.Dropdown]:
@@ -174,14 +174,15 @@ def dataset_tab(store: AppData, app: gr.Blocks) -> None:
             number = gr.State(1)
         with gr.Tab("Excluded", id="excluded", elem_id="excluded-tab"):
             gr.Markdown(
-                "Products the csv stage left out, with the rule that decided (`reason`) "
-                "and the text it matched (`signal`)."
+                "Products the csv stage left out: why (`reason`), the signal that decided it (`signal`) "
+                "and every signal the product carries (`evidence`: weight and target, field, matched text; "
+                "negative weights are counter-evidence, e.g. adult sizes against a children's word)."
             )
             with gr.Row():
                 reason = gr.Dropdown([ANY], value=ANY, label="Reason", elem_id="excluded-reason")
                 excluded_site = gr.Dropdown([ANY], value=ANY, label="Site", elem_id="excluded-site")
             excluded_status = gr.Markdown(elem_id="excluded-status")
-            datatypes = ["markdown" if name == "product_url" else "str" for name in data.EXCLUDED_COLUMNS]
+            datatypes = ["markdown" if name in ("product_url", "evidence") else "str" for name in data.EXCLUDED_COLUMNS]
             excluded = gr.Dataframe(datatype=datatypes, wrap=True, interactive=False, elem_id="excluded-table")
         with gr.Tab("Sites & robots", id="sites"):
             sites_status = gr.Markdown(elem_id="sites-status")

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from pakfashion.app.data import Page
+from pakfashion.exclusion import EVIDENCE_SEPARATOR
 
 # Gradio serves files under allowed_paths at this route, relative to the app's own URL.
 FILE_ROUTE = "gradio_api/file="
@@ -63,6 +64,22 @@ def with_links(frame: pd.DataFrame, *, column: str = "product_url", label: str =
     linked = frame.copy()
     linked[column] = [markdown_link(url, label) for url in linked[column]]
     return linked
+
+
+def evidence_markdown(evidence: str) -> str:
+    """excluded.csv's ``evidence`` as one line per signal, its weight and target first (``+1.0 children``)."""
+    lines = []
+    for signal in filter(None, evidence.split(EVIDENCE_SEPARATOR)):
+        where, _, weight = signal.rpartition(" (")
+        lines.append(f"**{html.escape(weight.rstrip(')'))}** {html.escape(where)}" if where else html.escape(signal))
+    return "<br>".join(lines)
+
+
+def explained(frame: pd.DataFrame) -> pd.DataFrame:
+    """Excluded rows ready to show: product links, and the evidence one signal per line."""
+    shown = with_links(frame)
+    shown["evidence"] = [evidence_markdown(text) for text in shown["evidence"]]
+    return shown
 
 
 def problem_markdown(message: str) -> str:
