@@ -192,11 +192,26 @@ def test_a_missing_labelled_set_is_a_clear_error(classifier: ProductClassifier, 
 
 
 def test_rules_hold_on_the_in_house_regression_set(classifier: ProductClassifier, repo_root: Path) -> None:
-    labelled = list(read_jsonl(repo_root / "tests/data/labelled_products.jsonl"))
+    labelled = list(read_jsonl(repo_root / "data/labelled/in_house.jsonl"))
     assert len(labelled) >= 200
     scores = evaluate_labelled(classifier, labelled)
     for label in ("children", "non_clothing"):
         assert scores[label]["precision"] >= 0.95 and scores[label]["recall"] >= 0.95, scores
+    assert scores["keep_excluded"]["share"] < 0.01, scores
+
+
+def test_rules_on_public_listings_they_were_not_written_from(classifier: ProductClassifier, repo_root: Path) -> None:
+    """Real text-only listings labelled by someone who never saw the rules; the test split was never tuned on.
+
+    Recall of children is bounded by the material: about half its children's listings say so only in
+    fields a text-only crawl does not see (sizes in ages, tags); see data/labelled/PUBLIC_LISTINGS.md.
+    """
+    labelled = list(read_jsonl(repo_root / "data/labelled/public_listings.jsonl"))
+    scores = evaluate_labelled(classifier, [r for r in labelled if r["split"] == "test"])
+    assert scores["products"] >= 250
+    for label in ("children", "non_clothing"):
+        assert scores[label]["precision"] >= 0.95, scores
+    assert scores["non_clothing"]["recall"] >= 0.9 and scores["children"]["recall"] >= 0.5, scores
     assert scores["keep_excluded"]["share"] < 0.01, scores
 
 

@@ -152,6 +152,7 @@ class CsvConfig:
     children: ChildrenVocabulary = MISSING
     ignore_phrases: list[str] = MISSING
     styling_phrases: list[str] = MISSING
+    cross_sell_phrases: list[str] = MISSING
     age_size_pattern: str = MISSING
     age_text_pattern: str = MISSING
     adult_size_pattern: str = MISSING

@@ -37,6 +37,7 @@ _STRUCTURAL_SEGMENTS = frozenset({
 })
 _WORD = re.compile(r"[a-z0-9]+")
 _CODE_PARTS = re.compile(r"[a-z]+|[0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _EXTENSION = re.compile(r"\.(html?|php|aspx?|jpe?g|png|webp|gif|avif)$")
 
 
@@ -137,6 +138,7 @@ def product_text(product: dict[str, Any]) -> ProductText:
     names = [("title", str(product.get("title") or ""))]
     names += [("tags", str(tag)) for tag in product.get("tags") or []]
     names.append(("handle", _handle(product)))
+    names += [("image name", _CAMEL.sub(" ", stem)) for stem in _image_stems(product)]
     options = [str(v) for values in (product.get("options") or {}).values() for v in values or []]
     return ProductText(
         categories=[(f, raw, normalise(raw)) for f, raw in categories if raw.strip()],
@@ -183,8 +185,8 @@ class ProductClassifier:
         self._ignore = Terms(settings.ignore_phrases)
         self._garments = Terms([*garments, *settings.clothing_words])
         self._families = [_Family.build(name, family) for name, family in settings.non_clothing.items()]
-        styling = "|".join(re.escape(normalise(p).strip()) for p in settings.styling_phrases)
-        self._styling = re.compile(rf"\b(?:{styling})\b[^.!?;\n]*") if styling else None
+        self._styling = _clause_pattern(settings.styling_phrases, whole_clause=False)
+        self._cross_sell = _clause_pattern(settings.cross_sell_phrases, whole_clause=True)
         self._age_size = _regex(settings.age_size_pattern)
         self._age_text = _regex(settings.age_text_pattern)
         self._adult_size = _regex(settings.adult_size_pattern)
@@ -231,8 +233,12 @@ class ProductClassifier:
             clean = self._clean(normal)
             signals += [Signal(CHILDREN, field_name, w.word, m, raw) for m in self._children_words.find(clean)]
             signals += [Signal(CHILDREN, field_name, w.adult_word, m, raw) for m in self._adult_words.find(clean)]
-        description = self._clean(normalise(text.description))
-        signals += [Signal(CHILDREN, "description", w.description_phrase, m) for m in self._children_phrases.find(description)]
+        description = self._clean(normalise(_without(self._cross_sell, text.description)))
+        phrases = self._children_phrases.find(description)
+        signals += [Signal(CHILDREN, "description", w.description_phrase, m) for m in phrases]
+        # A word inside a phrase already counted ("girls" in "for girls") is not counted again.
+        rest = self._children_phrases.remove(description)
+        signals += [Signal(CHILDREN, "description", w.description_word, m) for m in self._children_words.find(rest)]
         signals += [Signal(CHILDREN, "description", w.cue, m) for m in self._children_cues.find(description)]
         signals += [Signal(CHILDREN, "description", w.adult_cue, m) for m in self._adult_words.find(description)]
         for field_name, raw in [*((f, r) for f, r, _ in text.names if f == "title"), ("description", text.description)]:
@@ -271,10 +277,22 @@ class ProductClassifier:
         return signals
 
     def _description_without_styling(self, description: str) -> str:
-        lowered = description.lower().replace("\u2019", "'").replace("'", "")
-        if self._styling is not None:
-            lowered = self._styling.sub(" ", lowered)
-        return self._clean(normalise(lowered))
+        return self._clean(normalise(_without(self._styling, description)))
+
+
+def _clause_pattern(phrases: list[str], *, whole_clause: bool) -> re.Pattern[str] | None:
+    """A pattern for the clause (up to . ! ? ; or a line end) from a phrase on, or all of its clause."""
+    words = "|".join(re.escape(normalise(p).strip()) for p in phrases if normalise(p).strip())
+    if not words:
+        return None
+    before = r"[^.!?;\n]*" if whole_clause else ""
+    return re.compile(rf"{before}\b(?:{words})\b[^.!?;\n]*")
+
+
+def _without(pattern: re.Pattern[str] | None, text: str) -> str:
+    """Lower-cased ``text`` (apostrophes dropped) with the clauses ``pattern`` finds removed."""
+    lowered = text.lower().replace("\u2019", "'").replace("'", "")
+    return pattern.sub(" . ", lowered) if pattern is not None else lowered
 
 
 def _first_match(pattern: re.Pattern[str] | None, text: str) -> str | None:
@@ -347,7 +365,8 @@ def product_codes(product: dict[str, Any]) -> set[str]:
 
 
 def _image_stems(product: dict[str, Any]) -> list[str]:
-    return [_EXTENSION.sub("", urlsplit(str(u)).path.rsplit("/", 1)[-1]) for u in product.get("image_urls") or []]
+    """Image file names without extension, case kept ("24_G_GirlsFrocks_EGTF24S-200056_1")."""
+    return [_EXTENSION.sub("", urlsplit(str(u)).path.rsplit("/", 1)[-1], count=1) for u in product.get("image_urls") or []]
 
 
 @dataclass(frozen=True)
