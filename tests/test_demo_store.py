@@ -21,6 +21,7 @@ from protego import Protego
 from pakfashion.demo import (COLOURS, AtelierProduct, DemoProduct, DemoServer, Faults, build_world,
                              running_demo)
 from pakfashion.demo import atelier_pages, pages
+from pakfashion.demo.evidence import ATELIER_DESIGNS, BOUTIQUE_DESIGNS, SHOP_DESIGNS
 from pakfashion.demo.images import draw_garment, nearest_colour
 
 pytestmark = pytest.mark.network
@@ -70,14 +71,13 @@ def test_world_is_deterministic() -> None:
 
 def test_ground_truth_counts() -> None:
     world = build_world()
-    assert len(world.products()) >= 72
+    assert world.counts() == {
+        "demo_shop": {"children": 15, "keep": 33, "no_image": 1, "non_clothing": 5},
+        "demo_boutique": {"children": 7, "keep": 33, "no_image": 2, "non_clothing": 13},
+        "demo_atelier": {"children": 3, "keep": 20, "non_clothing": 2},
+    }
     for name in SHOPIFY_SITES:
         site = world.sites[name]
-        labels = [p.expected for p in site.products]
-        assert len(site.products) >= 36, name
-        assert labels.count("children") >= 4, name
-        assert labels.count("non_clothing") >= 3, name
-        assert labels.count("no_image") >= 1, name
         assert any(p.shopify["images"] == [] for p in site.products), name
         assert any(s.broken for p in site.products for s in p.image_specs[:1]), name
         assert sum(len(p.image_specs) >= 2 for p in site.products) >= 2, name
@@ -259,14 +259,22 @@ def test_responses_are_byte_identical_for_same_seed(demo: DemoServer, http: requ
     assert image == draw_garment(spec.draw)
 
 
-# The Shopify sites must not change when the demo grows -------------------------------
+# The Shopify sites change only when the demo grows on purpose -------------------------
 
-SHOPIFY_SHA256 = {  # computed before the atelier and the new faults existed, at port 8765
-    "demo_shop": ("f01810e044701b563371dfbf88fb43f30fbf1b4218a11602fffaa0b4ea31598b",
-                  "6bb193d42bfdd22a8ee2fe1833a4cf9733ec284877bce46be43a835c10641366", "29033175"),
-    "demo_boutique": ("e03c947c5d2abbf0054fc3681b7386a35a1fa8093f4e8ed196e328a1c3455a9c",
-                      "73ece513937ae357726f12f9807ccdd5a35701df4a4e6278f3a4b8b12a0006c5", "43600138"),
+SHOPIFY_SHA256 = {  # at port 8765; recomputed when the evidence designs and collections were added
+    "demo_shop": ("d1b1e209fa909948797d394d7314362bf01b067bfc786abee78fa2ceec9d5971",
+                  "93aa66eb6e8a0b5305424843f06296501d2e7716442db16cab60ca6a3008b8c5",
+                  "f42908a4494b26369868a8dfba1e8a4cd94e24fd5a215a3889bc5f9ef84a62c9", "29033175"),
+    "demo_boutique": ("753b9e167ac7383ce9b79c20d021057658da1599c4e83be5515477a70b8f2533",
+                      "2a021fcb4741ec2857832e1c5fdbfeb7a0e690b4e16e8d85193ed9339ba28699",
+                      "1e451efcd2aee1bdccd936fa58353e96e6cd994b0fe37be9333231f1d6b8ddef", "43600138"),
 }
+ORIGINAL_SHA256 = {  # the products of the world before the evidence designs, rendered at port 8765
+    "demo_shop": "caa165e765a333214b4eb9cd1bc885d4d65835c265ffd575539ceea2f851c37b",
+    "demo_boutique": "ebf278ec4fa2f086138f76c68d902464e0e09f80b4b235839a0b8b2f6184475d",
+    "demo_atelier": "cce5285ac81fa50a485a05ca54df68ff8e1876236597f0516d9e6e0b6219140b",
+}
+DESIGN_TITLES = {d.title for d in (*SHOP_DESIGNS, *BOUTIQUE_DESIGNS, *ATELIER_DESIGNS)}
 
 
 def _at_8765(body: bytes, demo: DemoServer, name: str) -> bytes:
@@ -274,8 +282,19 @@ def _at_8765(body: bytes, demo: DemoServer, name: str) -> bytes:
     return body.replace(netloc, demo.world.sites[name].netloc(8765).encode())
 
 
+def test_original_products_are_unchanged_by_the_evidence_designs() -> None:
+    world = build_world()
+    for name, expected in ORIGINAL_SHA256.items():
+        site = world.sites[name]
+        digest = hashlib.sha256()
+        for product in site.products:
+            if product.title not in DESIGN_TITLES:
+                digest.update(pages.to_json(product.render(site.netloc(8765))))
+        assert digest.hexdigest() == expected, name
+
+
 def test_shopify_sites_unchanged(demo: DemoServer, http: requests.Session) -> None:
-    for name, (products_sha, other_sha, shop_id) in SHOPIFY_SHA256.items():
+    for name, (products_sha, other_sha, collections_sha, shop_id) in SHOPIFY_SHA256.items():
         base = demo.base_url(name)
         digest = hashlib.sha256()
         for limit, page in ((250, 1), (30, 1), (30, 2)):
@@ -290,6 +309,74 @@ def test_shopify_sites_unchanged(demo: DemoServer, http: requests.Session) -> No
             for path in (f"/products/{product.handle}", f"/products/{product.handle}.json"):
                 digest.update(_at_8765(http.get(base + path, timeout=5).content, demo, name))
         assert digest.hexdigest() == other_sha, name
+        digest = hashlib.sha256()
+        digest.update(http.get(f"{base}/collections.json", timeout=5).content)
+        for collection in demo.world.sites[name].collections:
+            url = f"{base}/collections/{collection.handle}/products.json?limit=250"
+            digest.update(_at_8765(http.get(url, timeout=5).content, demo, name))
+        assert digest.hexdigest() == collections_sha, name
+
+
+# Shopify collections ---------------------------------------------------------------
+
+def _collections(http: requests.Session, base: str, **params: int) -> requests.Response:
+    return http.get(f"{base}/collections.json", params=params, timeout=5)
+
+
+def test_collections_json_and_membership_pages(demo: DemoServer, http: requests.Session) -> None:
+    for name in SHOPIFY_SITES:
+        site = demo.world.sites[name]
+        base = demo.base_url(name)
+        response = _collections(http, base)
+        assert response.status_code == 200 and response.headers["Content-Type"] == "application/json; charset=utf-8"
+        listed = response.json()["collections"]
+        assert [c["handle"] for c in listed] == [c.handle for c in site.collections]
+        for item in listed:
+            assert {"id", "handle", "title", "products_count", "published_at", "updated_at"} <= set(item)
+            assert len(str(item["id"])) == 12 and item["published_at"] <= item["updated_at"]
+            members = http.get(f"{base}/collections/{item['handle']}/products.json", params={"limit": 250},
+                               timeout=5).json()["products"]
+            assert [p["id"] for p in members] == [p.id for p in site.collection_products(item["handle"])]
+            assert item["products_count"] == len(members) > 0, item["handle"]
+            assert members == [p.render(site.netloc(demo.port)) for p in site.collection_products(item["handle"])]
+        assert [c["handle"] for c in _collections(http, base, limit=2, page=2).json()["collections"]] == [
+            c.handle for c in site.collections[2:4]]
+        kids = [c for c in site.collections if c.meaning == "children"]
+        assert kids and all(re.search(r"\b(kids|girls|boys)\b", c.title.lower()) for c in kids), name
+        assert any(c.meaning == "non_clothing" for c in site.collections), name
+        assert {"Women Pret", "Unstitched Lawn", "Eid Edit"} <= {c.title for c in site.collections}
+        missing = http.get(f"{base}/collections/no-such-thing/products.json", timeout=5)
+        assert missing.status_code == 404 and missing.json() == {"errors": "Not Found"}
+        assert _collections(http, base, limit=250, page=101).status_code == 400
+    assert http.get(f"{demo.base_url(ATELIER)}/collections.json", timeout=5).status_code == 404
+
+
+def test_every_shopify_product_is_in_the_collections_a_store_would_use() -> None:
+    world = build_world()
+    for name in SHOPIFY_SITES:
+        site = world.sites[name]
+        handles = {c.handle for c in site.collections}
+        meaning = {c.handle: c.meaning for c in site.collections}
+        for product in site.products:
+            assert product.collections and set(product.collections) <= handles, product.title
+            kinds = {meaning[h] for h in product.collections} - {"adult"}
+            given_away_elsewhere = product.title in DESIGN_TITLES and not re.search(r"collection|type",
+                                                                                    product.notes)
+            if product.expected in ("keep", "no_image") or given_away_elsewhere:
+                assert not kinds, product.title  # only adult collections list it
+            else:
+                assert kinds == {product.expected}, product.title
+        frontpage = site.collection("frontpage")
+        assert frontpage is None or frontpage.title == "Home page"
+
+
+def test_truncated_paths_fault(demo: DemoServer, http: requests.Session) -> None:
+    base = demo.base_url("demo_boutique")
+    full = _collections(http, base).content
+    demo.faults.truncated_paths = {"/collections.json"}
+    cut = _collections(http, base)
+    assert cut.status_code == 200 and cut.content == full[:len(full) // 2]
+    assert _products(http, base, limit=1).json()["products"]
 
 
 # The SFCC-like atelier ----------------------------------------------------------------
@@ -302,13 +389,13 @@ def _atelier(demo: DemoServer) -> list[AtelierProduct]:
 
 def test_atelier_world() -> None:
     site = build_world().sites[ATELIER]
-    assert build_world().counts()[ATELIER] == {"children": 2, "keep": 20, "non_clothing": 2}
+    assert build_world().counts()[ATELIER] == {"children": 3, "keep": 20, "non_clothing": 2}
     assert site.host == "127.0.0.3" and site.platform == "sfcc"
     products = [*site.products, *site.disallowed_products]
     assert all(isinstance(p, AtelierProduct) for p in products)
-    assert len({p.sku for p in products}) == len({p.id for p in products}) == len(products) == 26
+    assert len({p.sku for p in products}) == len({p.id for p in products}) == len(products) == 27
     for product in site.products:
-        assert re.fullmatch(r"/[a-z0-9-]+-AT\d{4}\.html", product.page_path), product.page_path
+        assert re.fullmatch(r"/(kids/girls/)?[a-z0-9-]+-AT\d{4}\.html", product.page_path), product.page_path
         assert product.page_path.endswith(f"-{product.sku}.html") and product.image_specs
     assert len(site.disallowed_pages) == 2
     assert all(re.fullmatch(r"/private/[a-z0-9-]+-AT\d{4}\.html", path) for path in site.disallowed_pages)
@@ -448,7 +535,7 @@ def test_atelier_product_pages_match_ground_truth(demo: DemoServer, http: reques
         assert set(found["images"]) <= set(product.image_urls(netloc)), url
         if source == "jsonld":
             assert found["sku"] == product.sku and found["url"] == url
-    assert len(sources) == 24 and sources.count("og") == 1
+    assert len(sources) == 25 and sources.count("og") == 1
     for shape in ('"@graph"', '"@type": [\n    "Product"\n  ]', '"ProductGroup"', '"hasVariant"',
                   "//<![CDATA[", '"AggregateOffer"', '"lowPrice"', '"ImageObject"', ',\n}\n</script>'):
         assert shape in raw, shape
@@ -795,3 +882,89 @@ def test_bulk_cli_prints_only_the_base_url() -> None:
         process.terminate()
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0 and out == "" and err == ""
+
+
+# Products only one kind of evidence gives away -------------------------------------------
+
+GIVE_AWAY = re.compile(
+    r"\b(kids?|child(ren)?|girls?|boys?|baby|babies|infant|toddler|junior|teens?|little|school|playtime|twirl"
+    r"|age|years?|\d+-\d+ ?(y|m|years)|footwear|shoes?|khussa|sandals?|chappal|heels?|sole|straps?|perfume"
+    r"|parfum|fragrance|attar|notes|candle|wax|wick|burn|home|ceramic|coasters?|tray|plate)\b", re.I)
+
+
+def _words_shown(product: DemoProduct) -> str:
+    """Title, type, tags and option values: everything a shopper sees but the description."""
+    shopify = product.shopify
+    values = [v for option in shopify["options"] for v in option["values"]]
+    return " ".join([shopify["title"], shopify["product_type"], *shopify["tags"], *values])
+
+
+def _designs(world: Any) -> list[DemoProduct]:
+    return [p for p in world.products() if p.title in DESIGN_TITLES]
+
+
+def test_each_design_has_one_give_away_named_in_its_notes() -> None:
+    world = build_world()
+    designs = _designs(world)
+    assert len(designs) == len(DESIGN_TITLES) == 30
+    neutral = [p for p in designs if p.expected != "keep" and "type" not in p.notes]
+    assert len(neutral) == 13
+    for product in neutral:
+        assert not GIVE_AWAY.search(_words_shown(product)), product.title
+        evidence = product.notes.split(": ", 1)[1]
+        body = pages.plain_text(product.shopify["body_html"])
+        assert bool(GIVE_AWAY.search(body)) == ("description" in evidence), product.title
+    by_evidence = {p.notes for p in neutral}
+    assert {"collection", "URL", "description", "SKU"} <= {w for note in by_evidence for w in re.findall(r"\w+", note)}
+    descriptions = [pages.plain_text(p.shopify["body_html"]) for p in neutral if "description" in p.notes]
+    for phrase in ("your little one", "playtime", "school", "let her twirl", "little ones", "keeps them comfy",
+                   "cushioned sole", "block heel", "straps", "every step", "top notes", "heart of", "base of",
+                   "burn time", "coasters", "tray", "ceramic hot plate"):
+        assert any(phrase in text.lower() for text in descriptions), phrase
+
+
+def test_site_sku_and_handle_conventions() -> None:
+    world = build_world()
+    boutique = world.sites["demo_boutique"]
+    line = [p for p in boutique.products if p.shopify["variants"][0]["sku"].startswith("FW")]
+    assert len(line) == 8 and all(p.expected == "non_clothing" for p in line)
+    assert sum(p.shopify["product_type"] == "Footwear" for p in line) == 6
+    assert sum(not GIVE_AWAY.search(_words_shown(p) + p.shopify["body_html"]) for p in line) == 2
+    assert all(re.fullmatch(r"FW\d{4}(-\d\d)?", v["sku"]) for p in line for v in p.shopify["variants"])
+    shop = world.sites["demo_shop"]
+    girls = [p for p in shop.products if "-kg-" in p.handle]
+    assert len(girls) == 8 and all(p.expected == "children" for p in girls)
+    assert all(p.handle.startswith("ss25-kg-") and v["sku"].startswith("KG") for p in girls for v in p.shopify["variants"])
+    assert sum(p.shopify["product_type"] == "Kids" for p in girls) == 6
+    assert sum(not GIVE_AWAY.search(_words_shown(p) + p.shopify["body_html"]) for p in girls) == 2
+    for site, code, exceptions in ((shop, "DS", girls), (boutique, "DB", line)):
+        others = [v["sku"] for p in site.products if p not in exceptions for v in p.shopify["variants"]]
+        assert others and all(sku.startswith(code) for sku in others), site.name
+    atelier = world.sites[ATELIER]
+    assert all(v["sku"].startswith("AT") for p in atelier.products for v in p.shopify["variants"])
+
+
+def test_adult_traps_are_kept() -> None:
+    world = build_world()
+    text = {p.title: f"{p.title} {pages.plain_text(p.shopify['body_html'])}".lower() for p in world.products()}
+    expected = {p.title: p.expected for p in world.products()}
+    for phrase in ("baby pink", "girls day out", "girls night out", "jewel embroidered lawn suit", "misty lilac",
+                   "mughal era jacquard shalwar kameez", "pair it with heels and a clutch", "with the kids"):
+        titles = [title for title, words in text.items() if phrase in words]
+        assert titles and all(expected[t] == "keep" for t in titles), phrase
+
+
+def test_atelier_kids_folder_page_and_breadcrumbs(demo: DemoServer, http: requests.Session) -> None:
+    base = demo.base_url(ATELIER)
+    product = next(p for p in _atelier(demo) if p.title == "Sunshine Angrakha")
+    assert re.fullmatch(r"/kids/girls/sunshine-angrakha-AT\d{4}\.html", product.page_path)
+    assert product.expected == "children" and not GIVE_AWAY.search(_words_shown(product) + product.shopify["body_html"])
+    text = http.get(base + product.page_path, timeout=5).text
+    crumbs = [node for block in re.findall(r'<script type="application/ld\+json">(.*?)</script>', text, re.S)
+              for node in _nodes(_lenient_json(block)) if node.get("@type") == "BreadcrumbList"]
+    assert [item["name"] for item in crumbs[0]["itemListElement"]] == ["Home", "Kids", "Girls", "Sunshine Angrakha"]
+    for folder in ("/kids/girls/", "/kids/"):
+        assert f'href="{product.page_path}"' in http.get(base + folder, timeout=5).text, folder
+    adult = next(p for p in _atelier(demo) if p.garment == "kurta" and p.layout == "product" and p.expected == "keep")
+    text = http.get(base + adult.page_path, timeout=5).text
+    assert '"name": "Women"' in text or '"name":"Women"' in text

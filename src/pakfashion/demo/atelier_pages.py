@@ -104,7 +104,13 @@ def content_sitemap(site: DemoSite, port: int) -> bytes:
 
 
 def category_path(product: DemoProduct) -> str:
-    """Return the category page a product is listed on, e.g. "/women/kurta/"."""
+    """Return the category page a product is listed on, e.g. "/women/kurta/".
+
+    A page filed under a category folder (e.g. "/kids/girls/x-AT0027.html") is listed on that folder.
+    """
+    folder = product.page_path.rsplit("/", 1)[0] if isinstance(product, AtelierProduct) else ""
+    if folder and folder != "/private":
+        return f"{folder}/"
     if product.expected == "children":
         return "/kids/"
     if product.garment is None:
@@ -113,14 +119,18 @@ def category_path(product: DemoProduct) -> str:
 
 
 def categories(site: DemoSite) -> dict[str, list[AtelierProduct]]:
-    """Return {category path: products}, with "/women/" listing every adult garment."""
+    """Return {category path: products}; a parent ("/women/", "/kids/") lists its subcategories' products."""
     out: dict[str, list[AtelierProduct]] = {}
     for product in _atelier(site.products):
-        path = category_path(product)
-        out.setdefault(path, []).append(product)
-        if path.startswith("/women/"):
-            out.setdefault("/women/", []).append(product)
+        for path in _category_trail(category_path(product)):
+            out.setdefault(path, []).append(product)
     return dict(sorted(out.items()))
+
+
+def _category_trail(path: str) -> list[str]:
+    """Return a category path and its parents, outermost first: "/women/kurta/" → ["/women/", "/women/kurta/"]."""
+    parts = path.strip("/").split("/")
+    return ["/" + "/".join(parts[:depth]) + "/" for depth in range(1, len(parts) + 1)]
 
 
 def _price_value(product: AtelierProduct, amount: int) -> int | str:
@@ -175,11 +185,12 @@ def _product_node(product: AtelierProduct, site: DemoSite, port: int) -> dict[st
 
 
 def _breadcrumbs(product: AtelierProduct, site: DemoSite, port: int) -> dict[str, Any]:
-    """Return the BreadcrumbList for a product page (Home > category > product)."""
+    """Return the BreadcrumbList for a product page (Home > Women > Kurta > product)."""
     base = site.base_url(port)
-    category = category_path(product)
-    trail = [("Home", f"{base}/"), (category.strip("/").split("/")[-1].replace("-", " ").title(),
-                                    f"{base}{category}"), (product.title, product.url(site.netloc(port)))]
+    trail = [("Home", f"{base}/")]
+    trail += [(path.strip("/").rsplit("/", 1)[-1].replace("-", " ").title(), f"{base}{path}")
+              for path in _category_trail(category_path(product))]
+    trail.append((product.title, product.url(site.netloc(port))))
     return {"@type": "BreadcrumbList", "itemListElement": [
         {"@type": "ListItem", "position": i, "name": name, "item": item}
         for i, (name, item) in enumerate(trail, start=1)]}
@@ -289,6 +300,9 @@ def product_page(product: AtelierProduct, site: DemoSite, port: int) -> bytes:
     head = f'<link rel="canonical" href="{esc(url)}">\n' + "\n".join(
         f'<meta property="{k}" content="{esc(v)}">' for k, v in meta)
     head += f'\n<script type="application/ld+json">\n{json_ld_text(product, site, port)}\n</script>'
+    if product.layout not in ("graph", "og_only"):  # a @graph carries its own; og_only has no JSON-LD left
+        crumbs = json.dumps({"@context": SCHEMA, **_breadcrumbs(product, site, port)}, ensure_ascii=False)
+        head += '\n<script type="application/ld+json">' + crumbs.replace("</", "<\\/") + "</script>"
     category = category_path(product)
     images = "".join(f'<img class="d-block img-fluid" src="{esc(src)}" alt="{esc(product.title)}">'
                      for src in urls)

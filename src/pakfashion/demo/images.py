@@ -49,7 +49,7 @@ BACKGROUND: RGB = (236, 236, 233)
 
 Shape = Literal[
     "tunic", "short_tunic", "sleeveless", "dress", "abaya", "wrap", "trousers",
-    "shalwar", "frock", "bottle", "candle", "sheet",
+    "shalwar", "frock", "bottle", "candle", "sheet", "shoe", "plate",
 ]
 Pattern = Literal["none", "neckline", "hem", "buttis", "border"]
 Point = tuple[float, float]
@@ -262,6 +262,30 @@ def _draw_sheet(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
                   fill=colour_rgb(spec.accent), width=box.px(0.01))
 
 
+_KHUSSA_UPPER: list[Point] = [
+    (0.08, 0.50), (0.22, 0.44), (0.40, 0.46), (0.62, 0.50), (0.82, 0.54), (0.96, 0.46),
+    (0.92, 0.66), (0.08, 0.66),
+]
+
+
+def _draw_shoe(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
+    """Draw a khussa seen from the side: the upper with a curled toe, a sole and embroidery dots."""
+    fill = colour_rgb(spec.colour)
+    draw.polygon([box.pt(x, y) for x, y in _KHUSSA_UPPER], fill=fill, outline=_darker(fill))
+    draw.rectangle(box.rect(0.07, 0.66, 0.93, 0.72), fill=_darker(fill, 0.5))
+    r = box.px(0.012)
+    for i in range(6):
+        x, y = box.pt(0.30 + 0.09 * i, 0.58)
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour_rgb(spec.accent))
+
+
+def _draw_plate(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
+    """Draw a ceramic hot plate from above: a disc with a painted rim."""
+    fill = colour_rgb(spec.colour)
+    draw.ellipse(box.rect(0.08, 0.08, 0.92, 0.92), fill=fill, outline=_darker(fill), width=box.px(0.01))
+    draw.ellipse(box.rect(0.18, 0.18, 0.82, 0.82), outline=colour_rgb(spec.accent), width=box.px(0.03))
+
+
 def render_image(spec: DrawSpec) -> Image.Image:
     """Draw the image described by `spec` and return it as an RGB Pillow image."""
     image = Image.new("RGB", (spec.width, spec.height), BACKGROUND)
@@ -277,6 +301,10 @@ def render_image(spec: DrawSpec) -> Image.Image:
         _draw_candle(draw, box, spec)
     elif spec.shape == "sheet":
         _draw_sheet(draw, box, spec)
+    elif spec.shape == "shoe":
+        _draw_shoe(draw, box, spec)
+    elif spec.shape == "plate":
+        _draw_plate(draw, box, spec)
     else:
         raise ValueError(f"unknown shape {spec.shape!r}")
     return image

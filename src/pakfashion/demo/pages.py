@@ -64,10 +64,7 @@ def products_page(site: DemoSite, port: int, limit: int, page: int, control_char
     With `control_chars`, every third product's `body_html` holds a raw tab, \\x0b and \\x01
     (invalid in strict JSON, accepted by `json.loads(..., strict=False)`), as in real catalogs.
     """
-    start = (page - 1) * limit
-    chunk = site.products[start:start + limit]
-    netloc = site.netloc(port)
-    rendered = [p.render(netloc) for p in chunk]
+    rendered = _rendered_page(site.products, site.netloc(port), limit, page)
     if not control_chars:
         return to_json({"products": rendered})
     for product in rendered[::3]:
@@ -77,6 +74,31 @@ def products_page(site: DemoSite, port: int, limit: int, page: int, control_char
     for char, raw in _CONTROL_CHARS:
         body = body.replace(char.encode("utf-8"), raw)
     return body
+
+
+def _rendered_page(products: list[DemoProduct], netloc: str, limit: int, page: int) -> list[dict[str, Any]]:
+    """Return page `page` (1-based) of `limit` products, rendered for `netloc`."""
+    start = (page - 1) * limit
+    return [p.render(netloc) for p in products[start:start + limit]]
+
+
+def collections_page(site: DemoSite, limit: int, page: int) -> bytes:
+    """Return the `/collections.json` body for one page (the storefront's public shape)."""
+    start = (page - 1) * limit
+    items = [{
+        "id": c.id, "title": c.title, "handle": c.handle,
+        "description": f"<p>{html.escape(c.description)}</p>" if c.description else "",
+        "published_at": c.published_at, "updated_at": c.updated_at, "image": None,
+        "products_count": len(site.collection_products(c.handle)),
+    } for c in site.collections[start:start + limit]]
+    return to_json({"collections": items})
+
+
+def collection_products_page(site: DemoSite, port: int, handle: str, limit: int, page: int) -> bytes | None:
+    """Return the `/collections/<handle>/products.json` body for one page, or None if no such collection."""
+    if site.collection(handle) is None:
+        return None
+    return to_json({"products": _rendered_page(site.collection_products(handle), site.netloc(port), limit, page)})
 
 
 def paging_error(limit: int, page: int) -> bytes:

@@ -83,6 +83,8 @@ class Faults:
         captcha: Every request but `/robots.txt`, on every site, answers 200 with a bot
             challenge page; checked first.
         captcha_sites: Site names that serve the challenge even when `captcha` is off.
+        truncated_paths: Paths (no query string) whose 200 responses are cut to half their
+            body, every time (e.g. {"/collections.json"}: a malformed collections listing).
         image_faults: demo_shop lists the "Image Faults Test Kurta" first (in `/products.json`,
             its sitemap and home page, with its own product page and JSON) and serves its images
             under `/cdn/shop/files/faults/`, one per case of `image_faults.IMAGE_FAULT_CASES`
@@ -102,6 +104,7 @@ class Faults:
     captcha: bool = False
     captcha_sites: set[str] = field(default_factory=set)
     image_faults: bool = False
+    truncated_paths: set[str] = field(default_factory=set)
     _counts: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False,
                                                  compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
@@ -200,6 +203,8 @@ class DemoServer:
                 (re.compile(r"/"), self._home),
                 (re.compile(r"/robots\.txt"), self._robots),
                 (re.compile(r"/products\.json"), self._products),
+                (re.compile(r"/collections\.json"), self._collections),
+                (re.compile(r"/collections/(?P<handle>[^/]+)/products\.json"), self._collection_products),
                 (re.compile(r"/products/(?P<handle>[^/]+)\.json"), self._product_json),
                 (re.compile(r"/products/(?P<handle>[^/]+)"), self._product_page),
                 (re.compile(r"/sitemap\.xml"), self._sitemap_index),
@@ -212,7 +217,7 @@ class DemoServer:
                 (re.compile(r"/sitemap_index\.xml"), self._sfcc_sitemap_index),
                 (re.compile(r"/sitemap_0-product\.xml\.gz"), self._sfcc_product_sitemap),
                 (re.compile(r"/sitemap_0-content\.xml"), self._sfcc_content_sitemap),
-                (re.compile(r"/(?:private/)?[a-z0-9-]+-[A-Z]{2}\d{4}\.html"), self._sfcc_product_page),
+                (re.compile(r"/(?:[a-z0-9-]+/)*[a-z0-9-]+-[A-Z]{2}\d{4}\.html"), self._sfcc_product_page),
                 (re.compile(r"/[a-z0-9-]+\.html"), self._sfcc_content_page),
                 (re.compile(r"/(?:[a-z0-9-]+/)+"), self._sfcc_category),
                 (re.compile(r"/on/demandware\.store/.*"), self._sfcc_cart),
@@ -421,6 +426,9 @@ class DemoServer:
         if (path == "/products.json" and response.status == 200 and response.content_type == JSON
                 and faults.every(faults.truncate_json_every, "truncate_json", site.name)):
             response = Response(200, response.body[:len(response.body) // 2], JSON, response.headers)
+        if path in faults.truncated_paths and response.status == 200:
+            response = Response(200, response.body[:len(response.body) // 2], response.content_type,
+                                response.headers)
         if path in faults.noai_pages:
             response = Response(response.status, response.body, response.content_type,
                                 (*response.headers, ("X-Robots-Tag", "noai, noimageai")))
@@ -446,6 +454,24 @@ class DemoServer:
         if page * limit > pages.MAX_OFFSET:
             return Response(400, pages.paging_error(limit, page), JSON)
         body = pages.products_page(site, self._port, limit, page, control_chars=self.faults.control_chars)
+        return Response(200, body, JSON)
+
+    def _collections(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET /collections.json?limit=L&page=P."""
+        limit, page = pages.parse_paging(params)
+        if page * limit > pages.MAX_OFFSET:
+            return Response(400, pages.paging_error(limit, page), JSON)
+        return Response(200, pages.collections_page(site, limit, page), JSON)
+
+    def _collection_products(self, site: DemoSite, match: re.Match[str],
+                             params: dict[str, list[str]]) -> Response:
+        """GET /collections/<handle>/products.json?limit=L&page=P (404 for an unknown collection)."""
+        limit, page = pages.parse_paging(params)
+        if page * limit > pages.MAX_OFFSET:
+            return Response(400, pages.paging_error(limit, page), JSON)
+        body = pages.collection_products_page(site, self._port, match["handle"], limit, page)
+        if body is None:
+            return Response(404, pages.to_json({"errors": "Not Found"}), JSON)
         return Response(200, body, JSON)
 
     def _product_json(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:

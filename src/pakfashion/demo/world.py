@@ -1,9 +1,9 @@
 """Deterministic synthetic retail world: two Shopify-like Pakistani fashion sites and one
 Salesforce Commerce Cloud-like site (HTML product pages with JSON-LD, no JSON API).
 
-`build_world(seed)` returns the same products (ids, titles, prices, image specs) for
-the same seed. Image URLs are stored as paths; the server renders full URLs once its
-port is known (`DemoProduct.render`).
+`build_world(seed)` returns the same products (ids, titles, prices, image specs) and
+Shopify collections for the same seed. Image URLs are stored as paths; the server renders
+full URLs once its port is known (`DemoProduct.render`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
+from pakfashion.demo.evidence import (ATELIER_DESIGNS, BOUTIQUE_COLLECTIONS, BOUTIQUE_DESIGNS, FRONTPAGE_SIZE,
+                                      SHOP_COLLECTIONS, SHOP_DESIGNS, CollectionPlan, Design, Expected, Meaning)
 from pakfashion.demo.images import COLOURS, DrawSpec, Pattern, Shape
 
-Expected = Literal["keep", "children", "non_clothing", "no_image"]
 Platform = Literal["shopify", "sfcc"]
 Layout = Literal["product", "type_list", "graph", "group", "cdata", "trailing_comma", "og_only",
                  "aggregate"]
@@ -224,7 +225,8 @@ class DemoProduct:
         garment: Ground-truth garment name, None for non-clothing.
         image_specs: One spec per entry of `shopify["images"]`, in order.
         duplicate_of: Id of a same-site product whose first image has identical pixels.
-        notes: Why the product is tricky, if it is.
+        notes: Why the product is tricky, if it is (for the evidence designs: the one give-away).
+        collections: Handles of the site's Shopify collections that list it.
     """
 
     site: str
@@ -235,6 +237,7 @@ class DemoProduct:
     image_specs: list[ImageSpec]
     duplicate_of: int | None = None
     notes: str = ""
+    collections: tuple[str, ...] = ()
 
     @property
     def id(self) -> int:
@@ -291,6 +294,23 @@ class AtelierProduct(DemoProduct):
         return [spec.url(netloc) for spec in self.image_specs]
 
 
+@dataclass(frozen=True)
+class DemoCollection:
+    """A Shopify collection (`/collections.json`); its products are those naming its handle.
+
+    Attributes:
+        meaning: Ground truth: what the collection holds ("adult", "children", "non_clothing").
+    """
+
+    id: int
+    handle: str
+    title: str
+    meaning: Meaning
+    description: str
+    published_at: str
+    updated_at: str
+
+
 @dataclass
 class DemoSite:
     """One demo store served on its own loopback address.
@@ -299,6 +319,7 @@ class DemoSite:
         platform: "shopify" (`/products.json`) or "sfcc" (HTML pages and sitemaps only).
         disallowed_products: Products whose pages robots.txt disallows (sitemap-listed on
             the atelier); they are not in `products` and a polite crawler never fetches them.
+        collections: The Shopify collections, in `/collections.json` order (none on the atelier).
     """
 
     name: str
@@ -309,6 +330,7 @@ class DemoSite:
     vendor: str = ""
     platform: Platform = "shopify"
     disallowed_products: list[DemoProduct] = field(default_factory=list)
+    collections: list[DemoCollection] = field(default_factory=list)
 
     def netloc(self, port: int) -> str:
         """Return "host:port"."""
@@ -321,6 +343,20 @@ class DemoSite:
     def product(self, handle: str) -> DemoProduct | None:
         """Return the product with `handle`, or None."""
         return next((p for p in self.products if p.handle == handle), None)
+
+    def collection(self, handle: str) -> DemoCollection | None:
+        """Return the collection with `handle`, or None."""
+        return next((c for c in self.collections if c.handle == handle), None)
+
+    def collection_products(self, handle: str) -> list[DemoProduct]:
+        """Return the products listed in collection `handle`, in `/products.json` order."""
+        return [p for p in self.products if handle in p.collections]
+
+    def collections_of(self, product: DemoProduct) -> list[dict[str, str]]:
+        """Return `[{"handle", "title"}]` of the collections listing `product`, by handle (a crawl's
+        `ProductRecord.collections` holds those of them its `crawl.collections.terms` signal)."""
+        return [{"handle": c.handle, "title": c.title}
+                for c in sorted(self.collections, key=lambda c: c.handle) if c.handle in product.collections]
 
     def images(self) -> dict[str, ImageSpec]:
         """Return every image spec of the site (disallowed products too) keyed by its path."""
@@ -385,6 +421,8 @@ class _SiteBuilder:
         self.used_ids = used_ids
         self.handles: set[str] = set()
         self.count = 0
+        # Running numbers of the site's product lines with their own SKU code (demo.evidence).
+        self.line_counts: dict[str, int] = {}
 
     def new_id(self, low: int, high: int) -> int:
         """Return a fresh id in [low, high) not used anywhere in the world."""
@@ -429,9 +467,9 @@ class _SiteBuilder:
         return DrawSpec(shape=shape, colour=colour, accent=accent, pattern=pattern,
                         width=width, height=height, fmt=fmt, scale=scale)
 
-    def variants(self, product_id: int, number: int, option_values: tuple[str, ...],
+    def variants(self, product_id: int, sku: str, option_values: tuple[str, ...],
                  price: int, compare: int | None, stamps: tuple[str, str, str]) -> list[dict[str, Any]]:
-        """Return Shopify variant dicts, one per option value."""
+        """Return Shopify variant dicts, one per option value (SKU `sku` plus the value)."""
         out = []
         for position, value in enumerate(option_values, start=1):
             suffix = "" if value == "Default Title" else "-" + slugify(value).upper()
@@ -441,7 +479,7 @@ class _SiteBuilder:
                 "option1": value,
                 "option2": None,
                 "option3": None,
-                "sku": f"{self.code}{number:04d}{suffix}",
+                "sku": f"{sku}{suffix}",
                 "requires_shipping": True,
                 "taxable": True,
                 "featured_image": None,
@@ -458,8 +496,12 @@ class _SiteBuilder:
 
     def product(self, *, title: str, body_html: str, product_type: str, tags: list[str],
                 option_name: str, option_values: tuple[str, ...], price: int,
-                specs: list[ImageSpec], number: int, product_id: int) -> dict[str, Any]:
-        """Return a Shopify product dict (image src as "path?v=N")."""
+                specs: list[ImageSpec], number: int, product_id: int, handle: str = "",
+                sku: str = "") -> dict[str, Any]:
+        """Return a Shopify product dict (image src as "path?v=N").
+
+        `handle` and `sku` default to the title's slug and the site code plus `number`.
+        """
         stamps = self.dates()
         compare = price + 1000 * self.rng.randrange(1, 4) if self.rng.random() < 0.3 else None
         images = [{
@@ -476,7 +518,7 @@ class _SiteBuilder:
         return {
             "id": product_id,
             "title": title,
-            "handle": self.handle(title),
+            "handle": self.handle(handle or title),
             "body_html": body_html,
             "published_at": stamps[1],
             "created_at": stamps[0],
@@ -484,7 +526,8 @@ class _SiteBuilder:
             "vendor": self.vendor,
             "product_type": product_type,
             "tags": sorted(tags),
-            "variants": self.variants(product_id, number, option_values, price, compare, stamps),
+            "variants": self.variants(product_id, sku or f"{self.code}{number:04d}", option_values, price,
+                                      compare, stamps),
             "images": images,
             "options": [{"name": option_name, "position": 1, "values": list(option_values)}],
         }
@@ -560,6 +603,36 @@ class _SiteBuilder:
         return DemoProduct(site=self.site, shopify=shopify, expected="non_clothing", colour=None,
                            garment=None, image_specs=specs)
 
+    def design(self, design: Design) -> DemoProduct:
+        """Return a hand-written evidence product (see `pakfashion.demo.evidence`)."""
+        number, product_id = self.next_number()
+        scale = 0.6 if design.expected == "children" else 0.86
+        draw = self.draw_spec(design.shape, design.colour, design.pattern, scale=scale, accent=design.accent)
+        specs = [self.image_spec(number, 1, draw)]
+        sku = ""
+        if design.sku_code:
+            self.line_counts[design.sku_code] = self.line_counts.get(design.sku_code, 0) + 1
+            sku = f"{design.sku_code}{self.line_counts[design.sku_code]:04d}"
+        shopify = self.product(
+            title=design.title, body_html=design.body, product_type=design.product_type,
+            tags=list(design.tags), option_name=design.option_name, option_values=design.sizes,
+            price=design.price, specs=specs, number=number, product_id=product_id, handle=design.handle,
+            sku=sku)
+        garment = design.garment
+        return DemoProduct(site=self.site, shopify=shopify, expected=design.expected,
+                           colour=design.colour if garment else None, garment=garment, image_specs=specs,
+                           notes=design.notes, collections=design.collections)
+
+    def collections(self, plans: tuple[CollectionPlan, ...]) -> list[DemoCollection]:
+        """Return the site's collections in plan order, with fresh ids and dates."""
+        out = []
+        for plan in plans:
+            _, published, updated = self.dates()
+            out.append(DemoCollection(id=self.new_id(260_000_000_000, 299_999_999_999), handle=plan.handle,
+                                      title=plan.title, meaning=plan.meaning, description=plan.description,
+                                      published_at=published, updated_at=updated))
+        return out
+
 
 class _AtelierBuilder(_SiteBuilder):
     """Builds atelier products: SFCC Dynamic Imaging image URLs, SKU-named pages."""
@@ -588,8 +661,13 @@ def _atelier_product(b: _AtelierBuilder, recipe: tuple[str, Any], n_images: int,
         base = b.kids(*args, n_images=n_images)
     else:
         base = b.non_clothing(args)
+    return _as_atelier(b, base, "/private" if private else "", layout, image_form, price_type)
+
+
+def _as_atelier(b: _AtelierBuilder, base: DemoProduct, folder: str, layout: Layout = "product",
+                image_form: ImageForm = "list", price_type: PriceType = "number") -> AtelierProduct:
+    """Return the product built last as an atelier page under `folder` ("" = the site root)."""
     sku = b.sku()
-    folder = "/private" if private else ""
     return AtelierProduct(
         site=base.site, shopify=base.shopify, expected=base.expected, colour=base.colour,
         garment=base.garment, image_specs=base.image_specs, notes=base.notes, sku=sku,
@@ -689,9 +767,32 @@ def _tricky_products(b: _SiteBuilder) -> list[DemoProduct]:
     ]
 
 
+def _store_collections(product: DemoProduct, handles: set[str]) -> tuple[str, ...]:
+    """Return the collections (of `handles`) a real store would list an ordinary product in."""
+    tags = set(product.shopify["tags"])
+    if product.expected == "children":
+        wanted = {"kids-eid-edit", "little-stars-girls" if "girls" in tags else "little-stars-boys"}
+    elif product.garment is None:
+        wanted = {"home-living"} if "home" in tags else {"fragrances"}
+    elif product.garment == "3-piece suit":
+        wanted = {"unstitched-lawn" if "lawn" in tags else "unstitched-winter"}
+    else:
+        wanted = {"dupattas-shawls" if product.garment in ("dupatta", "shawl") else "women-pret"}
+    if product.garment is not None and product.expected != "children":
+        if tags & {"eid", "festive"} or product.garment == "lehenga":
+            wanted.add("eid-edit")
+        if "girls night out" in tags:
+            wanted.add("girls-night-out")
+    return tuple(sorted(wanted & handles))
+
+
 def _site_products(b: _SiteBuilder, non_clothing: tuple[NonClothingTemplate, ...],
+                   designs: tuple[Design, ...], plans: tuple[CollectionPlan, ...],
                    broken_only: bool, regular: int = 24) -> list[DemoProduct]:
-    """Return all products of one site, newest (highest id) first."""
+    """Return all products of one site, newest (highest id) first, each with its collections.
+
+    The evidence `designs` are built last, so the other products are the same with or without them.
+    """
     rng = b.rng
     kid_templates = [KIDS_TEMPLATES[0], *rng.sample(KIDS_TEMPLATES[1:], 4)]
     kid_colours = rng.sample(["pink", "yellow", "red", "blue", "green", "orange", "purple"], 5)
@@ -708,7 +809,15 @@ def _site_products(b: _SiteBuilder, non_clothing: tuple[NonClothingTemplate, ...
     else:
         products.append(b.adult(_garment("2-piece suit"), "olive", n_images=2, broken=(1,),
                                 notes="first image 404s, second is fine"))
-    return sorted(products, key=lambda p: p.id, reverse=True)
+    handles = {plan.handle for plan in plans}
+    for product in products:
+        product.collections = _store_collections(product, handles)
+    products += [b.design(design) for design in designs]
+    ordered = sorted(products, key=lambda p: p.id, reverse=True)
+    if "frontpage" in handles:
+        for product in [p for p in ordered if p.expected == "keep" and not p.notes][:FRONTPAGE_SIZE]:
+            product.collections = tuple(sorted({*product.collections, "frontpage"}))
+    return ordered
 
 
 def build_world(seed: int = 7, *, extra_shop_products: int = 0) -> DemoWorld:
@@ -720,8 +829,10 @@ def build_world(seed: int = 7, *, extra_shop_products: int = 0) -> DemoWorld:
             0 keeps the standard world.
 
     Returns:
-        A world with "demo_shop" (127.0.0.1) and "demo_boutique" (127.0.0.2), 40 products each,
-        and "demo_atelier" (127.0.0.3, SFCC-like), 24 products plus 2 robots-disallowed ones.
+        A world with "demo_shop" (127.0.0.1, 54 products) and "demo_boutique" (127.0.0.2, 55),
+        each with its Shopify collections, and "demo_atelier" (127.0.0.3, SFCC-like), 25 products
+        plus 2 robots-disallowed ones. Of those, 40, 40 and 24 are the original world (unchanged);
+        the rest are the evidence designs of `pakfashion.demo.evidence`.
     """
     used_ids: set[int] = set()
     shop = _SiteBuilder(random.Random(f"{seed}:demo_shop"), "demo_shop", "DS", "Demo Shop", used_ids)
@@ -729,17 +840,20 @@ def build_world(seed: int = 7, *, extra_shop_products: int = 0) -> DemoWorld:
                             "Demo Boutique", used_ids)
     sites = {
         "demo_shop": DemoSite("demo_shop", "127.0.0.1",
-                              _site_products(shop, SHOP_NON_CLOTHING, broken_only=False,
-                                             regular=24 + extra_shop_products),
-                              vendor="Demo Shop"),
+                              _site_products(shop, SHOP_NON_CLOTHING, SHOP_DESIGNS, SHOP_COLLECTIONS,
+                                             broken_only=False, regular=24 + extra_shop_products),
+                              vendor="Demo Shop", collections=shop.collections(SHOP_COLLECTIONS)),
         "demo_boutique": DemoSite("demo_boutique", "127.0.0.2",
-                                  _site_products(boutique, BOUTIQUE_NON_CLOTHING, broken_only=True),
-                                  vendor="Demo Boutique"),
+                                  _site_products(boutique, BOUTIQUE_NON_CLOTHING, BOUTIQUE_DESIGNS,
+                                                 BOUTIQUE_COLLECTIONS, broken_only=True),
+                                  vendor="Demo Boutique",
+                                  collections=boutique.collections(BOUTIQUE_COLLECTIONS)),
     }
     # Built last, from its own generator, so the Shopify sites are the same with or without it.
     atelier = _AtelierBuilder(random.Random(f"{seed}:demo_atelier"), "demo_atelier", "AT",
                               "Demo Atelier", used_ids)
     public, private = _atelier_products(atelier)
+    public += [_as_atelier(atelier, atelier.design(design), design.page_folder) for design in ATELIER_DESIGNS]
     sites["demo_atelier"] = DemoSite("demo_atelier", "127.0.0.3", public,
                                      disallowed_prefixes=list(ATELIER_DISALLOWED),
                                      vendor="Demo Atelier", platform="sfcc",
