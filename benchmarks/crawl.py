@@ -19,14 +19,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from pakfashion.config import CrawlConfig, SiteConfig
+import yaml
+
+from pakfashion.config import CollectionsConfig, CrawlConfig, SiteConfig
 from pakfashion.crawl import build_client, crawl_site
 from pakfashion.demo import DemoServer, build_world
 from pakfashion.sources.pages import SitemapCrawl
 from pakfashion.web.frontier import Frontier
 
 RESULTS = Path(__file__).parent / "results" / "crawl.json"
-SETTINGS = CrawlConfig(snapshot="bench", user_agent="pakfashion-bot/0.1 (+mailto:bench@example.org)", min_delay_s=0.0)
+# Ours reads collection membership as a real crawl does (conf/crawl/polite.yaml's words and budget).
+COLLECTIONS = yaml.safe_load((Path(__file__).parents[1] / "conf/crawl/polite.yaml").read_text())["collections"]
+SETTINGS = CrawlConfig(snapshot="bench", user_agent="pakfashion-bot/0.1 (+mailto:bench@example.org)", min_delay_s=0.0,
+                       collections=CollectionsConfig(**COLLECTIONS))
 
 
 def run_ours(site: SiteConfig, scratch: Path) -> tuple[int, float]:
@@ -55,11 +60,12 @@ def requests_to(server: DemoServer, name: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--products", type=int, default=500, help="products on the benchmark store (>= 40)")
+    standard = len(build_world().products("demo_shop"))
+    parser.add_argument("--products", type=int, default=500, help=f"products on the benchmark store (>= {standard})")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    world = build_world(extra_shop_products=max(0, args.products - 40))
+    world = build_world(extra_shop_products=max(0, args.products - standard))
     with DemoServer(world, port=0) as server, tempfile.TemporaryDirectory() as scratch:
         server.faults.slow_s = args.latency_ms / 1000
         site = SiteConfig(name="demo_shop", base_url=server.base_url("demo_shop"))

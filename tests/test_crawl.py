@@ -46,8 +46,10 @@ def test_crawl_gets_every_product_politely(demo_store, name: str) -> None:  # no
     disallowed = demo_store.world.sites[name].disallowed_prefixes
     assert not [r.path for r in log if any(r.path.startswith(p) for p in disallowed)]
     assert {r.user_agent for r in log} == {SETTINGS.user_agent}
-    # Pages of 7 up to the first short one, plus the one-product detection probe (robots.txt is not counted).
+    # Pages of 7 up to the first short one, plus the one-product detection probe (robots.txt is not counted);
+    # SETTINGS reads no collections (crawl.collections.terms is empty).
     assert report.http["requests"] == len(expected) // 7 + 1 + 1
+    assert report.collections["requests"] == 0 and not report.collections["enabled"]
 
 
 def test_records_are_normalised(demo_store) -> None:  # noqa: ANN001

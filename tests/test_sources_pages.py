@@ -111,3 +111,52 @@ def test_sitemap_index_and_urlset_gzip() -> None:
 def test_corrupt_gzip_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="corrupt gzip"):
         parse_sitemap(b"\x1f\x8b" + b"not gzip")
+
+
+KIDS_FOLDER_PAGE = """<html><head>
+<link rel="canonical" href="https://x.pk/kids/girls/sunshine-angrakha-AT0031.html">
+<script type="application/ld+json">{"@context":"https://schema.org","@type":"Product","name":"Sunshine Angrakha",
+"sku":"AT0031","mpn":"AT0031","productID":"sku:AT0031","image":"https://x.pk/a.jpg",
+"offers":{"@type":"Offer","sku":"AT0031-S","price":"2990","priceCurrency":"PKR"}}</script>
+<script type="application/ld+json">{"@context":"https://schema.org","@type":"BreadcrumbList","itemListElement":[
+{"@type":"ListItem","position":3,"item":{"@id":"https://x.pk/kids/girls/","name":"Girls"}},
+{"@type":"ListItem","position":1,"name":"Home","item":"https://x.pk/"},
+{"@type":"ListItem","position":2,"name":"Kids &amp; Teens","item":"https://x.pk/kids/"},
+{"@type":"ListItem","position":4,"name":"Sunshine Angrakha"}]}</script>
+</head></html>"""
+
+
+def test_page_record_has_handle_skus_and_breadcrumbs_in_order() -> None:
+    from pakfashion.sources.pages import normalise_page_product
+
+    product, how = extract_product(KIDS_FOLDER_PAGE)
+    url = canonical_url(KIDS_FOLDER_PAGE)
+    record = normalise_page_product(url, product, how, site="x", currency="PKR", crawled_at="")
+    assert record.handle == "sunshine-angrakha-AT0031"
+    assert record.skus == ["AT0031", "sku:AT0031", "AT0031-S"]
+    assert record.breadcrumbs == ["Home", "Kids & Teens", "Girls", "Sunshine Angrakha"]
+    assert record.product_id == "AT0031"
+
+
+def test_product_group_skus_and_an_empty_breadcrumb_list() -> None:
+    group, _ = extract_product(PRODUCT_GROUP.replace('"name":"Suit - Blue"', '"name":"Suit - Blue","sku":"G1-B"'))
+    assert group["skus"] == ["G1", "G1-B"]
+    graph, _ = extract_product(SFCC_GRAPH)
+    assert graph["breadcrumbs"] == [] and graph["skus"] == ["ABC123"]
+
+
+def test_open_graph_page_keeps_its_jsonld_breadcrumbs() -> None:
+    crumbs = KIDS_FOLDER_PAGE.split("</script>")[1] + "</script>"
+    product, how = extract_product(OPEN_GRAPH_ONLY.replace("</head>", crumbs + "</head>"))
+    assert how == "open_graph" and product["name"] == "Black Shawl"
+    assert [product["breadcrumbs"][i] for i in (0, 2, 3)] == ["Home", "Girls", "Sunshine Angrakha"]
+
+
+def test_a_page_stored_by_an_older_crawl_still_normalises() -> None:
+    from pakfashion.sources.pages import normalise_page_product
+
+    old = {"name": "Red Kurta", "description": "", "images": [], "sku": "AT0001", "brand": "", "category": "Kurta",
+           "url": "", "color": "", "material": "", "prices": [], "currency": "PKR", "availability": []}
+    record = normalise_page_product("https://x.pk/red-kurta-AT0001.html", old, "jsonld", site="x", currency="PKR",
+                                    crawled_at="")
+    assert (record.skus, record.breadcrumbs, record.handle) == (["AT0001"], [], "red-kurta-AT0001")

@@ -84,6 +84,21 @@ class SiteConfig:
     min_delay_s: float | None = None
 
 
+@dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
+class CollectionsConfig:
+    """Shopify collection membership: which collections' product lists are worth fetching."""
+
+    # Whole words (or hyphenated phrases) of a collection's handle or title, most specific first.
+    # Empty: membership is not fetched.
+    terms: list[str] = field(default_factory=list)
+    # Extra requests per site (collections.json pages + membership pages); 0 turns it off.
+    max_requests: int = 10
+
+    def __post_init__(self) -> None:
+        if self.max_requests < 0:
+            raise ValueError(f"crawl.collections.max_requests={self.max_requests}: use 0 to turn it off, or a budget > 0")
+
+
 @dataclass(frozen=True)
 class CrawlConfig:
     sites: list[str] = field(default_factory=list)
@@ -98,6 +113,7 @@ class CrawlConfig:
     page_size: int = 250
     max_pages: int = 100
     honor_content_signal: bool = True
+    collections: CollectionsConfig = field(default_factory=CollectionsConfig)
 
 
 @dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail

@@ -25,6 +25,7 @@ from pakfashion.sources.shopify import (
     looks_like_shopify,
     normalise_shopify_product,
 )
+from pakfashion.sources.shopify_collections import CollectionsCrawl
 from pakfashion.web import HostBlockedError, PoliteClient
 from pakfashion.web.frontier import Frontier, frontier_path
 from pakfashion.web.http import ClientSettings
@@ -56,6 +57,8 @@ class CrawlReport:
     pages: dict[str, Any] = field(default_factory=dict)
     robots: list[dict[str, Any]] = field(default_factory=list)
     http: dict[str, int] = field(default_factory=dict)
+    # Shopify collection membership (sources.shopify_collections.CollectionsCrawl.to_dict()); {} elsewhere.
+    collections: dict[str, Any] = field(default_factory=dict)
 
 
 def now_iso() -> str:
@@ -179,6 +182,7 @@ def crawl_site(site: SiteConfig, settings: CrawlConfig, *, frontier: Frontier) -
                         errors=report.errors)
     pages = SitemapCrawl(client, frontier, site.base_url, site.product_url_pattern, site.sitemap_urls,
                          honor_noai=settings.honor_content_signal, errors=report.errors)
+    collections: CollectionsCrawl | None = None
     records: list[ProductRecord] = []
     try:
         if check_opt_out(client, site, settings):
@@ -189,11 +193,18 @@ def crawl_site(site: SiteConfig, settings: CrawlConfig, *, frontier: Frontier) -
             frontier.put(f"platform:{site.base_url}", "platform", platform.value)
             report.platform = platform.value
             records = collect_products(iter_records(platform, site, shop, pages), site, report)
+            if platform is Platform.shopify:
+                collections = CollectionsCrawl(shop, site.base_url, settings.collections)
+                collections.run()
     except HostBlockedError as err:
         log.error("%s blocked us, stopping this site: %s", site.name, err)
         report.stopped_reason = f"blocked: {err}"
     finally:
         client.close()
+    if collections is not None:
+        # Products already listed are kept when a block comes while reading collections.
+        records = collections.label(records)
+        report.collections = collections.to_dict()
     report.products = len(records)
     report.pages = {"opted_out": pages.pages_opted_out, "without_product": pages.pages_without_product,
                     "x_robots_tag": dict(pages.x_robots_tags), "finished": frontier.count()}

@@ -45,17 +45,51 @@ def _types(node: dict[str, Any]) -> set[str]:
     return {str(v).rsplit("/", 1)[-1].lower() for v in values}
 
 
-def jsonld_products(html: str) -> list[dict[str, Any]]:
-    """All schema.org Product-like objects on a page; unparsable blocks are skipped with a log line."""
-    products = []
+def jsonld_nodes(html: str) -> list[dict[str, Any]]:
+    """Every JSON object of every JSON-LD block on a page; unparsable blocks are skipped with a log line."""
+    nodes: list[dict[str, Any]] = []
     for block in Selector(text=html).xpath('//script[contains(@type, "ld+json")]/text()').getall():
         try:
             document = _loads_lenient(block)
         except json.JSONDecodeError as err:
             log.debug("skipping unparsable JSON-LD block (%s)", err)
             continue
-        products.extend(node for node in _walk(document) if _types(node) & _PRODUCT_TYPES)
-    return products
+        nodes.extend(_walk(document))
+    return nodes
+
+
+def _products(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The schema.org Product-like objects among ``nodes``."""
+    return [node for node in nodes if _types(node) & _PRODUCT_TYPES]
+
+
+def _position(item: dict[str, Any], default: int) -> float:
+    try:
+        return float(item.get("position", default))
+    except (TypeError, ValueError):
+        return float(default)
+
+
+def _crumb_name(item: dict[str, Any]) -> str:
+    name = _text(item.get("name"))
+    target = item.get("item")
+    if not name and isinstance(target, dict):
+        name = _text(target.get("name"))
+    return name
+
+
+def breadcrumb_names(nodes: list[dict[str, Any]]) -> list[str]:
+    """The names of the first BreadcrumbList's items, in ``position`` order ([] when there is none)."""
+    for node in nodes:
+        if "breadcrumblist" not in _types(node):
+            continue
+        elements = node.get("itemListElement") or []
+        items = [item for item in (elements if isinstance(elements, list) else [elements]) if isinstance(item, dict)]
+        ordered = sorted(enumerate(items), key=lambda pair: (_position(pair[1], pair[0]), pair[0]))
+        names = [name for name in (_crumb_name(item) for _, item in ordered) if name]
+        if names:
+            return names
+    return []
 
 
 def _text(value: Any) -> str:
@@ -91,6 +125,15 @@ def _offer_price(offer: dict[str, Any]) -> Any:
     return offer.get("price", offer.get("lowPrice"))
 
 
+def _skus(node: dict[str, Any], offers: list[dict[str, Any]]) -> list[str]:
+    """Distinct identifiers in order: the product's sku, mpn, productID, productGroupID, then its
+    variants' and offers' skus."""
+    own = [node.get(key) for key in ("sku", "mpn", "productID", "productGroupID")]
+    variants = [v.get("sku") for v in node.get("hasVariant") or [] if isinstance(v, dict)]
+    values = [_text(value) for value in [*own, *variants, *(o.get("sku") for o in offers)]]
+    return list(dict.fromkeys(value for value in values if value))
+
+
 def product_from_jsonld(node: dict[str, Any]) -> dict[str, Any]:
     """The fields we keep from one JSON-LD Product (or ProductGroup with variants)."""
     offers = _offers(node)
@@ -100,6 +143,7 @@ def product_from_jsonld(node: dict[str, Any]) -> dict[str, Any]:
         "description": _text(node.get("description")),
         "images": list(dict.fromkeys(_images(node.get("image")) + variant_images)),
         "sku": _text(node.get("sku") or node.get("productID") or node.get("productGroupID") or node.get("mpn")),
+        "skus": _skus(node, offers),
         "brand": _text(node.get("brand")),
         "category": _text(node.get("category")),
         "url": _text(node.get("url")),
@@ -126,7 +170,7 @@ def product_from_open_graph(html: str) -> dict[str, Any] | None:
         return None
     return {
         "name": title[0], "description": next(iter(_meta(sel, "og:description", "description")), ""),
-        "images": images, "sku": "", "brand": next(iter(_meta(sel, "og:site_name", "product:brand")), ""),
+        "images": images, "sku": "", "skus": [], "brand": next(iter(_meta(sel, "og:site_name", "product:brand")), ""),
         "category": next(iter(_meta(sel, "product:category")), ""), "url": next(iter(_meta(sel, "og:url")), ""),
         "color": next(iter(_meta(sel, "product:color")), ""), "material": "",
         "prices": _meta(sel, "product:price:amount", "og:price:amount"),
@@ -140,11 +184,19 @@ def canonical_url(html: str) -> str:
 
 
 def extract_product(html: str) -> tuple[dict[str, Any], str] | None:
-    """The page's product and how it was found (``jsonld`` or ``open_graph``); None if neither."""
-    found = jsonld_products(html)
+    """The page's product and how it was found (``jsonld`` or ``open_graph``); None if neither.
+
+    The product carries the page's JSON-LD ``breadcrumbs`` (names) whichever way it was found.
+    """
+    nodes = jsonld_nodes(html)
+    found = _products(nodes)
     if found:
         # A page may describe related products too; the one with most data is the page's own.
         best = max(found, key=lambda node: (bool(node.get("offers") or node.get("hasVariant")), len(node)))
-        return product_from_jsonld(best), "jsonld"
-    graph = product_from_open_graph(html)
-    return (graph, "open_graph") if graph else None
+        product, how = product_from_jsonld(best), "jsonld"
+    else:
+        graph = product_from_open_graph(html)
+        if graph is None:
+            return None
+        product, how = graph, "open_graph"
+    return {**product, "breadcrumbs": breadcrumb_names(nodes)}, how

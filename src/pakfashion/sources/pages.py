@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from pakfashion.sources.jsonld import canonical_url, extract_product
-from pakfashion.sources.record import ProductRecord, html_to_text, parse_price, unique_image_urls
+from pakfashion.sources.record import ProductRecord, distinct, html_to_text, parse_price, unique_image_urls
 from pakfashion.sources.sitemap import is_product_sitemap, parse_sitemap, product_urls
 from pakfashion.web import FetchError, HostBlockedError, PoliteClient, RobotsDisallowedError
 from pakfashion.web.frontier import Frontier
@@ -127,11 +127,16 @@ class SitemapCrawl:
         return {"final_url": urljoin(url, canonical_url(html) or url), "product": product, "how": how}
 
 
+def url_handle(page_url: str) -> str:
+    """The last path segment of a page URL without its extension: ``/kids/girls/x-AT0031.html`` → ``x-AT0031``."""
+    slug = urlsplit(page_url).path.rstrip("/").rsplit("/", 1)[-1]
+    return slug.rsplit(".", 1)[0]
+
+
 def _product_id(product: dict[str, Any], page_url: str) -> str:
     if product.get("sku"):
         return str(product["sku"])
-    slug = urlsplit(page_url).path.rstrip("/").rsplit("/", 1)[-1]
-    return slug.rsplit(".", 1)[0] or page_url
+    return url_handle(page_url) or page_url
 
 
 def normalise_page_product(
@@ -154,4 +159,8 @@ def normalise_page_product(
         crawled_at=crawled_at,
         source=how,
         vendor=str(product.get("brand") or ""),
+        handle=url_handle(page_url),
+        # Pages a previous run's frontier holds may predate "skus" and "breadcrumbs".
+        skus=distinct(product.get("skus") or [str(product.get("sku") or "")]),
+        breadcrumbs=[text for text in (html_to_text(str(n)) for n in product.get("breadcrumbs") or []) if text],
     )

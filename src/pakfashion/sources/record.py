@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from html import unescape
 from typing import Any
@@ -20,6 +21,7 @@ class Variant:
     compare_at_price: float | None
     available: bool | None
     options: list[str] = field(default_factory=list)
+    sku: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,23 @@ class ProductRecord:
     vendor: str = ""
     options: dict[str, list[str]] = field(default_factory=dict)
     variants: list[Variant] = field(default_factory=list)
+    # Evidence for the csv stage's classifier (defaults keep older products.jsonl loadable).
+    # Shopify handle, or the last URL path segment without its extension on page-crawled sites.
+    handle: str = ""
+    # Distinct SKUs in order: Shopify variants' skus; JSON-LD sku / mpn / productID on pages.
+    skus: list[str] = field(default_factory=list)
+    # [{"handle", "title"}] of the signalled collections (crawl.collections) listing the product.
+    collections: list[dict[str, str]] = field(default_factory=list)
+    # Names of the page's JSON-LD BreadcrumbList items, in order.
+    breadcrumbs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def distinct(values: Iterable[str]) -> list[str]:
+    """Non-empty stripped values in first-seen order, without repeats."""
+    return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
 
 
 def html_to_text(html: str) -> str:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pakfashion.sources.record import (
     ProductRecord,
     Variant,
+    distinct,
     html_to_text,
     parse_price,
     unique_image_urls,
@@ -21,6 +22,7 @@ from pakfashion.web.frontier import Frontier
 from pakfashion.web.robots import host_key
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SOURCE = "shopify_json"
 # Shopify answers 400 past page*limit = 25,000.
@@ -49,17 +51,34 @@ def parse_json_list(body: bytes, url: str, key: str) -> list[dict[str, Any]]:
     return [item for item in data[key] if isinstance(item, dict)]
 
 
+def get_json_list(client: PoliteClient, url: str, key: str) -> list[dict[str, Any]]:
+    """The ``key`` list of a JSON page fetched now; FetchError when it isn't a 200 JSON listing."""
+    resp = client.get(url)
+    if resp.status != 200:
+        raise FetchError(f"{url}: HTTP {resp.status}")
+    return parse_json_list(resp.body, url, key)
+
+
 def fetch_json_list(client: PoliteClient, url: str, key: str, frontier: Frontier) -> list[dict[str, Any]]:
     """A JSON listing page, from the frontier when a previous (killed) run already finished it."""
     done = frontier.get(url)
     if done is not None:
         return list(done[1])
-    resp = client.get(url)
-    if resp.status != 200:
-        raise FetchError(f"{url}: HTTP {resp.status}")
-    items = parse_json_list(resp.body, url, key)
+    items = get_json_list(client, url, key)
     frontier.put(url, "ok", items)
     return items
+
+
+def fetch_product_ids(client: PoliteClient, url: str, frontier: Frontier) -> list[str]:
+    """The product ids of a ``products.json`` page; only the ids are kept in the frontier."""
+    done = frontier.get(url)
+    if done is not None:
+        status, payload = done
+        # "ok": the page was read whole by a listing of products (catalogues past the paging cap).
+        return [str(item["id"]) for item in payload if "id" in item] if status == "ok" else list(payload)
+    ids = [str(item["id"]) for item in get_json_list(client, url, "products") if item.get("id") is not None]
+    frontier.put(url, "ids", ids)
+    return ids
 
 
 def looks_like_shopify(client: PoliteClient, base_url: str) -> bool:
@@ -78,6 +97,27 @@ def looks_like_shopify(client: PoliteClient, base_url: str) -> bool:
 
 
 @dataclass
+class ListingOutcome:
+    """How one listing went."""
+
+    pages: int = 0
+    # Ended on a short page with no page lost.
+    complete: bool = False
+    # Stopped at Shopify's paging cap.
+    capped: bool = False
+
+
+@dataclass
+class CataloguePaging:
+    """Collections paged for their products because the catalogue is past the paging cap."""
+
+    collections: list[dict[str, Any]]
+    complete: bool
+    # Collection handle → (product ids listed, how its listing went).
+    members: dict[str, tuple[list[str], ListingOutcome]] = field(default_factory=dict)
+
+
+@dataclass
 class ShopifyCrawl:
     """Paging state shared by the listings of one site."""
 
@@ -86,16 +126,16 @@ class ShopifyCrawl:
     page_size: int
     max_pages: int
     errors: list[str] = field(default_factory=list)
-    # Set when the last listing stopped at Shopify's paging cap.
-    capped: bool = False
     # Truncated or HTML-instead-of-JSON pages are usually transient (deploys, edge caches): re-read.
     rereads: int = 2
+    # Set when the product listing had to page every collection (past the paging cap).
+    catalogue: CataloguePaging | None = None
 
-    def _fetch_with_reread(self, url: str, key: str) -> list[dict[str, Any]]:
-        """A listing page; a malformed body is read again (after a pause) before it counts as bad."""
+    def read_with_reread(self, url: str, read: Callable[[], T]) -> T:
+        """``read()`` a listing page; a malformed body is read again (after a pause) before it counts as bad."""
         for attempt in range(self.rereads + 1):
             try:
-                return fetch_json_list(self.client, url, key, self.frontier)
+                return read()
             except MalformedPageError as err:
                 if attempt == self.rereads:
                     raise
@@ -103,27 +143,31 @@ class ShopifyCrawl:
                 self.client.throttle.back_off(host_key(url), _reread_pause_s(attempt))
         raise AssertionError("unreachable")
 
-    def listing(self, listing_url: str, key: str = "products") -> Iterator[dict[str, Any]]:
+    def listing(
+        self, listing_url: str, key: str = "products", outcome: ListingOutcome | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Items page by page until a short page; bad pages are logged, recorded and skipped.
 
-        Three bad pages in a row end the listing. Stops at Shopify's 25,000-item paging cap and
-        sets ``capped``; a block (HostBlockedError) propagates, the site is stopped, not fought.
+        Three bad pages in a row end the listing. Stops at Shopify's 25,000-item paging cap; ``outcome``
+        says how it ended. A block (HostBlockedError) propagates, the site is stopped, not fought.
         """
-        self.capped = False
-        bad_in_a_row = 0
+        outcome = outcome if outcome is not None else ListingOutcome()
+        bad_pages = bad_in_a_row = 0
         for page in range(1, self.max_pages + 1):
             if page * self.page_size > SHOPIFY_PAGING_CAP:
                 log.warning("%s: reached Shopify's %d-item paging cap", listing_url, SHOPIFY_PAGING_CAP)
-                self.capped = True
+                outcome.capped = True
                 return
             url = listing_page_url(listing_url, page=page, limit=self.page_size)
+            outcome.pages += 1
             try:
-                items = self._fetch_with_reread(url, key)
+                items = self.read_with_reread(url, lambda: fetch_json_list(self.client, url, key, self.frontier))
             except HostBlockedError:
                 raise
             except FetchError as err:
                 log.error("skipping page %d: %s", page, err)
                 self.errors.append(str(err))
+                bad_pages += 1
                 bad_in_a_row += 1
                 if bad_in_a_row >= MAX_BAD_PAGES_IN_A_ROW:
                     log.error("%s: %d bad pages in a row, stopping this listing", listing_url, bad_in_a_row)
@@ -133,6 +177,7 @@ class ShopifyCrawl:
             log.info("%s page %d: %d items", listing_url, page, len(items))
             yield from items
             if len(items) < self.page_size:
+                outcome.complete = bad_pages == 0
                 return
         log.warning("%s: stopped at crawl.max_pages=%d; raise it to crawl further", listing_url, self.max_pages)
 
@@ -144,16 +189,25 @@ def _reread_pause_s(attempt: int) -> float:
 def iter_shopify_products(crawl: ShopifyCrawl, base_url: str) -> Iterator[dict[str, Any]]:
     """Every product of the store; past the 25,000 paging cap, collection by collection.
 
-    Products listed in several collections come more than once: callers de-duplicate by id.
+    Products listed in several collections come more than once: callers de-duplicate by id. Paging
+    collections records their membership in ``crawl.catalogue``.
     """
     base = base_url.rstrip("/")
-    yield from crawl.listing(f"{base}/products.json")
-    if not crawl.capped:
+    products = ListingOutcome()
+    yield from crawl.listing(f"{base}/products.json", outcome=products)
+    if not products.capped:
         return
-    handles = [str(c.get("handle")) for c in crawl.listing(f"{base}/collections.json", "collections") if c.get("handle")]
+    listed = ListingOutcome()
+    collections = list(crawl.listing(f"{base}/collections.json", "collections", outcome=listed))
+    crawl.catalogue = CataloguePaging(collections, complete=listed.complete)
+    handles = [str(c["handle"]) for c in collections if c.get("handle")]
     log.info("%s: paging %d collections to get past the cap", base, len(handles))
     for handle in handles:
-        yield from crawl.listing(f"{base}/collections/{handle}/products.json")
+        outcome, ids = ListingOutcome(), []
+        for item in crawl.listing(f"{base}/collections/{handle}/products.json", outcome=outcome):
+            ids.append(str(item.get("id")))
+            yield item
+        crawl.catalogue.members[handle] = (ids, outcome)
 
 
 def _variants(raw: dict[str, Any]) -> list[Variant]:
@@ -167,6 +221,7 @@ def _variants(raw: dict[str, Any]) -> list[Variant]:
                 compare_at_price=parse_price(item.get("compare_at_price")),
                 available=item.get("available"),
                 options=options,
+                sku=str(item.get("sku") or "").strip(),
             )
         )
     return variants
@@ -207,4 +262,6 @@ def normalise_shopify_product(raw: dict[str, Any], *, site: str, base_url: str, 
         vendor=str(raw.get("vendor") or ""),
         options=options,
         variants=variants,
+        handle=str(raw.get("handle") or ""),
+        skus=distinct(v.sku for v in variants),
     )
