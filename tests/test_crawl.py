@@ -134,3 +134,27 @@ def test_redirects_may_go_to_the_www_twin() -> None:
 
     assert site_hosts(SiteConfig(name="l", base_url="https://limelight.pk")) == {"limelight.pk", "www.limelight.pk"}
     assert "sanasafinaz.com" in site_hosts(SiteConfig(name="s", base_url="https://www.sanasafinaz.com/pk"))
+
+
+def test_atelier_pages_give_url_handle_skus_and_breadcrumbs(demo_store) -> None:  # noqa: ANN001
+    records, report = crawl(site("demo_atelier", demo_store.base_url("demo_atelier")), SETTINGS)
+    # The page slug (the handle) names every page, the og_only one (no JSON-LD sku) included.
+    truth = {p.page_path.rsplit("/", 1)[1].removesuffix(".html"): p  # type: ignore[attr-defined]
+             for p in demo_store.world.products("demo_atelier")}
+    assert {r.handle for r in records} == set(truth)
+    by_title = {r.title: r for r in records}
+    sunshine = by_title["Sunshine Angrakha"]
+    sku = sunshine.product_id
+    assert sunshine.product_url.endswith(f"/kids/girls/sunshine-angrakha-{sku}.html")
+    assert sunshine.breadcrumbs == ["Home", "Kids", "Girls", "Sunshine Angrakha"]
+    assert (sunshine.handle, sunshine.skus, sunshine.category) == (f"sunshine-angrakha-{sku}", [sku], "Angrakha")
+    for record in records:
+        product = truth[record.handle]
+        if product.layout == "og_only":
+            assert record.breadcrumbs == [] and record.skus == [], record.title
+            continue
+        assert record.breadcrumbs[0] == "Home" and record.breadcrumbs[-1] == product.title, record.title
+        assert record.skus[0] == product.sku, record.title
+        if product.layout == "group":
+            assert record.skus[1:] == [v["sku"] for v in product.shopify["variants"]], record.title
+    assert report.collections == {}
