@@ -112,7 +112,8 @@ class ProductText:
     names: list[tuple[str, str, str]]
     description: str
     options: list[str]
-    product_type: str
+    # (field, exact value normalised): product_type, collection titles and handles, breadcrumbs, URL segments.
+    category_values: list[tuple[str, str]]
 
 
 def _url_parts(url: str) -> tuple[list[str], str]:
@@ -145,8 +146,16 @@ def product_text(product: dict[str, Any]) -> ProductText:
         names=[(f, raw, normalise(raw)) for f, raw in names if raw.strip()],
         description=str(product.get("description") or ""),
         options=options,
-        product_type=str(product.get("category") or "").strip().lower(),
+        category_values=_category_values(product, segments),
     )
+
+
+def _category_values(product: dict[str, Any], segments: list[str]) -> list[tuple[str, str]]:
+    values = [("product_type", str(product.get("category") or ""))]
+    values += [("collection", str(c.get(key) or "")) for c in _collections(product) for key in ("title", "handle")]
+    values += [("breadcrumb", str(name)) for name in product.get("breadcrumbs") or []]
+    values += [("url", segment) for segment in segments]
+    return [(f, normalise(v).strip()) for f, v in values if normalise(v).strip()]
 
 
 def _collections(product: dict[str, Any]) -> list[dict[str, str]]:
@@ -166,7 +175,7 @@ class _Family:
 
     @classmethod
     def build(cls, name: str, family: NonClothingFamily) -> _Family:
-        return cls(name, {t.lower() for t in family.types}, Terms(family.words), Terms(family.description_phrases),
+        return cls(name, {normalise(t).strip() for t in family.types}, Terms(family.words), Terms(family.description_phrases),
                    Terms(family.description_cues), [re.compile(p, re.IGNORECASE) for p in family.patterns])
 
 
@@ -256,8 +265,8 @@ class ProductClassifier:
         title = " ".join(n for f, _, n in text.names if f == "title")
         signals: list[Signal] = []
         for family in self._families:
-            if text.product_type in family.types:
-                signals.append(Signal(family.name, "product_type", w.word, text.product_type))
+            signals += [Signal(family.name, field_name, w.word, value)
+                        for field_name, value in text.category_values if value in family.types]
             for field_name, raw, normal in [*text.categories, *text.names]:
                 clean = self._clean(normal)
                 signals += [Signal(family.name, field_name, w.word, m, raw) for m in family.words.find(clean)]
@@ -358,9 +367,10 @@ def product_codes(product: dict[str, Any]) -> set[str]:
             if 2 <= len(token) <= 3:
                 codes.add(f"code {token!r}")
             continue
-        if parts[0].isalpha() and len(parts[0]) <= 4:
+        # One letter is too common to mark a line; longer runs are words, not codes.
+        if parts[0].isalpha() and 2 <= len(parts[0]) <= 4:
             codes.add(f"code prefix {parts[0]!r}")
-        codes.update(f"code infix {p!r}" for p in letters[1 if parts[0].isalpha() else 0:] if len(p) <= 4)
+        codes.update(f"code infix {p!r}" for p in letters[1 if parts[0].isalpha() else 0:] if 2 <= len(p) <= 4)
     return codes
 
 
