@@ -67,6 +67,7 @@ def silent(**fields: Any) -> dict[str, Any]:
         ({"title": "Noor", "category": "", "collections": [{"handle": "home-living", "title": "Home & Living"}]},
          "non_clothing", "collection"),
         ({"title": "Noor", "category": "", "collections": [{"handle": "frontpage", "title": "Home page"}]}, "keep", ""),
+        ({"title": "Gulnar", "category": "", "breadcrumbs": ["Home", "Women", "Gulnar"]}, "keep", ""),
     ],
 )
 def test_classification_and_signal(classifier: ProductClassifier, fields: dict[str, Any], reason: str, signal_part: str) -> None:

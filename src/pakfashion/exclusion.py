@@ -134,7 +134,7 @@ def product_text(product: dict[str, Any]) -> ProductText:
     segments, _ = _url_parts(str(product.get("product_url") or ""))
     categories = [("product_type", str(product.get("category") or ""))]
     categories += [("collection", f"{c.get('title', '')} ({c.get('handle', '')})") for c in _collections(product)]
-    categories += [("breadcrumb", str(name)) for name in product.get("breadcrumbs") or []]
+    categories += [("breadcrumb", name) for name in _breadcrumbs(product)]
     categories += [("url", segment) for segment in segments]
     names = [("title", str(product.get("title") or ""))]
     names += [("tags", str(tag)) for tag in product.get("tags") or []]
@@ -153,9 +153,15 @@ def product_text(product: dict[str, Any]) -> ProductText:
 def _category_values(product: dict[str, Any], segments: list[str]) -> list[tuple[str, str]]:
     values = [("product_type", str(product.get("category") or ""))]
     values += [("collection", str(c.get(key) or "")) for c in _collections(product) for key in ("title", "handle")]
-    values += [("breadcrumb", str(name)) for name in product.get("breadcrumbs") or []]
+    values += [("breadcrumb", name) for name in _breadcrumbs(product)]
     values += [("url", segment) for segment in segments]
     return [(f, normalise(v).strip()) for f, v in values if normalise(v).strip()]
+
+
+def _breadcrumbs(product: dict[str, Any]) -> list[str]:
+    """The trail's names without its root: "Home" there is the home page, not a home-goods line."""
+    names = [str(name) for name in product.get("breadcrumbs") or []]
+    return names[1:] if names and normalise(names[0]).strip() in ("home", "home page", "homepage") else names
 
 
 def _collections(product: dict[str, Any]) -> list[dict[str, str]]:

@@ -35,7 +35,7 @@ CRAWL_REPORT_FILE = "crawl.json"
 SAMPLES_FILE = "samples.png"
 WORKSPACE = "workspace"
 DATASET_COLUMNS = ["split", "text", "site", "product_id", "product_url", "title", "garment", "colours", "file_name"]
-EXCLUDED_COLUMNS = ["site", "product_id", "title", "reason", "signal", "evidence", "category", "product_url"]
+EXCLUDED_COLUMNS = ["site", "title", "reason", "signal", "evidence", "product_id", "category", "product_url"]
 RUN_COLUMNS = ["run", "rev", "created", "state"]
 
 

@@ -183,7 +183,9 @@ def dataset_tab(store: AppData, app: gr.Blocks) -> None:
                 excluded_site = gr.Dropdown([ANY], value=ANY, label="Site", elem_id="excluded-site")
             excluded_status = gr.Markdown(elem_id="excluded-status")
             datatypes = ["markdown" if name in ("product_url", "evidence") else "str" for name in data.EXCLUDED_COLUMNS]
-            excluded = gr.Dataframe(datatype=datatypes, wrap=True, interactive=False, elem_id="excluded-table")
+            widths = ["8%", "14%", "8%", "18%", "32%", "6%", "8%", "6%"]
+            excluded = gr.Dataframe(datatype=datatypes, wrap=True, interactive=False, column_widths=widths,
+                                    elem_id="excluded-table")
         with gr.Tab("Sites & robots", id="sites"):
             sites_status = gr.Markdown(elem_id="sites-status")
             gr.Markdown("### Per-site counts")
