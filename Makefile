@@ -16,7 +16,7 @@ export WANDB_SILENT := true
 export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test params push pull release-dataset app browser
+.PHONY: install demo test test-fast params push pull release-dataset app browser
 
 install: $(STAMP)
 
@@ -48,6 +48,10 @@ demo: install
 
 test: install browser
 	$(BIN)/python -m pytest
+
+## The fast lane for development: everything but the tests marked slow (CI's `make test` runs them all).
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
 
 ## Headless Chromium + chromedriver from Debian for the browser test (tests/test_app_browser.py).
 ## Installed with apt-get when missing and we are root (or sudo works without a password); otherwise

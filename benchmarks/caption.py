@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from pakfashion.caption import CaptionCache, caption_missing
-from pakfashion.config import CaptionConfig
+from pakfashion.config import CaptionConfig, compose_config, settings_from
 from pakfashion.demo.images import COLOURS, DrawSpec, draw_garment
 from pakfashion.models.captioner import load_blip2
 from pakfashion.models.tiny import build_tiny_blip2
@@ -41,7 +41,8 @@ def make_images(folder: Path, count: int) -> list[str]:
 
 
 def time_batched(model, folder: Path, names: list[str], batch_size: int, workers: int) -> float:  # noqa: ANN001
-    settings = CaptionConfig(batch_size=batch_size, num_workers=workers, max_new_tokens=MAX_NEW_TOKENS)
+    settings = settings_from(compose_config(Path(__file__).resolve().parents[1] / "conf"), "caption", CaptionConfig,
+                             batch_size=batch_size, num_workers=workers, max_new_tokens=MAX_NEW_TOKENS)
     caption_fn = lambda images: model.caption(images, max_new_tokens=MAX_NEW_TOKENS)  # noqa: E731
     caption_missing(names[:batch_size], folder, caption_fn, CaptionCache(folder / "warm.jsonl"), settings)
     started = time.perf_counter()

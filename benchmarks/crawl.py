@@ -19,26 +19,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-from pakfashion.config import CollectionsConfig, CrawlConfig, SiteConfig
+from pakfashion.config import CrawlConfig, SiteConfig, WebConfig, compose_config, settings_from
 from pakfashion.crawl import build_client, crawl_site
 from pakfashion.demo import DemoServer, build_world
 from pakfashion.sources.pages import SitemapCrawl
 from pakfashion.web.frontier import Frontier
 
 RESULTS = Path(__file__).parent / "results" / "crawl.json"
-# Ours reads collection membership as a real crawl does (conf/crawl/polite.yaml's words and budget).
-COLLECTIONS = yaml.safe_load((Path(__file__).parents[1] / "conf/crawl/polite.yaml").read_text())["collections"]
-SETTINGS = CrawlConfig(snapshot="bench", user_agent="pakfashion-bot/0.1 (+mailto:bench@example.org)", min_delay_s=0.0,
-                       collections=CollectionsConfig(**COLLECTIONS))
+# The shipped crawl and web settings, at loopback pace: ours reads collection membership as a real crawl does.
+CONF = compose_config(Path(__file__).resolve().parents[1] / "conf")
+SETTINGS = settings_from(CONF, "crawl", CrawlConfig, snapshot="bench", min_delay_s=0.0)
+WEB = settings_from(CONF, "web", WebConfig)
 
 
 def run_ours(site: SiteConfig, scratch: Path) -> tuple[int, float]:
     """Products found and seconds taken by the crawl stage's own code (Shopify adapter)."""
     started = time.perf_counter()
     with Frontier(scratch / "ours.sqlite") as frontier:
-        records, report = crawl_site(site, SETTINGS, frontier=frontier)
+        records, report = crawl_site(site, SETTINGS, WEB, frontier=frontier)
     assert report.platform == "shopify" and not report.errors, report.errors
     return len(records), time.perf_counter() - started
 
@@ -46,7 +44,7 @@ def run_ours(site: SiteConfig, scratch: Path) -> tuple[int, float]:
 def run_page_per_product(site: SiteConfig, scratch: Path) -> tuple[int, float]:
     """Products found and seconds taken fetching the sitemap, then every product page."""
     started = time.perf_counter()
-    client = build_client(SETTINGS, site)
+    client = build_client(WEB, SETTINGS, site)
     with Frontier(scratch / "baseline.sqlite") as frontier:
         pages = SitemapCrawl(client, frontier, site.base_url, r"/products/")
         found = sum(1 for _ in pages.products(pages.product_page_urls()))

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pakfashion.contracts import STORED_STATUSES
+
 HERE = Path(__file__).resolve().parent
 BASELINE_VENV = HERE / ".venv-img2dataset"
 RESULTS = HERE / "results" / "download.json"
@@ -31,14 +33,15 @@ OURS = """
 import sys
 from pathlib import Path
 import pandas as pd
-from pakfashion.config import DownloadConfig, ResizeMode
+from pakfashion.config import DownloadConfig, ResizeMode, WebConfig, compose_config, settings_from
 from pakfashion.download import run_download, write_ledger
-work = Path(sys.argv[1])
-settings = DownloadConfig(processes=2, workers=int(sys.argv[2]), per_host_concurrency=int(sys.argv[2]) * 2,
-                          min_delay_s=0.0, target_side_px=256, resize_mode=ResizeMode.center_crop,
-                          near_duplicate_distance=4, min_success_rate=0.0, log_every_s=3600)
-rows, metrics = run_download(work / "products.csv", work / "images", settings, state_dir=work / "state",
-                             user_agent="pakfashion-bot/0.1 (+mailto:bench@example.org)")
+work, conf = Path(sys.argv[1]), compose_config(Path(sys.argv[3]))
+settings = settings_from(conf, "download", DownloadConfig, processes=2, workers=int(sys.argv[2]),
+                         per_host_concurrency=int(sys.argv[2]) * 2, min_delay_s=0.0, target_side_px=256,
+                         resize_mode=ResizeMode.center_crop, near_duplicate_distance=4, min_success_rate=0.0,
+                         log_every_s=3600)
+web = settings_from(conf, "web", WebConfig)
+rows, metrics = run_download(work / "products.csv", work / "images", settings, web=web, state_dir=work / "state")
 write_ledger(rows, work / "images.csv")
 print(metrics["by_status"])
 """
@@ -72,9 +75,9 @@ def run_ours(urls: list[str], work: Path, threads: int) -> tuple[float, int]:
     work.mkdir(parents=True)
     pd.DataFrame([{"site": "bulk", "product_id": str(i), "title": "", "image_urls": json.dumps([u])}
                   for i, u in enumerate(urls)]).to_csv(work / "products.csv", index=False)
-    seconds = timed([sys.executable, "-c", OURS, str(work), str(threads)], dict(os.environ))
+    seconds = timed([sys.executable, "-c", OURS, str(work), str(threads), str(HERE.parent / "conf")], dict(os.environ))
     ledger = pd.read_csv(work / "images.csv")
-    return seconds, int(ledger["status"].isin(["ok", "duplicate", "near_duplicate"]).sum())
+    return seconds, int(ledger["status"].isin([status.value for status in STORED_STATUSES]).sum())
 
 
 def run_baseline(exe: Path, urls: list[str], work: Path, threads: int) -> tuple[float, int]:

@@ -119,14 +119,17 @@ def write_dataset(root: Path, *, colours: tuple[str, ...], caption: str, images:
 
 def fine_tune(work: Path, dataset: Path, base: Path, *, steps: int, lr: float, ema_decay: float | None) -> dict:
     """Our train stage, unchanged, as ``train=full`` on the colour dataset; returns its metrics."""
-    from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, TrainMethod
+    from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, compose_config, settings_from
     from pakfashion.train import train
 
-    paths = PathsConfig(dataset=dataset, models=work / "models", metrics=work / "metrics", plots=work / "plots",
-                        state=work / "state")  # fmt: skip
-    settings = TrainConfig(run_name="colour", method=TrainMethod.full, max_steps=steps, batch_size=16, lr=lr,
-                           log_every=max(1, steps // 5), snr_gamma=5.0, ema_decay=ema_decay)  # fmt: skip
-    return train(paths, ModelConfig(name="colour", pretrained=str(base), resolution=IMAGE_PX), settings, seed=0)
+    cfg = compose_config(Path(__file__).resolve().parents[1] / "conf", ["train=full"])
+    paths = settings_from(cfg, "paths", PathsConfig, dataset=dataset, models=work / "models", metrics=work / "metrics",
+                          plots=work / "plots", state=work / "state")  # fmt: skip
+    settings = settings_from(cfg, "train", TrainConfig, run_name="colour", max_steps=steps, batch_size=16, lr=lr,
+                             log_every=max(1, steps // 5), snr_gamma=5.0, ema_decay=ema_decay,
+                             checkpoint_every=0)  # fmt: skip
+    model = settings_from(cfg, "model", ModelConfig, name="colour", pretrained=str(base), resolution=IMAGE_PX)
+    return train(paths, model, settings, seed=0)
 
 
 def red_minus_blue(pipe, *, seeds: list[int], steps: int, guidance: float) -> dict[str, float]:  # noqa: ANN001

@@ -115,14 +115,15 @@ def run_ours(work: Path, *, steps: int, threads: int, compile_unet: bool, out: P
     """(in the venv) Our train stage's function, as ``dvc repro`` runs it, with a fresh state dir."""
     import torch
 
-    from pakfashion.config import ModelConfig, PathsConfig, TrainConfig
+    from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, compose_config, settings_from
     from pakfashion.train import train
 
     torch.set_num_threads(threads)
-    paths = PathsConfig(dataset=work / "data", models=out / "models", metrics=out / "metrics", plots=out / "plots",
-                        state=out / "state")  # fmt: skip
-    model = ModelConfig(name="tiny", pretrained=str(work / "sd"), resolution=RESOLUTION)
-    settings = TrainConfig(
+    cfg = compose_config(REPO / "conf")
+    paths = settings_from(cfg, "paths", PathsConfig, dataset=work / "data", models=out / "models",
+                          metrics=out / "metrics", plots=out / "plots", state=out / "state")  # fmt: skip
+    model = settings_from(cfg, "model", ModelConfig, pretrained=str(work / "sd"), resolution=RESOLUTION)
+    settings = settings_from(cfg, "train", TrainConfig,
         run_name="bench", max_steps=steps, batch_size=BATCH, rank=RANK, lora_alpha=RANK, lr=LR, random_flip=True,
         aspect_buckets=False, checkpoint_every=0, log_every=steps, compile=compile_unet,
     )  # fmt: skip

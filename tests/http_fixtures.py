@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Reply:
     status: int = 200
     body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
+    # A list sends the header once per value.
+    headers: dict[str, str | list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -40,8 +41,9 @@ def scripted_server(routes: dict[str, list[Reply]]) -> Iterator[tuple[str, Scrip
             script.log.append((self.path, self.headers.get("User-Agent", "")))
             reply = script.next_reply(self.path)
             self.send_response(reply.status)
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
+            for key, values in reply.headers.items():
+                for value in [values] if isinstance(values, str) else values:
+                    self.send_header(key, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             self.wfile.write(reply.body)

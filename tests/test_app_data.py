@@ -14,6 +14,7 @@ import yaml
 from pakfashion.app import data, views
 from pakfashion.app.data import DataMissing, DatasetQuery
 from pakfashion.app.settings import load_settings
+from pakfashion.contracts import CRAWL_REPORT_FILE, EVAL_METRICS, METADATA_FILE, SAMPLES_REPORT
 from pakfashion.files import write_json, write_jsonl
 
 ROWS = [
@@ -43,7 +44,7 @@ def write_dataset(root: Path) -> Path:
             for row_split, pid, site, garment, colours, text in ROWS
             if row_split == split
         ]
-        write_jsonl(dataset / split / data.METADATA_FILE, rows)
+        write_jsonl(dataset / split / METADATA_FILE, rows)
     return dataset
 
 
@@ -172,7 +173,7 @@ def test_excluded_rows_with_reason_and_signal(tmp_path: Path) -> None:
 
 def test_site_counts_and_robots_ledger(dataset: pd.DataFrame, tmp_path: Path) -> None:
     for report in (crawl_report("shop", forbidden=2), crawl_report("boutique", opted_out=True)):
-        write_json(tmp_path / "raw" / report["site"] / data.CRAWL_REPORT_FILE, report)
+        write_json(tmp_path / "raw" / report["site"] / CRAWL_REPORT_FILE, report)
     reports = data.load_crawl_reports(tmp_path / "raw")
     excluded = pd.DataFrame({"site": ["shop", "shop", "boutique"], "reason": ["children", "non_clothing", "children"]})
     images = pd.DataFrame({"site": ["shop", "shop", "boutique"], "status": ["ok", "opted_out", "ok"]})
@@ -208,6 +209,10 @@ def test_trained_runs_are_lora_or_full_pipeline_folders(tmp_path: Path) -> None:
     assert data.trained_runs(tmp_path / "absent") == []
 
 
+# How `dvc exp show --json` names the evaluate stage's metrics file.
+EVAL_FILE = f"metrics/{EVAL_METRICS}"
+
+
 def exp_state(rev: str, name: str | None, *, steps: int, clip: float | None) -> dict:
     metrics = (
         {"data": {"clip_score_finetuned": clip, "num_images": 32}}
@@ -229,7 +234,7 @@ def exp_state(rev: str, name: str | None, *, steps: int, clip: float | None) -> 
                     }
                 }
             },
-            "metrics": {"metrics/eval.json": metrics},
+            "metrics": {EVAL_FILE: metrics},
         },
         "error": None,
         "experiments": None,
@@ -252,7 +257,7 @@ EXP_SHOW = [
 
 
 def test_runs_table_lists_workspace_baseline_and_experiments() -> None:
-    table = data.runs_table(EXP_SHOW)
+    table = data.runs_table(EXP_SHOW, metrics_file=EVAL_FILE)
     assert table["run"].tolist() == ["workspace", "main", "steps7"]
     assert table["rev"].tolist() == ["workspace", "aaaaaaa", "bbbbbbb"]
     assert table["state"].tolist() == ["", "", "success"]
@@ -268,7 +273,7 @@ def test_runs_table_lists_workspace_baseline_and_experiments() -> None:
 
 
 def test_runs_table_only_changed_keeps_what_differs() -> None:
-    table = data.runs_table(EXP_SHOW, only_changed=True)
+    table = data.runs_table(EXP_SHOW, metrics_file=EVAL_FILE, only_changed=True)
     assert table.columns.tolist() == [
         "run",
         "rev",
@@ -287,7 +292,7 @@ def test_exp_show_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_workspace_samples(tmp_path: Path) -> None:
-    samples = Path("reports") / data.SAMPLES_FILE
+    samples = Path("reports") / SAMPLES_REPORT
     with pytest.raises(DataMissing, match="dvc repro evaluate"):
         data.read_samples(tmp_path, data.WORKSPACE, samples)
     (tmp_path / "reports").mkdir()

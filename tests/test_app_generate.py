@@ -15,6 +15,7 @@ from pakfashion.app.data import DataMissing
 from pakfashion.app.generate import GenerationRequest, ModelPair, compare, generate_images, png_bytes, png_settings
 from pakfashion.models.sd import load_pipeline
 from pakfashion.models.tiny import build_tiny_sd
+from tests.helpers import write_random_lora
 
 REQUEST = GenerationRequest(
     prompt="red lawn kurta", negative_prompt="blurry", seed=5, steps=1, guidance_scale=3.0, num_images=2
@@ -24,8 +25,6 @@ REQUEST = GenerationRequest(
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny base model, a LoRA run and a full run (a copy of the base) under ``models/``."""
-    from tests.test_evaluate import write_random_lora  # here: only this fixture needs the evaluate tests' helper
-
     root = tmp_path_factory.mktemp("models")
     build_tiny_sd(root / "tiny" / "sd", seed=0)
     write_random_lora(str(root / "tiny" / "sd"), root / "lora-run")

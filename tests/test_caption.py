@@ -14,13 +14,14 @@ from pakfashion.captions import AttributeFinder, cap_length, fill_template
 from pakfashion.config import CaptionConfig, Captioner, PathsConfig, VocabConfig
 from pakfashion.dataset_card import render_dataset_card
 from pakfashion.files import write_json
+from tests.helpers import configured, paths_under
 
 COLOURS = {"red": (200, 30, 30), "blue": (30, 30, 200), "green": (30, 160, 60), "black": (10, 10, 10)}
 
 
 def make_stage_inputs(root: Path, n_products: int = 12) -> PathsConfig:
     """products.csv, images.csv, excluded.csv, crawl.json and images, as the earlier stages write them."""
-    paths = PathsConfig(raw=root / "raw", products_csv=root / "products.csv", excluded_csv=root / "excluded.csv",
+    paths = paths_under(root, raw=root / "raw", products_csv=root / "products.csv", excluded_csv=root / "excluded.csv",
                         images=root / "images", images_csv=root / "images.csv", dataset=root / "dataset",
                         state=root / "state")
     paths.images.mkdir(parents=True)
@@ -109,7 +110,7 @@ def test_build_dataset_is_a_loadable_imagefolder(tmp_path: Path) -> None:
         calls.append(len(images))
         return ["a garment"] * len(images)
 
-    settings = CaptionConfig(captioner=Captioner.blip2, batch_size=5, num_workers=0, validation_percent=25)
+    settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.blip2, batch_size=5, num_workers=0, validation_percent=25)
     stats = build_dataset(paths, settings, VOCAB, seed=3, caption_fn=fake_captioner)
     assert stats.images == 24 and sum(calls) == 24 and max(calls) == 5
     loaded = datasets.load_dataset("imagefolder", data_dir=str(paths.dataset))
@@ -123,7 +124,7 @@ def test_build_dataset_is_a_loadable_imagefolder(tmp_path: Path) -> None:
 
 def test_dataset_card_reports_sources_exclusions_and_ledger(tmp_path: Path) -> None:
     paths = make_stage_inputs(tmp_path)
-    settings = CaptionConfig(captioner=Captioner.metadata_only, template="{title}")
+    settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.metadata_only, template="{title}")
     stats = build_dataset(paths, settings, VOCAB, seed=3, caption_fn=None)
     card = render_dataset_card(card_inputs(paths, settings, stats))
     assert card.startswith("---\nlicense:")
@@ -143,7 +144,7 @@ def test_cache_skips_captioned_images_and_captions_only_new_ones(tmp_path: Path)
         calls.append(len(images))
         return ["a garment"] * len(images)
 
-    settings = CaptionConfig(captioner=Captioner.blip2, batch_size=4, num_workers=0, validation_percent=30)
+    settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.blip2, batch_size=4, num_workers=0, validation_percent=30)
     assert build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner).images_captioned == 12
     calls.clear()
     assert build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner).images_captioned == 0
@@ -169,7 +170,7 @@ def test_shards_caption_disjoint_parts_and_merge(tmp_path: Path) -> None:
         seen.append(len(images))
         return ["x"] * len(images)
 
-    settings = CaptionConfig(captioner=Captioner.blip2, batch_size=8, num_workers=0, validation_percent=30)
+    settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.blip2, batch_size=8, num_workers=0, validation_percent=30)
     assert build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner, process=(1, 2)) is None
     stats = build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner, process=(0, 2))
     assert sum(seen) == 10 and stats.images == 10

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
 
 from pakfashion.config import (
     CaptionConfig,
@@ -20,10 +21,11 @@ from pakfashion.config import (
     SiteConfig,
     TrainConfig,
     WandbConfig,
+    WebConfig,
     as_typed,
 )
 
-SECTIONS = {"paths": PathsConfig, "crawl": CrawlConfig, "csv": CsvConfig, "download": DownloadConfig,
+SECTIONS = {"paths": PathsConfig, "web": WebConfig, "crawl": CrawlConfig, "csv": CsvConfig, "download": DownloadConfig,
             "caption": CaptionConfig, "model": ModelConfig, "train": TrainConfig, "evaluate": EvaluateConfig}
 
 
@@ -73,9 +75,70 @@ def test_every_crawled_site_has_a_valid_site_file(repo_root: Path) -> None:
             assert path.exists(), f"profile {profile} crawls {name} but {path} is missing"
 
 
+# What each combination users run must compose to (README "Profiles and groups"): a profile picks the
+# world and, for demo, shrinks a train option through conf/profile_train/; it never changes an lr.
+TRAIN = {  # (profile, train) -> lr, max_steps, mixed_precision, ema_decay
+    ("full", "lora"): (1e-4, 10000, "bf16", None),
+    ("full", "full"): (1e-5, 10000, "bf16", 0.9999),
+    ("demo", "lora"): (1e-3, 60, "no", None),
+    ("demo", "full"): (1e-5, 60, "no", 0.9999),
+}
+MODELS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5", "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
+          "tiny": "models/tiny/sd", "tiny_sdxl": "models/tiny/sdxl"}
+CAPTIONERS = {"blip2": "Salesforce/blip2-opt-2.7b", "tiny": "models/tiny/blip2", "metadata_only": ""}
+
+
+@pytest.mark.parametrize("caption", sorted(CAPTIONERS))
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize(("profile", "train"), sorted(TRAIN))
+def test_combinations_keep_their_documented_values(repo_root: Path, profile: str, train: str, model: str,
+                                                   caption: str) -> None:
+    cfg = composed(repo_root, [f"profile={profile}", f"train={train}", f"model={model}", f"caption={caption}"])
+    settings = as_typed(cfg.train, TrainConfig)
+    lr, steps, precision, ema = TRAIN[(profile, train)]
+    assert (settings.lr, settings.max_steps, settings.mixed_precision, settings.ema_decay) == (lr, steps, precision, ema)
+    assert settings.method.value == train and settings.run_name == f"{train}-{model}"
+    assert as_typed(cfg.model, ModelConfig).pretrained == MODELS[model]
+    captioner = as_typed(cfg.caption, CaptionConfig)
+    assert captioner.model == CAPTIONERS[caption] and captioner.text_tokenizer == MODELS[model]
+
+
+def test_profiles_choose_their_defaults(repo_root: Path) -> None:
+    demo, full = composed(repo_root), composed(repo_root, ["profile=full"])
+    assert (demo.model.name, demo.caption.model, demo.tracking.wandb.mode) == ("tiny", "models/tiny/blip2", "offline")
+    assert (full.model.name, full.caption.model, full.tracking.wandb.mode) == (
+        "sd15", "Salesforce/blip2-opt-2.7b", "online")
+    assert len(full.crawl.sites) == 19 and all(site.startswith("demo_") for site in demo.crawl.sites)
+
+
 def test_bad_values_fail_before_work(repo_root: Path) -> None:
     cfg = composed(repo_root, ["train.max_steps=many"])
-    with pytest.raises(Exception, match="max_steps"):
+    with pytest.raises(ValidationError, match="max_steps"):
         as_typed(cfg.train, TrainConfig)
-    with pytest.raises(Exception, match="nonsense"):
+    with pytest.raises(ConfigKeyError, match="nonsense"):
         as_typed(OmegaConf.create({"name": "x", "base_url": "http://x", "nonsense": 1}), SiteConfig)
+
+
+def stage_deps(repo: Path) -> dict[str, list[str]]:
+    """Each stage of dvc.yaml (templated from the repo's params.yaml) and its dependency paths."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc:
+        return {stage.name: [dep.def_path for dep in stage.deps] for stage in dvc.index.stages}
+
+
+@pytest.mark.parametrize("profile", ["demo", "full"])
+def test_only_the_demo_builds_and_depends_on_tiny_models(repo_root: Path, tmp_path: Path, profile: str) -> None:
+    from tests.repo_copy import copy_repo
+
+    repo = copy_repo(repo_root, tmp_path / "repo", with_git=True)
+    (repo / "params.yaml").write_text(yaml.safe_dump(OmegaConf.to_container(composed(repo_root, [f"profile={profile}"]))))
+    stages = stage_deps(repo)
+    tiny = sorted(name for name in stages if name.startswith("tiny_models"))
+    on_tiny = sorted(name for name, deps in stages.items() if any(d.startswith("models/tiny") for d in deps))
+    if profile == "full":
+        assert tiny == [] and on_tiny == []
+        assert {"conf/model/sd15.yaml", "conf/caption/blip2.yaml"} <= set(stages["caption"])
+    else:
+        assert tiny == [f"tiny_models@{name}" for name in ("blip2", "clip", "sd", "sdxl")]
+        assert on_tiny == ["caption", "evaluate", "train"]

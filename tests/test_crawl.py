@@ -6,32 +6,38 @@ import json
 import subprocess
 import tempfile
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from pakfashion.config import CrawlConfig, SiteConfig
+from pakfashion.config import CrawlConfig, SiteConfig, WebConfig
+from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
 from pakfashion.crawl import CrawlError, CrawlReport, crawl_site, write_crawl_outputs
 from pakfashion.sources.record import ProductRecord
 from pakfashion.files import read_json, read_jsonl
 from pakfashion.web.frontier import Frontier
+from tests.helpers import configured, quick_web
 from tests.http_fixtures import Reply, scripted_server
 from tests.repo_copy import copy_repo
 
 pytestmark = pytest.mark.network
 
-SETTINGS = CrawlConfig(snapshot="test", user_agent="pakfashion-bot/0.1 (+mailto:test@example.org)",
-                       min_delay_s=0.0, backoff_base_s=0.05, page_size=7, timeout_s=5)
+# The shipped crawl settings at loopback pace, reading no collection membership.
+SETTINGS = configured(CrawlConfig, "crawl.collections.terms=[]", snapshot="test", min_delay_s=0.0, page_size=7)
+WEB = quick_web()
 
 
 def site(name: str, base_url: str) -> SiteConfig:
     return SiteConfig(name=name, base_url=base_url)
 
 
-def crawl(site_config: SiteConfig, settings: CrawlConfig) -> tuple[list[ProductRecord], CrawlReport]:
+def crawl(
+    site_config: SiteConfig, settings: CrawlConfig, web: WebConfig = WEB
+) -> tuple[list[ProductRecord], CrawlReport]:
     """Crawl with a fresh frontier."""
     with Frontier(Path(tempfile.mkdtemp()) / "frontier.sqlite") as frontier:
-        return crawl_site(site_config, settings, frontier=frontier)
+        return crawl_site(site_config, settings, web, frontier=frontier)
 
 
 @pytest.mark.parametrize("name", ["demo_shop", "demo_boutique"])
@@ -45,7 +51,7 @@ def test_crawl_gets_every_product_politely(demo_store, name: str) -> None:  # no
     assert log[0].path == "/robots.txt"
     disallowed = demo_store.world.sites[name].disallowed_prefixes
     assert not [r.path for r in log if any(r.path.startswith(p) for p in disallowed)]
-    assert {r.user_agent for r in log} == {SETTINGS.user_agent}
+    assert {r.user_agent for r in log} == {WEB.user_agent}
     # Pages of 7 up to the first short one, plus the one-product detection probe (robots.txt is not counted);
     # SETTINGS reads no collections (crawl.collections.terms is empty).
     assert report.http["requests"] == len(expected) // 7 + 1 + 1
@@ -95,9 +101,8 @@ def test_malformed_pages_are_logged_and_the_crawl_goes_on() -> None:
         "/products.json?limit=1&page=3": [Reply(200, json.dumps({"products": [{**product, "id": 3}]}).encode())],
         "/products.json?limit=1&page=4": [Reply(200, b'{"products": []}')],
     }
-    settings = CrawlConfig(**{**SETTINGS.__dict__, "page_size": 1, "max_retries": 0})
     with scripted_server(routes) as (base, _):
-        records, report = crawl(site("messy", base), settings)
+        records, report = crawl(site("messy", base), replace(SETTINGS, page_size=1), quick_web(max_retries=0))
     assert [r.product_id for r in records] == ["1", "3"]
     assert len(report.errors) == 1 and "page=2" in report.errors[0] and "not JSON" in report.errors[0]
 
@@ -105,9 +110,9 @@ def test_malformed_pages_are_logged_and_the_crawl_goes_on() -> None:
 def test_outputs_are_written(tmp_path: Path, demo_store) -> None:  # noqa: ANN001
     records, report = crawl(site("demo_shop", demo_store.base_url("demo_shop")), SETTINGS)
     write_crawl_outputs(records, report, tmp_path / "demo_shop")
-    rows = list(read_jsonl(tmp_path / "demo_shop" / "products.jsonl"))
+    rows = list(read_jsonl(tmp_path / "demo_shop" / PRODUCTS_FILE))
     assert [r["product_id"] for r in rows] == sorted(r["product_id"] for r in rows)
-    assert read_json(tmp_path / "demo_shop" / "crawl.json")["products"] == len(rows)
+    assert read_json(tmp_path / "demo_shop" / CRAWL_REPORT_FILE)["products"] == len(rows)
 
 
 @pytest.mark.slow

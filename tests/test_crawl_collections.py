@@ -8,24 +8,24 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pakfashion.config import CollectionsConfig, CrawlConfig, SiteConfig
+from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
 from pakfashion.crawl import CrawlReport, crawl_site, write_crawl_outputs
 from pakfashion.files import read_json, read_jsonl
 from pakfashion.sources.record import ProductRecord
 from pakfashion.sources.shopify_collections import signal_rank
 from pakfashion.web.frontier import Frontier
+from tests.helpers import configured, quick_web
 from tests.http_fixtures import Reply, scripted_server
 
 pytestmark = pytest.mark.network
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TERMS = yaml.safe_load((REPO_ROOT / "conf/crawl/polite.yaml").read_text())["collections"]["terms"]
-# 7 per page: the demo's biggest signalled collection (12 products) takes two membership pages.
-SETTINGS = CrawlConfig(snapshot="test", user_agent="pakfashion-bot/0.1 (+mailto:test@example.org)",
-                       min_delay_s=0.0, backoff_base_s=0.05, page_size=7, timeout_s=5,
-                       collections=CollectionsConfig(terms=TERMS, max_requests=10))
+# The shipped words and budget (10 requests); 7 per page: the demo's biggest signalled collection
+# (12 products) takes two membership pages.
+SETTINGS = configured(CrawlConfig, snapshot="test", min_delay_s=0.0, page_size=7)
+TERMS = SETTINGS.collections.terms
+WEB = quick_web()
 SHOPIFY_SITES = ["demo_shop", "demo_boutique"]
 
 
@@ -36,7 +36,7 @@ def with_budget(max_requests: int, settings: CrawlConfig = SETTINGS) -> CrawlCon
 def crawl(demo, name: str, settings: CrawlConfig = SETTINGS,  # noqa: ANN001
           db: Path | None = None) -> tuple[list[ProductRecord], CrawlReport]:
     with Frontier(db or Path(tempfile.mkdtemp()) / "frontier.sqlite") as frontier:
-        return crawl_site(SiteConfig(name=name, base_url=demo.base_url(name)), settings, frontier=frontier)
+        return crawl_site(SiteConfig(name=name, base_url=demo.base_url(name)), settings, WEB, frontier=frontier)
 
 
 def collection_requests(demo, name: str) -> list[str]:  # noqa: ANN001
@@ -111,8 +111,8 @@ def test_a_malformed_collections_listing_is_an_error_not_a_lost_crawl(tmp_path: 
     demo_store.faults.truncated_paths = {"/collections.json"}
     records, report = crawl(demo_store, "demo_shop")
     write_crawl_outputs(records, report, tmp_path)
-    assert len(list(read_jsonl(tmp_path / "products.jsonl"))) == len(demo_store.world.products("demo_shop"))
-    written = read_json(tmp_path / "crawl.json")
+    assert len(list(read_jsonl(tmp_path / PRODUCTS_FILE))) == len(demo_store.world.products("demo_shop"))
+    written = read_json(tmp_path / CRAWL_REPORT_FILE)
     assert [e for e in written["errors"] if "collections listing" in e and "not JSON" in e]
     assert written["collections"]["listed"] == 0 and not written["collections"]["listing_complete"]
     assert written["stopped_reason"] is None
@@ -170,7 +170,7 @@ def test_a_block_while_reading_collections_stops_the_site_and_keeps_its_products
     }
     with scripted_server(routes) as (base, script):
         with Frontier(Path(tempfile.mkdtemp()) / "frontier.sqlite") as frontier:
-            records, report = crawl_site(SiteConfig(name="blocky", base_url=base), SETTINGS, frontier=frontier)
+            records, report = crawl_site(SiteConfig(name="blocky", base_url=base), SETTINGS, WEB, frontier=frontier)
     assert [r.product_id for r in records] == ["1"]
     assert report.stopped_reason is not None and report.stopped_reason.startswith("blocked")
     assert not [path for path, _ in script.log if "perfumes" in path]

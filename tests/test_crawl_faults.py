@@ -13,16 +13,16 @@ from pakfashion.config import CrawlConfig, SiteConfig
 from pakfashion.crawl import CrawlReport, crawl_site
 from pakfashion.sources.record import ProductRecord
 from pakfashion.web.frontier import Frontier
+from tests.helpers import configured, quick_web
 
 pytestmark = pytest.mark.network
 
-SETTINGS = CrawlConfig(snapshot="faults", user_agent="pakfashion-bot/0.1 (+mailto:test@example.org)",
-                       min_delay_s=0.0, backoff_base_s=0.05, page_size=10, timeout_s=5)
+SETTINGS = configured(CrawlConfig, snapshot="faults", min_delay_s=0.0, page_size=10)
 
 
 def crawl(demo, name: str) -> tuple[list[ProductRecord], CrawlReport]:  # noqa: ANN001
     with Frontier(Path(tempfile.mkdtemp()) / "frontier.sqlite") as frontier:
-        return crawl_site(SiteConfig(name=name, base_url=demo.base_url(name)), SETTINGS, frontier=frontier)
+        return crawl_site(SiteConfig(name=name, base_url=demo.base_url(name)), SETTINGS, quick_web(), frontier=frontier)
 
 
 def expected_id(product) -> str:  # noqa: ANN001

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -16,20 +17,24 @@ import pytest
 from pakfashion.config import CrawlConfig, SiteConfig
 from pakfashion.crawl import crawl_site
 from pakfashion.web.frontier import Frontier
+from tests.helpers import configured, quick_web
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-SETTINGS = dict(snapshot="kill-test", user_agent="pakfashion-bot/0.1 (+mailto:test@example.org)", min_delay_s=0.0,
-                page_size=4, timeout_s=10)
+# Product pages only: collection membership is read after the listing and has its own resume test.
+SETTINGS = configured(CrawlConfig, "crawl.collections.terms=[]", snapshot="kill-test", min_delay_s=0.0, page_size=4)
+WEB = quick_web(timeout_s=10.0)
+# The child crawls with the same settings (pickled to argv[3]).
 CHILD = """
+import pickle
 import sys
 from pathlib import Path
-from pakfashion.config import CrawlConfig, SiteConfig
+from pakfashion.config import SiteConfig
 from pakfashion.crawl import crawl_site
 from pakfashion.web.frontier import Frontier
-settings = CrawlConfig(**{settings!r})
+settings, web = pickle.loads(Path(sys.argv[3]).read_bytes())
 with Frontier(Path(sys.argv[2])) as frontier:
-    crawl_site(SiteConfig(name="demo_shop", base_url=sys.argv[1]), settings, frontier=frontier)
+    crawl_site(SiteConfig(name="demo_shop", base_url=sys.argv[1]), settings, web, frontier=frontier)
 """
 
 
@@ -43,8 +48,7 @@ def finished_pages(db: Path) -> int:
 
 def crawl_in_process(base_url: str, db: Path) -> list[dict]:
     with Frontier(db) as frontier:
-        records, report = crawl_site(SiteConfig(name="demo_shop", base_url=base_url), CrawlConfig(**SETTINGS),
-                                     frontier=frontier)
+        records, report = crawl_site(SiteConfig(name="demo_shop", base_url=base_url), SETTINGS, WEB, frontier=frontier)
     assert not report.errors
     return sorted(({k: v for k, v in r.to_dict().items() if k != "crawled_at"} for r in records),
                   key=lambda row: row["product_id"])
@@ -58,8 +62,9 @@ def listing_requests(demo_store) -> Counter[str]:  # noqa: ANN001
 def test_sigkill_then_resume_equals_an_uninterrupted_crawl(tmp_path: Path, demo_store) -> None:  # noqa: ANN001
     base = demo_store.base_url("demo_shop")
     demo_store.faults.slow_s = 0.15
-    db = tmp_path / "frontier.sqlite"
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(settings=SETTINGS), base, str(db)])
+    db, settings = tmp_path / "frontier.sqlite", tmp_path / "settings.pickle"
+    settings.write_bytes(pickle.dumps((SETTINGS, WEB)))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, base, str(db), str(settings)])
     deadline = time.monotonic() + 60
     while finished_pages(db) < 4 and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.02)

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from hydra import compose, initialize_config_dir
 
-from pakfashion.csv import PRODUCT_COLUMNS, build_tables, classifier_from_config, score_labelled_sets
+from pakfashion.contracts import CRAWL_REPORT_FILE, EXCLUDED_COLUMNS, PRODUCT_COLUMNS, PRODUCTS_FILE
+from pakfashion.csv import build_tables, classifier_from_config, score_labelled_sets
 from pakfashion.exclusion import ProductClassifier, classify_catalogue, evaluate_labelled, product_codes
 from pakfashion.files import read_jsonl, write_json, write_jsonl
 
@@ -171,10 +172,10 @@ def test_build_tables_writes_contract_columns_and_counts(tmp_path: Path, classif
         product(product_id="3", title="Perfume", category="", image_urls=["http://s/cdn/3.jpg"]),
         product(product_id="4", image_urls=["http://s/cdn/1.jpg?v=2"]),  # same photo as product 1
     ]
-    write_jsonl(tmp_path / "s" / "products.jsonl", rows)
-    write_json(tmp_path / "s" / "crawl.json", {"site": "s", "opted_out": False})
+    write_jsonl(tmp_path / "s" / PRODUCTS_FILE, rows)
+    write_json(tmp_path / "s" / CRAWL_REPORT_FILE, {"site": "s", "opted_out": False})
     kept, excluded, metrics = build_tables(tmp_path, classifier)
-    assert list(kept.columns) == PRODUCT_COLUMNS
+    assert tuple(kept.columns) == PRODUCT_COLUMNS and tuple(excluded.columns) == EXCLUDED_COLUMNS
     assert kept["product_id"].tolist() == ["1"]
     assert json.loads(kept.loc[0, "image_urls"]) == ["http://s/cdn/1.jpg"]
     assert dict(zip(excluded["product_id"], excluded["reason"])) == {
@@ -239,16 +240,16 @@ def expected_fields(notes: str) -> tuple[str, ...]:
 @pytest.mark.network
 def test_demo_store_crawl_every_product_decided_right_with_its_signal(demo_store, tmp_path: Path, repo_root: Path) -> None:  # noqa: ANN001
     """Crawl the three demo sites as the stage does (collections within budget), then classify them."""
-    from pakfashion.config import CrawlConfig, SiteConfig, as_typed
+    from pakfashion.config import CrawlConfig, SiteConfig, WebConfig, as_typed
     from pakfashion.crawl import crawl_site, write_crawl_outputs
     from pakfashion.web.frontier import Frontier
 
     cfg = composed(repo_root)
-    settings = as_typed(cfg.crawl, CrawlConfig)
+    settings, web = as_typed(cfg.crawl, CrawlConfig), as_typed(cfg.web, WebConfig)
     for name in demo_store.world.sites:
         site_config = SiteConfig(name=name, base_url=demo_store.base_url(name))
         with Frontier(tmp_path / f"{name}.sqlite") as frontier:
-            records, report = crawl_site(site_config, settings, frontier=frontier)
+            records, report = crawl_site(site_config, settings, web, frontier=frontier)
         assert report.collections.get("requests", 0) <= settings.collections.max_requests
         write_crawl_outputs(records, report, tmp_path / "raw" / name)
     kept, excluded, metrics = build_tables(tmp_path / "raw", classifier_from_config(cfg))

@@ -11,10 +11,18 @@ import pytest
 from PIL import Image
 
 from pakfashion.config import DownloadConfig, ResizeMode
-from pakfashion.download import Status, check_success_rate, opted_out, run_download, write_ledger
+from pakfashion.contracts import ImageRow, ImageStatus
+from pakfashion.download import check_success_rate, mark_duplicates, run_download, write_ledger
 from pakfashion.imaging import ImagePolicy, Rejected, normalise_image
+from pakfashion.sources.pages import SitemapCrawl
+from pakfashion.web import PoliteClient
+from pakfashion.web.frontier import Frontier
+from tests.helpers import configured, quick_web
+from tests.http_fixtures import Reply, scripted_server
 
-UA = "pakfashion-bot/0.1 (+mailto:test@example.org)"
+# The shipped download settings at loopback pace.
+SETTINGS = configured(DownloadConfig, min_delay_s=0.0)
+WEB = quick_web()
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -44,13 +52,13 @@ def test_exif_orientation_is_applied() -> None:
 
 @pytest.mark.parametrize(
     ("data", "status"),
-    [(b"<html>not an image</html>", Status.decode_failed),
-     (encode(Image.new("RGB", (64, 64), "red"), "JPEG")[:200], Status.decode_failed),
-     (encode(Image.new("RGB", (4000, 4000), "red"), "PNG"), Status.decode_failed),
-     (encode(Image.new("RGB", (20, 20), "red"), "PNG"), Status.too_small)],
+    [(b"<html>not an image</html>", ImageStatus.decode_failed),
+     (encode(Image.new("RGB", (64, 64), "red"), "JPEG")[:200], ImageStatus.decode_failed),
+     (encode(Image.new("RGB", (4000, 4000), "red"), "PNG"), ImageStatus.decode_failed),
+     (encode(Image.new("RGB", (20, 20), "red"), "PNG"), ImageStatus.too_small)],
     ids=["html", "truncated", "bomb", "tiny"],
 )
-def test_unusable_images_are_rejected_with_a_status(data: bytes, status: Status) -> None:
+def test_unusable_images_are_rejected_with_a_status(data: bytes, status: ImageStatus) -> None:
     with pytest.raises(Rejected) as info:
         normalise_image(data, ImagePolicy(min_side_px=32, max_image_pixels=1_000_000))
     assert info.value.reason == status.value
@@ -65,13 +73,26 @@ def test_same_pixels_same_name_other_pixels_other_name() -> None:
     assert as_png.sha256 == as_png_again.sha256 != blue.sha256
 
 
+PRODUCT_PAGE = b'<script type="application/ld+json">{"@type": "Product", "name": "Red Kurta", "image": "/red.png"}</script>'
+
+
 @pytest.mark.parametrize(
-    ("header", "expected"),
-    [("noai", True), ("noindex, noimageai", True), ("otherbot: noai", False),
-     ("pakfashion-bot: noai", True), ("noindex", False), ("", False)],
+    ("x_robots_tag", "opted_out"),
+    [(["otherbot: noai"], False), (["pakfashion-bot: noimageai"], True), (["otherbot: noindex", "noai"], True)],
 )
-def test_x_robots_tag_opt_out(header: str, expected: bool) -> None:
-    assert opted_out(header, agent_token="pakfashion-bot") is expected
+def test_page_crawl_and_download_honour_the_same_opt_outs(tmp_path: Path, x_robots_tag: list[str], opted_out: bool) -> None:
+    png = encode(Image.new("RGB", (64, 64), "red"), "PNG")
+    routes = {"/robots.txt": [Reply(404)],
+              "/products/red.html": [Reply(200, PRODUCT_PAGE, {"Content-Type": "text/html", "X-Robots-Tag": x_robots_tag})],
+              "/red.png": [Reply(200, png, {"Content-Type": "image/png", "X-Robots-Tag": x_robots_tag})]}
+    products_csv = tmp_path / "products.csv"
+    with scripted_server(routes) as (base, _), Frontier(tmp_path / "frontier.sqlite") as frontier:
+        pages = SitemapCrawl(PoliteClient(WEB, min_delay_s=0.0, pool_size=1), frontier, base, r"/products/")
+        found = list(pages.products([f"{base}/products/red.html"]))
+        pd.DataFrame([{"site": "s", "product_id": "1", "image_urls": json.dumps([f"{base}/red.png"])}]).to_csv(products_csv)
+        rows, _ = run_download(products_csv, tmp_path / "images", SETTINGS, web=WEB, state_dir=tmp_path / "state")
+    assert (pages.pages_opted_out, len(found)) == ((1, 0) if opted_out else (0, 1))
+    assert [row.status for row in rows] == [ImageStatus.opted_out if opted_out else ImageStatus.ok]
 
 
 def test_success_rate_floor() -> None:
@@ -92,8 +113,7 @@ def test_download_from_demo_store(tmp_path: Path, demo_store) -> None:  # noqa: 
             rows.append({"site": name, "product_id": str(product.id), "image_urls": json.dumps(urls)})
     products_csv = tmp_path / "products.csv"
     pd.DataFrame(rows).to_csv(products_csv, index=False)
-    ledger, metrics = run_download(products_csv, tmp_path / "images", DownloadConfig(min_delay_s=0.0), user_agent=UA,
-                                   state_dir=tmp_path / "state")
+    ledger, metrics = run_download(products_csv, tmp_path / "images", SETTINGS, web=WEB, state_dir=tmp_path / "state")
     write_ledger(ledger, tmp_path / "images.csv")
     table = pd.read_csv(tmp_path / "images.csv", dtype=str, keep_default_na=False)
     assert len(table) == metrics["images"] == sum(len(json.loads(r["image_urls"])) for r in rows)
@@ -108,7 +128,7 @@ def test_download_from_demo_store(tmp_path: Path, demo_store) -> None:  # noqa: 
     assert len(list((tmp_path / "images").iterdir())) == stored["sha256"].nunique()
     assert set(table[table["status"] == "duplicate"]["duplicate_of"]) <= set(table["url"])
     user_agents = {record.user_agent for record in demo_store.request_log}
-    assert user_agents == {UA}
+    assert user_agents == {WEB.user_agent}
 
 
 @pytest.mark.parametrize(
@@ -122,21 +142,17 @@ def test_resize_policies(mode: ResizeMode, size: tuple[int, int], expected: tupl
     assert (result.width, result.height) == expected
 
 
-def row(url: str, sha: str, phash: str) -> "ImageRow":  # noqa: F821
-    from pakfashion.download import ImageRow
-
-    return ImageRow("s", "1", 0, url, Status.ok, sha256=sha, phash=phash)
+def row(url: str, sha: str, phash: str) -> ImageRow:
+    return ImageRow("s", "1", 0, url, ImageStatus.ok, sha256=sha, phash=phash)
 
 
 def test_duplicates_point_at_the_kept_image() -> None:
-    from pakfashion.download import mark_duplicates
-
     rows = [row("a", "1", "ffff0000ffff0000"), row("b", "1", "ffff0000ffff0000"),
             row("c", "2", "ffff0000ffff0003"), row("d", "3", "0000ffff0000ffff")]
     marked = mark_duplicates(rows, near_distance=4)
     assert [(r.status.value, r.duplicate_of) for r in marked] == [
         ("ok", ""), ("duplicate", "a"), ("near_duplicate", "a"), ("ok", "")]
-    assert [r.status for r in mark_duplicates(rows, near_distance=-1)][2] is Status.ok
+    assert [r.status for r in mark_duplicates(rows, near_distance=-1)][2] is ImageStatus.ok
 
 
 @pytest.mark.network
@@ -154,12 +170,11 @@ def test_every_image_fault_ends_in_the_right_ledger_status(tmp_path: Path, demo_
     products_csv = tmp_path / "products.csv"
     pd.DataFrame([{"site": "demo_shop", "product_id": str(IMAGE_FAULTS_PRODUCT_ID),
                    "image_urls": json.dumps(urls)}]).to_csv(products_csv, index=False)
-    settings = DownloadConfig(min_delay_s=0.0, min_side_px=64, max_image_pixels=50_000_000)
-    rows, metrics = run_download(products_csv, tmp_path / "images", settings, user_agent=UA, state_dir=tmp_path / "s")
+    rows, metrics = run_download(products_csv, tmp_path / "images", SETTINGS, web=WEB, state_dir=tmp_path / "s")
     outcome = {row.url.split("/faults/")[1].split(".")[0]: row for row in rows}
     assert {case: row.status.value for case, row in outcome.items()} == dict(IMAGE_FAULT_CASES)
     for case, (width, height) in IMAGE_FAULT_SIZES.items():
-        if outcome[case].status is Status.ok:
+        if outcome[case].status is ImageStatus.ok:
             assert (outcome[case].w, outcome[case].h) == (width, height), case
     assert outcome["exact_duplicate"].duplicate_of == outcome["ok"].url
     assert outcome["near_duplicate_resized"].duplicate_of == outcome["ok"].url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -17,18 +18,20 @@ import pytest
 
 from pakfashion.config import DownloadConfig
 from pakfashion.download import ledger_path, run_download, write_ledger
+from tests.helpers import configured, quick_web
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-UA = "pakfashion-bot/0.1 (+mailto:test@example.org)"
-SETTINGS = {"min_delay_s": 0.0, "workers": 2, "per_host_concurrency": 1}
+SETTINGS = configured(DownloadConfig, min_delay_s=0.0, workers=2, per_host_concurrency=1)
+WEB = quick_web()
+# The child downloads with the same settings (pickled to argv[4]).
 CHILD = """
+import pickle
 import sys
 from pathlib import Path
-from pakfashion.config import DownloadConfig
 from pakfashion.download import run_download
-run_download(Path(sys.argv[1]), Path(sys.argv[2]), DownloadConfig(**{settings!r}), user_agent={ua!r},
-             state_dir=Path(sys.argv[3]))
+settings, web = pickle.loads(Path(sys.argv[4]).read_bytes())
+run_download(Path(sys.argv[1]), Path(sys.argv[2]), settings, web=web, state_dir=Path(sys.argv[3]))
 """
 
 
@@ -58,10 +61,11 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path, demo_st
     products = tmp_path / "products.csv"
     write_products(demo_store, products)
     demo_store.faults.slow_s = 0.05
-    killed, state = tmp_path / "killed", tmp_path / "state"
-    db = ledger_path(state, DownloadConfig(**SETTINGS))
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(settings=SETTINGS, ua=UA), str(products),
-                              str(killed / "images"), str(state)])
+    killed, state, settings = tmp_path / "killed", tmp_path / "state", tmp_path / "settings.pickle"
+    db = ledger_path(state, SETTINGS)
+    settings.write_bytes(pickle.dumps((SETTINGS, WEB)))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(products), str(killed / "images"), str(state),
+                              str(settings)])
     deadline = time.monotonic() + 60
     while finished(db) < 20 and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.02)
@@ -73,16 +77,15 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path, demo_st
     time.sleep(0.2)
     demo_store.clear_log()
 
-    rows, _ = run_download(products, killed / "images", DownloadConfig(**SETTINGS), user_agent=UA, state_dir=state)
+    rows, _ = run_download(products, killed / "images", SETTINGS, web=WEB, state_dir=state)
     image_requests = [r for r in demo_store.request_log if r.path.startswith("/cdn/")]
     # Only unfinished images are fetched again (plus retries of the ones in flight at the kill).
-    assert len(image_requests) <= total - done_at_kill + SETTINGS["workers"]
+    assert len(image_requests) <= total - done_at_kill + SETTINGS.workers
     write_ledger(rows, killed / "images.csv")
 
     demo_store.faults.slow_s = 0.0
     fresh = tmp_path / "fresh"
-    fresh_rows, _ = run_download(products, fresh / "images", DownloadConfig(**SETTINGS), user_agent=UA,
-                                 state_dir=tmp_path / "fresh-state")
+    fresh_rows, _ = run_download(products, fresh / "images", SETTINGS, web=WEB, state_dir=tmp_path / "fresh-state")
     write_ledger(fresh_rows, fresh / "images.csv")
     killed_table = (killed / "images.csv").read_text().replace(str(killed), "")
     fresh_table = (fresh / "images.csv").read_text().replace(str(fresh), "")

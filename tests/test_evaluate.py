@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,6 @@ from PIL import Image
 
 from pakfashion.config import (
     EvaluateConfig,
-    ModelConfig,
-    PathsConfig,
     VocabConfig,
     WandbConfig,
     WandbMode,
@@ -36,11 +35,10 @@ from pakfashion.evaluate import (
     validation_rows,
 )
 from pakfashion.models.clip import load_clip
-from pakfashion.models.sd import LORA_WEIGHTS_FILE
 from pakfashion.models.tiny import build_tiny_clip, build_tiny_sd
 from pakfashion.sampling import Job
 from pakfashion.tracking import finish_run, start_run
-from tests.test_train import write_colour_dataset
+from tests.helpers import configured, paths_under, tiny_model, write_colour_dataset, write_random_lora
 
 
 @pytest.fixture(scope="module")
@@ -49,24 +47,6 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_tiny_sd(out / "sd", seed=0)
     build_tiny_clip(out / "clip", seed=0)
     return out
-
-
-def write_random_lora(pretrained: str, out_dir: Path) -> None:
-    """A rank-2 LoRA with random (non-zero) weights on the UNet's attention, in the train stage's format."""
-    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    unet = UNet2DConditionModel.from_pretrained(pretrained, subfolder="unet")
-    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(0)
-        for name, param in unet.named_parameters():
-            if "lora_B" in name:
-                param.normal_(std=0.1)
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    StableDiffusionPipeline.save_lora_weights(out_dir, unet_lora_layers=layers, weight_name=LORA_WEIGHTS_FILE)
 
 
 def test_clip_scores_are_floored_scaled_cosines(tiny_dir: Path) -> None:
@@ -129,13 +109,13 @@ def test_fid_jobs_cycle_captions_and_seeds() -> None:
 
 def test_settings_that_cannot_run_fail_first() -> None:
     with pytest.raises(ValueError, match="num_images_for_fid"):
-        check_settings(EvaluateConfig(num_images_for_fid=1))
+        check_settings(configured(EvaluateConfig, num_images_for_fid=1))
     with pytest.raises(ValueError, match="evaluate.batch_size"):
-        check_settings(EvaluateConfig(batch_size=0))
+        check_settings(configured(EvaluateConfig, batch_size=0))
 
 
 def test_clip_scores_by_garment_category() -> None:
-    vocab = VocabConfig(garments={"kurta": ["kurta", "kurti"], "shawl": ["shawl", "stole"]})
+    vocab = VocabConfig(garments={"kurta": ["kurta", "kurti"], "shawl": ["shawl", "stole"]}, colours=[], fabrics=[])
     rows = [
         ScoreRow("red lawn kurti", 0, "base", 20.0),
         ScoreRow("red lawn kurta", 1, "base", 24.0),
@@ -177,7 +157,8 @@ class RecordingRun:
 
 
 def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
-    paths = PathsConfig(
+    paths = paths_under(
+        tmp_path,
         dataset=write_colour_dataset(tmp_path / "dataset", validation=2),
         models=tmp_path / "models",
         metrics=tmp_path / "metrics",
@@ -185,9 +166,9 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
         reports=tmp_path / "reports",
         state=tmp_path / "state",
     )
-    model = ModelConfig(name="tiny", pretrained=str(tiny_dir / "sd"), resolution=64)
+    model = tiny_model(str(tiny_dir / "sd"))
     write_random_lora(model.pretrained, paths.models / "lora-tiny")
-    settings = EvaluateConfig(
+    settings = configured(EvaluateConfig, 
         clip_model=str(tiny_dir / "clip"),
         prompts=["red lawn kurta", "blue chiffon suit"],
         seeds=[0, 1],
@@ -197,7 +178,7 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
         num_images_for_fid=3,
         kid_subsets=4,
     )
-    vocab = VocabConfig(garments={"kurta": ["kurta"], "3-piece suit": ["suit"]})
+    vocab = VocabConfig(garments={"kurta": ["kurta"], "3-piece suit": ["suit"]}, colours=[], fabrics=[])
     run = RecordingRun()
     metrics = evaluate(paths, model, settings, lora_dir=paths.models / "lora-tiny", vocab=vocab, run=run)
 
@@ -209,7 +190,8 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
     counts = {"num_images", "num_fid_images", "num_validation_images"}
     assert clip_keys | fid_keys | counts == on_disk.keys()
     assert on_disk["num_fid_images"] == 3 and on_disk["num_validation_images"] == 2
-    assert on_disk["fid_base"] > 0
+    # The random LoRA changes every image: equal FIDs would mean evaluation dropped it.
+    assert math.isfinite(on_disk["fid_base"]) and on_disk["fid_finetuned"] != pytest.approx(on_disk["fid_base"])
     assert on_disk["fid_delta"] == pytest.approx(on_disk["fid_finetuned"] - on_disk["fid_base"])
     prompts = 2 + 1  # "red lawn kurta" is also a validation text; "blue lawn kurta" is new
     assert on_disk["num_images"] == prompts * 2 * 2
@@ -235,7 +217,7 @@ def test_report_is_logged_to_an_offline_wandb_run(tmp_path: Path, monkeypatch: p
     monkeypatch.delenv("WANDB_MODE", raising=False)
     parts = ("base", "finetuned", "delta")
     metrics = {f"{name}_{part}": 1.0 for name in ("clip_score", "fid", "kid") for part in parts}
-    run = start_run(WandbConfig(mode=WandbMode.offline), job_type="evaluate", config={}, state_dir=tmp_path)
+    run = start_run(configured(WandbConfig, mode=WandbMode.offline), job_type="evaluate", config={}, state_dir=tmp_path)
     log_to_wandb(run, metrics, Image.new("RGB", (64, 64), "red"), "# report <with markup>")
     finish_run(run)
     for pattern in ("samples_*.png", "eval_summary_*.table.json", "eval_report_*.html"):

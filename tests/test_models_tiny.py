@@ -10,13 +10,14 @@ from PIL import Image
 
 from pakfashion.models.bpe import FASHION_WORDS, BpeStyle, build_bpe
 from pakfashion.models.captioner import load_blip2
-from pakfashion.models.tiny import build_all, build_tiny_blip2, build_tiny_clip, build_tiny_sd, build_tiny_sdxl
+from pakfashion.models.tiny import BUILDERS, build_tiny, build_tiny_blip2, build_tiny_clip, build_tiny_sd, build_tiny_sdxl
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny")
-    build_all(out, seed=0)
+    for name in BUILDERS:
+        build_tiny(name, out / name, seed=0)
     return out
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from pakfashion.config import WandbConfig, WandbMode
+from tests.helpers import configured
 from pakfashion.tracking import finish_run, start_run
 
 
 def test_disabled_writes_nothing(tmp_path: Path) -> None:
-    run = start_run(WandbConfig(mode=WandbMode.disabled), job_type="train", config={"a": 1}, state_dir=tmp_path)
+    run = start_run(configured(WandbConfig, mode=WandbMode.disabled), job_type="train", config={"a": 1}, state_dir=tmp_path)
     finish_run(run)
     assert run is None
     assert list(tmp_path.iterdir()) == []
@@ -20,7 +21,7 @@ def test_disabled_writes_nothing(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_offline_run_is_written_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    run = start_run(WandbConfig(mode=WandbMode.offline), job_type="train", config={"lr": 0.1}, state_dir=tmp_path)
+    run = start_run(configured(WandbConfig, mode=WandbMode.offline), job_type="train", config={"lr": 0.1}, state_dir=tmp_path)
     run.log({"loss": 1.0})
     finish_run(run)
     runs = list((tmp_path / "wandb" / "wandb").glob("offline-run-*"))

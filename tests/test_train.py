@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from pakfashion.config import ModelConfig, PathsConfig, PredictionType, Resume, TrainConfig, TrainMethod
-from pakfashion.models.sd import load_finetuned
+from pakfashion.config import PredictionType, Resume, TrainConfig, TrainMethod
+from pakfashion.contracts import load_run
 from pakfashion.train import check_settings, clip_gradients, fit, make_accelerator, prepare_training, train
 from pakfashion.training.checkpoint import (
     TrainerState,
@@ -34,21 +34,7 @@ from pakfashion.training.data import (
 )
 from pakfashion.training.loss import min_snr_weights, noise_target, sample_noise, train_step
 from pakfashion.training.models import load_denoiser, lora_state
-
-COLOURS = ["red", "blue", "green", "black", "white", "yellow", "pink", "orange"]
-
-
-def write_colour_dataset(root: Path, *, validation: int = 2) -> Path:
-    """An imagefolder dataset: 8 solid-colour 64x80 JPEGs in train/, ``validation`` in validation/."""
-    for split, colours in (("train", COLOURS), ("validation", COLOURS[:validation])):
-        (root / split).mkdir(parents=True)
-        rows = []
-        for i, colour in enumerate(colours):
-            Image.new("RGB", (80, 64), colour).save(root / split / f"{i}.jpg")
-            rows.append({"file_name": f"{i}.jpg", "text": f"{colour} lawn kurta", "site": "demo"})
-        (root / split / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return root
-
+from tests.helpers import COLOURS, configured, paths_under, tiny_model, write_colour_dataset
 
 @pytest.fixture()
 def dataset_dir(tmp_path: Path) -> Path:
@@ -99,7 +85,7 @@ def test_gradient_clipping_clips_the_lora_parameters(tiny_sd: str, dataset_dir: 
     torch.manual_seed(0)
     denoiser = load_denoiser(tiny_sd, rank=4, lora_alpha=4, weight_dtype=torch.float32)
     cache = encode(tiny_sd, dataset_dir, dataset_dir / "cache")
-    settings = TrainConfig(run_name="t", max_steps=1, batch_size=4)
+    settings = configured(TrainConfig, run_name="t", max_steps=1, batch_size=4)
     state = prepare_training(make_accelerator(settings), denoiser, cache, settings, seed=0)
     names = [name for name, p in denoiser.unet.named_parameters() if p.requires_grad]
     assert names and all("lora" in name for name in names)
@@ -114,21 +100,21 @@ def test_gradient_clipping_clips_the_lora_parameters(tiny_sd: str, dataset_dir: 
 
 
 def test_train_learns_and_writes_outputs(tiny_sd: str, dataset_dir: Path, tmp_path: Path) -> None:
-    paths = PathsConfig(dataset=dataset_dir, models=tmp_path / "models", metrics=tmp_path / "m", plots=tmp_path / "p",
+    paths = paths_under(tmp_path, dataset=dataset_dir, models=tmp_path / "models", metrics=tmp_path / "m", plots=tmp_path / "p",
                         state=tmp_path / "state")
-    settings = TrainConfig(run_name="lora-tiny", max_steps=4, batch_size=4, lr=1e-2, log_every=2)
+    settings = configured(TrainConfig, run_name="lora-tiny", max_steps=4, batch_size=4, lr=1e-2, log_every=2)
     lock = tmp_path / "dvc.lock"
     lock.write_text(f"schema: '2.0'\nstages:\n  caption:\n    cmd: x\n    outs:\n    - path: {dataset_dir}\n"
                     "      hash: md5\n      md5: 0123abc.dir\n")
     torch.manual_seed(0)
-    model = ModelConfig(name="tiny", pretrained=tiny_sd, resolution=64)
+    model = tiny_model(tiny_sd)
     metrics = train(paths, model, settings, seed=0, lock_file=lock)
 
     weights = load_file(tmp_path / "models" / "lora-tiny" / "pytorch_lora_weights.safetensors")
     up = [tensor for key, tensor in weights.items() if "lora.up" in key]
     # Gaussian init sets every LoRA "up" (B) matrix to zero: non-zero means the optimizer moved them.
     assert up and all(tensor.abs().sum() > 0 for tensor in up)
-    pipe = load_finetuned(tiny_sd, tmp_path / "models" / "lora-tiny", device="cpu")
+    pipe = load_run(tmp_path / "models" / "lora-tiny", base=tiny_sd, device="cpu")
     assert pipe.get_list_adapters() == {"unet": ["default_0"]}
 
     card = (tmp_path / "models" / "lora-tiny" / "README.md").read_text()
@@ -149,12 +135,12 @@ def test_fit_counts_optimizer_steps_with_accumulation(tiny_sd: str, dataset_dir:
     torch.manual_seed(0)
     denoiser = load_denoiser(tiny_sd, rank=2, lora_alpha=2, weight_dtype=torch.float32)
     cache = encode(tiny_sd, dataset_dir, dataset_dir / "cache", flips=False)
-    settings = TrainConfig(run_name="t", max_steps=3, batch_size=2, grad_accum=2, lr_warmup_steps=2, log_every=2)
+    settings = configured(TrainConfig, run_name="t", max_steps=3, batch_size=2, grad_accum=2, lr_warmup_steps=2, log_every=2)
     result = fit(denoiser, cache, settings, accelerator=make_accelerator(settings), seed=0)
     assert result.steps == 3 and len(result.losses) == 3
     assert result.epochs == 2  # 4 micro-batches per epoch = 2 optimizer steps
     assert [row["step"] for row in result.rows] == [2, 3]
-    assert [row["lr"] for row in result.rows] == pytest.approx([1e-4, 1e-4])  # warmup done after 2 steps
+    assert [row["lr"] for row in result.rows] == pytest.approx([settings.lr] * 2)  # warmup done after 2 steps
 
 
 def test_latent_cache_is_reused_and_keyed(
@@ -297,17 +283,17 @@ def test_prediction_type_override_and_snr_loss(tiny_sd: str, dataset_dir: Path) 
     assert denoiser.noise_scheduler.config.prediction_type == "v_prediction"
     cache = encode(tiny_sd, dataset_dir, dataset_dir / "cache")
     batch = next(iter(torch.utils.data.DataLoader(CachedLatents(cache), batch_size=4)))
-    settings = TrainConfig(run_name="t", snr_gamma=5.0, noise_offset=0.05)
+    settings = configured(TrainConfig, run_name="t", snr_gamma=5.0, noise_offset=0.05)
     loss = train_step(denoiser, batch, settings, scaling_factor=cache.scaling_factor, generator=torch.Generator())
     assert torch.isfinite(loss) and loss > 0
     with pytest.raises(ValueError, match="positive gamma"):
-        check_settings(TrainConfig(run_name="t", snr_gamma=0.0))
+        check_settings(configured(TrainConfig, run_name="t", snr_gamma=0.0))
 
 
 def test_checkpoint_round_trip_restores_lora_optimizer_and_noise_rng(
     tiny_sd: str, dataset_dir: Path, tmp_path: Path
 ) -> None:
-    settings = TrainConfig(run_name="t", max_steps=2, batch_size=4, lr=1e-2)
+    settings = configured(TrainConfig, run_name="t", max_steps=2, batch_size=4, lr=1e-2)
     cache = encode(tiny_sd, dataset_dir, tmp_path / "cache")
     torch.manual_seed(0)
     trained = load_denoiser(tiny_sd, rank=2, lora_alpha=2, weight_dtype=torch.float32)
@@ -360,7 +346,7 @@ def test_find_resumable_starts_over_unless_settings_match(tmp_path: Path) -> Non
 def test_run_config_changes_with_the_base_unet_files(tiny_sd: str, tmp_path: Path) -> None:
     copy = tmp_path / "sd"
     shutil.copytree(tiny_sd, copy)
-    model, settings = ModelConfig(name="tiny", pretrained=str(copy)), TrainConfig(run_name="t")
+    model, settings = tiny_model(str(copy)), configured(TrainConfig, run_name="t")
     before = run_config(model, settings, seed=0, dataset_sha256="d")
     assert before["code_sha256"] and before["libraries"]["diffusers"] and before["unet_files"]
     weights = next((copy / "unet").glob("*.safetensors"))
@@ -371,16 +357,16 @@ def test_run_config_changes_with_the_base_unet_files(tiny_sd: str, tmp_path: Pat
 def test_full_fine_tune_saves_a_pipeline_with_ema_and_resumes(tiny_sd: str, dataset_dir: Path, tmp_path: Path) -> None:
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 
-    paths = PathsConfig(dataset=dataset_dir, models=tmp_path / "models", metrics=tmp_path / "m", plots=tmp_path / "p",
+    paths = paths_under(tmp_path, dataset=dataset_dir, models=tmp_path / "models", metrics=tmp_path / "m", plots=tmp_path / "p",
                         state=tmp_path / "state")
-    settings = TrainConfig(run_name="full-tiny", method=TrainMethod.full, max_steps=3, batch_size=4, lr=1e-3,
+    settings = configured(TrainConfig, run_name="full-tiny", method=TrainMethod.full, max_steps=3, batch_size=4, lr=1e-3,
                            log_every=1, checkpoint_every=2, ema_decay=0.99)
-    model = ModelConfig(name="tiny", pretrained=tiny_sd, resolution=64, prediction_type=PredictionType.v_prediction)
+    model = tiny_model(tiny_sd, prediction_type=PredictionType.v_prediction)
     torch.manual_seed(0)
     assert train(paths, model, settings, seed=0)["steps"] == 3
     pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "models" / "full-tiny")
     assert pipe.scheduler.config.prediction_type == "v_prediction"
-    assert load_finetuned(tiny_sd, tmp_path / "models" / "full-tiny", device="cpu").get_list_adapters() == {}
+    assert load_run(tmp_path / "models" / "full-tiny", base=tiny_sd, device="cpu").get_list_adapters() == {}
     assert "from_pretrained(" in (tmp_path / "models" / "full-tiny" / "README.md").read_text()
     base = UNet2DConditionModel.from_pretrained(tiny_sd, subfolder="unet").state_dict()
     changed = [key for key, value in pipe.unet.state_dict().items() if not torch.equal(value, base[key])]
@@ -391,4 +377,4 @@ def test_full_fine_tune_saves_a_pipeline_with_ema_and_resumes(tiny_sd: str, data
     longer = train(paths, model, replace(settings, max_steps=4), seed=0)
     assert longer["steps"] == 4 and longer["resumed_from_step"] == 3
     with pytest.raises(ValueError, match="EMA is for method=full"):
-        check_settings(TrainConfig(run_name="t", ema_decay=0.999))
+        check_settings(configured(TrainConfig, run_name="t", ema_decay=0.999))

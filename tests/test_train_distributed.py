@@ -14,27 +14,28 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from tests.test_train import write_colour_dataset
+from tests.helpers import child_pythonpath, write_colour_dataset
 
 pytestmark = pytest.mark.slow
 
 WORKER = """
 import logging, sys
 from pathlib import Path
-from pakfashion.config import ModelConfig, PathsConfig, TrainConfig
+from pakfashion.config import TrainConfig
 from pakfashion.train import train
+from tests.helpers import configured, paths_under, tiny_model
 root, tiny, steps = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-paths = PathsConfig(dataset=root / "dataset", models=root / "models", metrics=root / "m", plots=root / "p",
-                    state=root / "state")
-settings = TrainConfig(run_name="ddp", max_steps=steps, batch_size=2, lr=1e-2, checkpoint_every=2, log_every=1)
+paths = paths_under(root, dataset=root / "dataset", metrics=root / "m", plots=root / "p", state=root / "state")
+settings = configured(TrainConfig, run_name="ddp", max_steps=steps, batch_size=2, lr=1e-2, checkpoint_every=2, log_every=1)
 logging.basicConfig(level=logging.INFO)
-train(paths, ModelConfig(name="tiny", pretrained=tiny, resolution=64), settings, seed=0)
+train(paths, tiny_model(tiny), settings, seed=0)
 """
 
 
 def torchrun(root: Path, tiny_sd: str, steps: int) -> subprocess.CompletedProcess[str]:
     # ACCELERATE_USE_CPU: what `accelerate launch --cpu` sets; with torchrun's WORLD_SIZE it means gloo on CPUs.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true",
+           "PYTHONPATH": child_pythonpath()}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(root / "worker.py"), str(root), tiny_sd, str(steps)]  # fmt: skip
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -58,4 +59,6 @@ def test_two_processes_share_the_work_and_resume(tiny_sd: str, tmp_path: Path) -
     rows = (tmp_path / "p" / "train_loss.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in rows] == ["step", "1", "2", "3", "4"]
     weights = load_file(tmp_path / "models" / "ddp" / "pytorch_lora_weights.safetensors")
-    assert any(tensor.abs().sum() > 0 for key, tensor in weights.items() if "lora.up" in key)
+    # LoRA's up matrices start at zero: every one of them must have been trained by the shared steps.
+    ups = [tensor for key, tensor in weights.items() if "lora.up" in key]
+    assert ups and all(tensor.abs().sum() > 0 for tensor in ups)

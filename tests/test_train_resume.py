@@ -21,32 +21,31 @@ from pakfashion.config import ModelConfig, PathsConfig, TrainConfig
 from pakfashion.models.tiny import build_tiny_sd
 from pakfashion.training.checkpoint import checkpoint_root, list_checkpoints
 from pakfashion.training.models import lora_state
-from tests.test_train import write_colour_dataset
+from tests.helpers import child_pythonpath, configured, paths_under, tiny_model, write_colour_dataset
 
 pytestmark = pytest.mark.slow
 
 # 8 images, batch 3, accumulation 2: 3 micro-batches and 2 optimizer steps per epoch, so checkpoints
 # land mid-epoch and mid-way between loss rows (log_every 2, checkpoint_every 3).
-SETTINGS = TrainConfig(run_name="lora-tiny", max_steps=24, batch_size=3, grad_accum=2, lr=1e-2, log_every=2,
+SETTINGS = configured(TrainConfig, run_name="lora-tiny", max_steps=24, batch_size=3, grad_accum=2, lr=1e-2, log_every=2,
                        checkpoint_every=3, checkpoints_keep=2)
 CHILD = """
 import json, sys
 import torch
 from pathlib import Path
-from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, as_typed
+from pakfashion.config import ModelConfig, TrainConfig, as_typed
 from pakfashion.train import train
+from tests.helpers import paths_under
 args = json.loads(sys.argv[1])
 root = Path(args["root"])
-paths = PathsConfig(dataset=Path(args["dataset"]), models=root / "models", metrics=root / "metrics",
-                    plots=root / "plots", state=root / "state")
+paths = paths_under(root, dataset=Path(args["dataset"]), state=root / "state")
 torch.manual_seed(0)
 train(paths, as_typed(args["model"], ModelConfig), as_typed(args["settings"], TrainConfig), seed=0)
 """
 
 
 def run_paths(root: Path, dataset: Path) -> PathsConfig:
-    return PathsConfig(dataset=dataset, models=root / "models", metrics=root / "metrics", plots=root / "plots",
-                       state=root / "state")
+    return paths_under(root, dataset=dataset, state=root / "state")
 
 
 def loss_rows(root: Path) -> list[dict[str, float]]:
@@ -62,7 +61,8 @@ def kill_after_first_checkpoint(root: Path, dataset: Path, model: ModelConfig) -
     """Train in a child process, SIGKILL it once a checkpoint exists; returns the newest checkpoint's step."""
     args = {"root": str(root), "dataset": str(dataset), "model": asdict(model),
             "settings": asdict(SETTINGS)}
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # same kernels (and sums) as this process with 1 thread
+    # One thread: the same kernels (and sums) as this process; PYTHONPATH: the child imports tests.helpers.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": child_pythonpath()}
     child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args, default=str)], env=env)
     checkpoints = checkpoint_root(root / "state", SETTINGS.run_name)
     deadline = time.monotonic() + 120
@@ -89,7 +89,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
 
 def run_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build_tiny_sd(tmp_path / "sd", seed=0)
-    model = ModelConfig(name="tiny", pretrained=str(tmp_path / "sd"), resolution=64)
+    model = tiny_model(str(tmp_path / "sd"))
     dataset = write_colour_dataset(tmp_path / "dataset")
     killed = tmp_path / "killed"
     step = kill_after_first_checkpoint(killed, dataset, model)

@@ -7,12 +7,13 @@ from email.utils import format_datetime
 
 import pytest
 
+from pakfashion.config import WebConfig
 from pakfashion.web import FetchError, HostBlockedError, HostThrottle, PoliteClient, RobotsDisallowedError
-from pakfashion.web.http import ClientSettings, retry_after_s
+from pakfashion.web.http import retry_after_s
+from pakfashion.web.optout import forbids_ai_use
 from pakfashion.web.robots import parse_content_signals
+from tests.helpers import configured, quick_web
 from tests.http_fixtures import Reply, scripted_server
-
-UA = "pakfashion-bot/0.1 (+mailto:test@example.org)"
 ROBOTS = Reply(200, b"User-agent: *\nDisallow: /private\nCrawl-delay: 0.2\n\nUser-agent: otherbot\nDisallow: /\n")
 # RFC 9309: a group naming our agent replaces the `*` group entirely.
 OWN_GROUP_ROBOTS = Reply(200, b"User-agent: *\nDisallow: /\n\nUser-agent: pakfashion-bot\nDisallow: /nobots\n")
@@ -32,9 +33,10 @@ class FakeClock:
 
 
 def client(**overrides: float) -> tuple[PoliteClient, list[float]]:
+    """The shipped web client with two retries and short waits; the sleeps it asked for."""
     sleeps: list[float] = []
-    settings = ClientSettings(user_agent=UA, timeout_s=5, min_delay_s=0.0, max_retries=2, backoff_base_s=0.01, **overrides)
-    return PoliteClient(settings, sleep=lambda s: sleeps.append(s)), sleeps
+    settings = quick_web(**{"max_retries": 2, "backoff_base_s": 0.01, **overrides})
+    return PoliteClient(settings, min_delay_s=0.0, pool_size=1, sleep=lambda s: sleeps.append(s)), sleeps
 
 
 def test_throttle_spaces_requests_per_host() -> None:
@@ -79,7 +81,7 @@ def test_robots_rules_and_crawl_delay_are_honoured() -> None:
             http.get(f"{base}/private/x")
         http.get(f"{base}/ok")
     assert [p for p, _ in script.log] == ["/robots.txt", "/ok", "/ok"]
-    assert all(ua == UA for _, ua in script.log)
+    assert all(ua == http.settings.user_agent for _, ua in script.log)
     assert http.throttle.delay_for(base) == pytest.approx(0.2)
     assert http.stats["robots/forbidden"] == 1
 
@@ -151,8 +153,7 @@ def test_redirects_stay_within_allowed_hosts() -> None:
     routes = {"/robots.txt": [Reply(404)], "/a": [Reply(301, headers={"Location": "/b"})], "/b": [Reply(200, b"b")],
               "/away": [Reply(302, headers={"Location": "http://elsewhere.invalid/x"})]}
     with scripted_server(routes) as (base, _):
-        settings = ClientSettings(user_agent=UA, min_delay_s=0.0)
-        http = PoliteClient(settings, allowed_hosts={"127.0.0.1"})
+        http = PoliteClient(quick_web(), min_delay_s=0.0, pool_size=1, allowed_hosts={"127.0.0.1"})
         assert http.get(f"{base}/a").body == b"b"
         with pytest.raises(FetchError, match="leaves the allowed hosts"):
             http.get(f"{base}/away")
@@ -164,3 +165,54 @@ def test_robots_redirect_is_followed() -> None:
     with scripted_server(routes) as (base, _):
         http, _ = client()
         assert http.robots.allowed(f"{base}/ok") and not http.robots.allowed(f"{base}/private/a")
+
+
+def test_a_retry_after_past_the_cap_names_the_web_setting() -> None:
+    routes = {"/robots.txt": [Reply(404)], "/p": [Reply(429, headers={"Retry-After": "120"})]}
+    with scripted_server(routes) as (base, script):
+        http, _ = client(max_delay_s=60.0)
+        with pytest.raises(FetchError, match=r"Retry-After 120s exceeds web\.max_delay_s=60\.0"):
+            http.get(f"{base}/p")
+    assert sum(path == "/p" for path, _ in script.log) == 1
+
+
+@pytest.mark.parametrize(("override", "key"), [("web.max_retries=-1", "max_retries"), ("web.timeout_s=0", "timeout_s"),
+                                               ("web.user_agent=python-requests/2.32", "user_agent")])
+def test_web_settings_that_cannot_work_fail_naming_the_key(override: str, key: str) -> None:
+    with pytest.raises(ValueError, match=rf"web\.{key}="):
+        configured(WebConfig, override)
+
+
+# X-Robots-Tag lines → whether they forbid AI use to pakfashion-bot.
+OPT_OUTS = [
+    (["noai"], True),
+    (["NoImageAI"], True),
+    (["noindex, noimageai"], True),  # a comma list
+    (["pakfashion-bot: noai"], True),  # addressed to us
+    (["*: noai"], True),
+    (["otherbot: noai"], False),  # addressed to another agent only
+    (["otherbot: noindex, noai"], False),  # an agent's directives run to the end of its line
+    (["otherbot: noai, pakfashion-bot: noindex"], False),
+    (["otherbot: noindex", "noai"], True),  # several headers: a plain line binds every agent
+    (["otherbot: noai", "pakfashion-bot: noimageai"], True),
+    (["unavailable_after: 25 Jun 2030 15:00:00 PST, noai"], True),  # a valued directive names no agent
+    (["max-snippet: 20, noindex"], False),
+    (["noindex", ""], False),
+    ([], False),
+]
+
+
+@pytest.mark.parametrize(("lines", "expected"), OPT_OUTS)
+def test_x_robots_tag_ai_opt_out_is_agent_aware(lines: list[str], expected: bool) -> None:
+    assert forbids_ai_use(lines, agent_token="pakfashion-bot") is expected
+
+
+def test_each_x_robots_tag_header_is_read_on_its_own() -> None:
+    """Joined into one line, "otherbot: noindex" would claim the "noai" sent for everyone."""
+    routes = {"/robots.txt": [Reply(404)], "/two": [Reply(200, b"x", {"X-Robots-Tag": ["otherbot: noindex", "noai"]})],
+              "/other": [Reply(200, b"x", {"X-Robots-Tag": "otherbot: noai"})]}
+    with scripted_server(routes) as (base, _):
+        http, _ = client()
+        two, other = http.get(f"{base}/two"), http.get(f"{base}/other")
+    assert two.headers["x-robots-tag"] == ["otherbot: noindex", "noai"]
+    assert http.forbids_ai_use(two) and not http.forbids_ai_use(other)

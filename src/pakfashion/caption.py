@@ -28,12 +28,21 @@ from tqdm import tqdm
 
 from pakfashion.captions import AttributeFinder, cap_length, fill_template, load_token_counter, template_fields
 from pakfashion.config import CaptionConfig, Captioner, PathsConfig, VocabConfig, as_typed, stage_main
+from pakfashion.contracts import (
+    CAPTION_METRICS,
+    CRAWL_REPORT_FILE,
+    DATASET_CARD_FILE,
+    METADATA_FILE,
+    SPLITS,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
+    ImageStatus,
+    MetadataRow,
+)
 from pakfashion.dataset_card import CardInputs, render_dataset_card
 from pakfashion.files import read_json, read_jsonl, write_json, write_jsonl, write_text_atomic
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "validation")
 
 CaptionFn = Callable[[list[Image.Image]], list[str]]
 
@@ -57,7 +66,7 @@ def load_examples(images_csv: Path, products_csv: Path) -> pd.DataFrame:
     """One row per stored image (duplicates and failures dropped) joined with its product."""
     images = pd.read_csv(images_csv, dtype=str, keep_default_na=False)
     products = pd.read_csv(products_csv, dtype=str, keep_default_na=False)
-    ok = images[images["status"] == "ok"].drop_duplicates("sha256")
+    ok = images[images["status"] == ImageStatus.ok.value].drop_duplicates("sha256")
     joined = ok.merge(products, on=["site", "product_id"], how="inner", validate="many_to_one")
     if joined.empty:
         raise ValueError(f"no downloaded images in {images_csv}: run the download stage and check its ledger")
@@ -67,7 +76,7 @@ def load_examples(images_csv: Path, products_csv: Path) -> pd.DataFrame:
 def split_of(site: str, product_id: str, *, seed: int, validation_percent: int) -> str:
     """A product's split from a hash of its identity: stable when other products come and go."""
     digest = hashlib.sha256(f"{seed}:{site}:{product_id}".encode()).hexdigest()
-    return "validation" if int(digest[:8], 16) % 100 < validation_percent else "train"
+    return VALIDATION_SPLIT if int(digest[:8], 16) % 100 < validation_percent else TRAIN_SPLIT
 
 
 def assign_splits(examples: pd.DataFrame, *, seed: int, validation_percent: int) -> pd.Series:
@@ -77,7 +86,7 @@ def assign_splits(examples: pd.DataFrame, *, seed: int, validation_percent: int)
     result = pd.Series(splits, index=examples.index)
     products = examples[["site", "product_id"]].drop_duplicates()
     if len(products) >= 2 and result.nunique() < 2:
-        missing = "validation" if (result == "train").all() else "train"
+        missing = VALIDATION_SPLIT if (result == TRAIN_SPLIT).all() else TRAIN_SPLIT
         first = products.iloc[0]
         result[(examples["site"] == first["site"]) & (examples["product_id"] == first["product_id"])] = missing
         log.warning("hash split left %s empty; moved product %s/%s there", missing, first["site"], first["product_id"])
@@ -161,7 +170,8 @@ def load_caption_fn(settings: CaptionConfig, *, device: str) -> CaptionFn | None
 
 def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: CaptionConfig,
                   vocab: VocabConfig) -> list[dict[str, Any]]:
-    """metadata.jsonl rows: file_name and text first, then caption, attributes and product columns."""
+    """metadata.jsonl rows (:class:`MetadataRow`: file_name and text first, then caption, attributes and
+    product columns), each with its ``split``."""
     finder = AttributeFinder(vocab)
     count_tokens = load_token_counter(settings.text_tokenizer)
     rows = []
@@ -170,15 +180,16 @@ def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: Ca
         caption = captions.get(record["sha256"], "")
         attributes = finder.find(record)
         text = fill_template(settings.template, template_fields(caption, record, attributes))
-        rows.append({
-            "file_name": f"{record['sha256']}.jpg",
-            "text": cap_length(text, count_tokens, max_tokens=settings.max_text_tokens),
-            "caption": caption, "garment": attributes.garment, "colours": attributes.colours,
-            "fabrics": attributes.fabrics, "site": record["site"], "product_id": record["product_id"],
-            "product_url": record["product_url"], "title": record["title"], "category": record["category"],
-            "price": record["price"], "currency": record["currency"], "image_url": record["url"],
-            "sha256": record["sha256"], "split": record["split"],
-        })
+        row = MetadataRow(
+            file_name=f"{record['sha256']}.jpg",
+            text=cap_length(text, count_tokens, max_tokens=settings.max_text_tokens),
+            caption=caption, garment=attributes.garment, colours=attributes.colours,
+            fabrics=attributes.fabrics, site=record["site"], product_id=record["product_id"],
+            product_url=record["product_url"], title=record["title"], category=record["category"],
+            price=record["price"], currency=record["currency"], image_url=record["url"],
+            sha256=record["sha256"],
+        )  # fmt: skip
+        rows.append({**row, "split": record["split"]})
     return rows
 
 
@@ -191,7 +202,7 @@ def write_imagefolder(rows: list[dict[str, Any]], images_dir: Path, out_dir: Pat
         (out_dir / split).mkdir(parents=True, exist_ok=True)
         for row in split_rows:
             shutil.copyfile(images_dir / row["file_name"], out_dir / split / row["file_name"])
-        write_jsonl(out_dir / split / "metadata.jsonl", split_rows)
+        write_jsonl(out_dir / split / METADATA_FILE, split_rows)
 
 
 def dataset_stats(rows: list[dict[str, Any]], *, captioned: int, seconds: float) -> DatasetStats:
@@ -201,8 +212,8 @@ def dataset_stats(rows: list[dict[str, Any]], *, captioned: int, seconds: float)
         return round(sum(bool(r[key]) for r in rows) / len(rows), 4)
 
     return DatasetStats(
-        images=len(rows), train=sum(r["split"] == "train" for r in rows),
-        validation=sum(r["split"] == "validation" for r in rows),
+        images=len(rows), train=sum(r["split"] == TRAIN_SPLIT for r in rows),
+        validation=sum(r["split"] == VALIDATION_SPLIT for r in rows),
         products=len({(r["site"], r["product_id"]) for r in rows}), distinct_texts=len(set(texts)),
         mean_text_words=round(sum(len(t.split()) for t in texts) / len(texts), 2), images_captioned=captioned,
         caption_seconds=round(seconds, 2), garment_coverage=share("garment"), colour_coverage=share("colours"),
@@ -268,7 +279,7 @@ def write_dataset(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionC
 
 def card_inputs(paths: PathsConfig, settings: CaptionConfig, stats: DatasetStats) -> CardInputs:
     """Everything the dataset card reports, read from the stages' own outputs."""
-    reports = [read_json(p) for p in sorted(paths.raw.glob("*/crawl.json"))]
+    reports = [read_json(p) for p in sorted(paths.raw.glob(f"*/{CRAWL_REPORT_FILE}"))]
     excluded = pd.read_csv(paths.excluded_csv, dtype=str, keep_default_na=False)
     return CardInputs(
         crawl_reports=reports,
@@ -295,9 +306,9 @@ def main(cfg: Any) -> None:
                           barrier=state.wait_for_everyone)
     if stats is None:
         return
-    write_text_atomic(paths.dataset / "README.md", render_dataset_card(card_inputs(paths, settings, stats)))
+    write_text_atomic(paths.dataset / DATASET_CARD_FILE, render_dataset_card(card_inputs(paths, settings, stats)))
     per_s = stats.images_captioned / stats.caption_seconds if stats.caption_seconds else 0.0
-    write_json(paths.metrics / "caption.json", {**asdict(stats), "images_per_s": round(per_s, 2)})
+    write_json(paths.metrics / CAPTION_METRICS, {**asdict(stats), "images_per_s": round(per_s, 2)})
     log.info("dataset: %d train / %d validation images → %s", stats.train, stats.validation, paths.dataset)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -24,6 +25,24 @@ def as_typed(node: Any, schema: type[T]) -> T:
     return cast(T, OmegaConf.to_object(merged))
 
 
+def compose_config(conf_dir: Path, overrides: Sequence[str] = ()) -> Any:
+    """``conf/`` composed and resolved as ``dvc exp run`` composes params.yaml (for tests and benchmarks)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(conf_dir.resolve()), version_base=None):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    OmegaConf.resolve(cfg)
+    return cfg
+
+
+def settings_from(cfg: Any, key: str, schema: type[T], **changes: Any) -> T:
+    """The ``key`` section of a composed config as its dataclass, then ``changes`` (tests, benchmarks)."""
+    from omegaconf import OmegaConf
+
+    return dataclasses.replace(as_typed(OmegaConf.select(cfg, key), schema), **changes)  # type: ignore[type-var]
+
+
 def stage_main(func: Callable[[Any], None]) -> Callable[[], None]:
     """Wrap a stage's ``main(cfg)`` with ``@hydra.main`` reading ``stage.yaml`` from the working dir.
 
@@ -37,18 +56,18 @@ def stage_main(func: Callable[[Any], None]) -> Callable[[], None]:
 
 @dataclass(frozen=True)
 class PathsConfig:
-    raw: Path = Path("data/raw")
-    products_csv: Path = Path("data/interim/products.csv")
-    excluded_csv: Path = Path("data/interim/excluded.csv")
-    images: Path = Path("data/images")
-    images_csv: Path = Path("data/interim/images.csv")
-    dataset: Path = Path("data/dataset")
-    models: Path = Path("models")
-    tiny_models: Path = Path("models/tiny")
-    metrics: Path = Path("metrics")
-    plots: Path = Path("plots")
-    reports: Path = Path("reports")
-    state: Path = Path(".pakfashion")
+    raw: Path = MISSING
+    products_csv: Path = MISSING
+    excluded_csv: Path = MISSING
+    images: Path = MISSING
+    images_csv: Path = MISSING
+    dataset: Path = MISSING
+    models: Path = MISSING
+    tiny_models: Path = MISSING
+    metrics: Path = MISSING
+    plots: Path = MISSING
+    reports: Path = MISSING
+    state: Path = MISSING
 
 
 class Platform(str, enum.Enum):
@@ -84,15 +103,43 @@ class SiteConfig:
     min_delay_s: float | None = None
 
 
+@dataclass(frozen=True)
+class WebConfig:
+    """The HTTP client crawl and download share; every value comes from conf/web/default.yaml."""
+
+    # Sent with every request; robots.txt groups and X-Robots-Tag name its product token (before "/").
+    user_agent: str = MISSING
+    timeout_s: float = MISSING
+    # Retries of 408/429/5xx and connection errors, with exponential backoff and jitter.
+    max_retries: int = MISSING
+    backoff_base_s: float = MISSING
+    # Longest wait for one host (backoff cap, Crawl-delay cap); a longer Retry-After gives the URL up.
+    max_delay_s: float = MISSING
+    max_response_bytes: int = MISSING
+    # Refusals (401/403/430 or challenge pages) from one host before the host is given up.
+    max_refusals: int = MISSING
+
+    def __post_init__(self) -> None:
+        if not self.user_agent.partition("/")[0].strip() or "+" not in self.user_agent:
+            raise ValueError(f"web.user_agent={self.user_agent!r}: name the project and a contact, "
+                             "e.g. 'pakfashion-bot/0.1 (+https://example.org; mailto:you@example.org)'")
+        for key in ("timeout_s", "max_response_bytes", "max_refusals"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"web.{key}={getattr(self, key)}: must be greater than 0")
+        for key in ("max_retries", "backoff_base_s", "max_delay_s"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"web.{key}={getattr(self, key)}: must be 0 or more")
+
+
 @dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
 class CollectionsConfig:
     """Shopify collection membership: which collections' product lists are worth fetching."""
 
     # Whole words (or hyphenated phrases) of a collection's handle or title, most specific first.
     # Empty: membership is not fetched.
-    terms: list[str] = field(default_factory=list)
+    terms: list[str] = MISSING
     # Extra requests per site (collections.json pages + membership pages); 0 turns it off.
-    max_requests: int = 10
+    max_requests: int = MISSING
 
     def __post_init__(self) -> None:
         if self.max_requests < 0:
@@ -101,19 +148,16 @@ class CollectionsConfig:
 
 @dataclass(frozen=True)
 class CrawlConfig:
-    sites: list[str] = field(default_factory=list)
-    snapshot: str = "???"
-    user_agent: str = "???"
-    timeout_s: float = 30.0
-    min_delay_s: float = 1.0
-    max_delay_s: float = 60.0
-    max_retries: int = 4
-    backoff_base_s: float = 1.0
-    max_response_bytes: int = 50 * 1024 * 1024
-    page_size: int = 250
-    max_pages: int = 100
-    honor_content_signal: bool = True
-    collections: CollectionsConfig = field(default_factory=CollectionsConfig)
+    """What to crawl and how fast; the HTTP client's settings are the ``web`` section (:class:`WebConfig`)."""
+
+    sites: list[str] = MISSING
+    snapshot: str = MISSING
+    # Spacing between requests to a site (robots.txt Crawl-delay wins when larger; site.min_delay_s overrides).
+    min_delay_s: float = MISSING
+    page_size: int = MISSING
+    max_pages: int = MISSING
+    honor_content_signal: bool = MISSING
+    collections: CollectionsConfig = MISSING
 
 
 @dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
@@ -187,28 +231,32 @@ class ResizeMode(str, enum.Enum):
 
 @dataclass(frozen=True)
 class DownloadConfig:
-    workers: int = 4
+    """How images are fetched and normalised; every value comes from conf/download/default.yaml.
+
+    The HTTP client's settings are the ``web`` section (:class:`WebConfig`).
+    """
+
+    workers: int = MISSING
     # Worker processes (each with `workers` threads); decoding is CPU-bound, so use the cores.
-    processes: int = 1
+    processes: int = MISSING
     # Spacing between requests to one image host (robots.txt Crawl-delay wins when larger).
-    min_delay_s: float = 0.1
-    per_host_concurrency: int = 2
-    timeout_s: float = 30.0
-    max_retries: int = 3
-    max_bytes: int = 20 * 1024 * 1024
-    max_image_pixels: int = 50_000_000
-    min_side_px: int = 64
+    min_delay_s: float = MISSING
+    per_host_concurrency: int = MISSING
+    # Largest image body (web.max_response_bytes caps pages).
+    max_bytes: int = MISSING
+    max_image_pixels: int = MISSING
+    min_side_px: int = MISSING
     # 0 keeps the size; else the resize_mode (keep | center_crop | pad) applies at this side.
-    target_side_px: int = 0
-    resize_mode: ResizeMode = ResizeMode.keep
-    jpeg_quality: int = 92
+    target_side_px: int = MISSING
+    resize_mode: ResizeMode = MISSING
+    jpeg_quality: int = MISSING
     # pHash Hamming distance at or below which two images are near-duplicates (-1: off).
-    near_duplicate_distance: int = 4
-    max_images_per_product: int = 0
-    honor_noai: bool = True
-    min_success_rate: float = 0.5
-    contact_sheet_images: int = 36
-    log_every_s: float = 10.0
+    near_duplicate_distance: int = MISSING
+    max_images_per_product: int = MISSING
+    honor_noai: bool = MISSING
+    min_success_rate: float = MISSING
+    contact_sheet_images: int = MISSING
+    log_every_s: float = MISSING
 
 
 class Captioner(str, enum.Enum):
@@ -218,27 +266,29 @@ class Captioner(str, enum.Enum):
 
 @dataclass(frozen=True)
 class CaptionConfig:
-    captioner: Captioner = Captioner.blip2
-    model: str = ""
-    max_new_tokens: int = 30
-    batch_size: int = 8
+    captioner: Captioner = MISSING
+    model: str = MISSING
+    # What dvc.yaml tracks for the captioner's weights (as ModelConfig.weights).
+    weights: str = MISSING
+    max_new_tokens: int = MISSING
+    batch_size: int = MISSING
     # DataLoader workers decoding images ahead of the model (0: in the main process).
-    num_workers: int = 2
+    num_workers: int = MISSING
     # Fields: caption, title, product_type, garment, colours, fabrics, brand, site. Empty parts and
     # their commas are dropped.
-    template: str = "{colours} {fabrics} {garment}, {caption}, {title}"
+    template: str = MISSING
     # Tokenizer that caps the text at its model's length (77 for CLIP): a hub name or folder with a
     # `tokenizer/` subfolder (the model being trained); "" caps by words only.
-    text_tokenizer: str = ""
-    max_text_tokens: int = 77
-    validation_percent: int = 10
+    text_tokenizer: str = MISSING
+    max_text_tokens: int = MISSING
+    validation_percent: int = MISSING
 
 
 @dataclass(frozen=True)
 class VocabConfig:
-    garments: dict[str, list[str]] = field(default_factory=dict)
-    colours: list[str] = field(default_factory=list)
-    fabrics: list[str] = field(default_factory=list)
+    garments: dict[str, list[str]] = MISSING
+    colours: list[str] = MISSING
+    fabrics: list[str] = MISSING
 
 
 class PredictionType(str, enum.Enum):
@@ -250,11 +300,13 @@ class PredictionType(str, enum.Enum):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "???"
-    pretrained: str = "???"
-    resolution: int = 512
+    name: str = MISSING
+    pretrained: str = MISSING
+    # What dvc.yaml tracks for the weights: the local folder, or the conf file naming a hub model.
+    weights: str = MISSING
+    resolution: int = MISSING
     # Overrides the scheduler's prediction_type for training; None keeps the model's own.
-    prediction_type: PredictionType | None = None
+    prediction_type: PredictionType | None = MISSING
 
 
 class TrainMethod(str, enum.Enum):
@@ -274,49 +326,49 @@ class Resume(str, enum.Enum):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    run_name: str = "???"
-    method: TrainMethod = TrainMethod.lora
-    max_steps: int = 100
-    batch_size: int = 4
-    grad_accum: int = 1
-    lr: float = 1e-4
-    lr_warmup_steps: int = 0
-    rank: int = 4
-    lora_alpha: int = 4
-    max_grad_norm: float = 1.0
-    mixed_precision: str = "no"
-    num_workers: int = 0
-    random_flip: bool = True
-    log_every: int = 10
+    run_name: str = MISSING
+    method: TrainMethod = MISSING
+    max_steps: int = MISSING
+    batch_size: int = MISSING
+    grad_accum: int = MISSING
+    lr: float = MISSING
+    lr_warmup_steps: int = MISSING
+    rank: int = MISSING
+    lora_alpha: int = MISSING
+    max_grad_norm: float = MISSING
+    mixed_precision: str = MISSING
+    num_workers: int = MISSING
+    random_flip: bool = MISSING
+    log_every: int = MISSING
     # Save accelerate state to paths.state/train/<run_name>/checkpoint-<step>/ every N steps (0 = off).
-    checkpoint_every: int = 0
-    checkpoints_keep: int = 2
-    resume: Resume = Resume.latest
+    checkpoint_every: int = MISSING
+    checkpoints_keep: int = MISSING
+    resume: Resume = MISSING
     # Min-SNR-gamma loss weighting (5.0 in the paper); None = plain MSE.
-    snr_gamma: float | None = None
+    snr_gamma: float | None = MISSING
     # Offset noise (0.05-0.1 helps very dark/bright images); 0 = off.
-    noise_offset: float = 0.0
+    noise_offset: float = MISSING
     # method=full: keep an EMA of the UNet weights (diffusers' EMAModel) and save it; None = off.
-    ema_decay: float | None = None
-    optimizer: Optimizer = Optimizer.adamw
+    ema_decay: float | None = MISSING
+    optimizer: Optimizer = MISSING
     # Recompute activations in the backward pass: less memory, ~20-30% slower steps.
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = MISSING
     # torch.compile the UNet (accelerate's dynamo backend "inductor"): faster steps after a one-off compile.
-    compile: bool = False
+    compile: bool = MISSING
     # Aspect-ratio buckets (same pixel area as model.resolution**2, sides in multiples of the model's
     # latent stride); False = one square center crop per image.
-    aspect_buckets: bool = True
+    aspect_buckets: bool = MISSING
     # Widest bucket side / narrowest side.
-    max_aspect: float = 2.0
+    max_aspect: float = MISSING
     # Every N steps (0 = never) generate validation_prompts x validation_seeds with the model being trained
     # and log the grid to W&B (and paths.state/train/<run_name>/validation/step-<N>.png).
-    validation_every: int = 0
-    validation_prompts: list[str] = field(default_factory=list)
-    validation_seeds: list[int] = field(default_factory=lambda: [0])
-    validation_inference_steps: int = 25
+    validation_every: int = MISSING
+    validation_prompts: list[str] = MISSING
+    validation_seeds: list[int] = MISSING
+    validation_inference_steps: int = MISSING
     # How the stage is started (dvc.yaml's cmd): "python" or e.g.
     # "accelerate launch --config_file conf/accelerate/multi_gpu.yaml" for several GPUs.
-    launcher: str = "python"
+    launcher: str = MISSING
 
     @property
     def effective_batch_size(self) -> int:
@@ -325,21 +377,23 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    clip_model: str = "openai/clip-vit-base-patch32"
+    clip_model: str = MISSING
+    # What dvc.yaml tracks for the CLIP weights (as ModelConfig.weights).
+    clip_weights: str = MISSING
     # Grid prompts (validation captions are added); every prompt is drawn with every seed.
-    prompts: list[str] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=lambda: [0])
-    num_inference_steps: int = 25
-    guidance_scale: float = 7.5
+    prompts: list[str] = MISSING
+    seeds: list[int] = MISSING
+    num_inference_steps: int = MISSING
+    guidance_scale: float = MISSING
     # Images per pipeline call.
-    batch_size: int = 8
+    batch_size: int = MISSING
     # Images per model for FID/KID, from the validation captions (cycled) and seeds (cycled).
-    num_images_for_fid: int = 500
+    num_images_for_fid: int = MISSING
     # Images per Inception forward pass.
-    fid_batch_size: int = 32
+    fid_batch_size: int = MISSING
     # KID: random subsets and rows per subset (capped by the smaller set), as in clean-fid.
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
+    kid_subsets: int = MISSING
+    kid_subset_size: int = MISSING
 
 
 class WandbMode(str, enum.Enum):
@@ -350,6 +404,6 @@ class WandbMode(str, enum.Enum):
 
 @dataclass(frozen=True)
 class WandbConfig:
-    mode: WandbMode = WandbMode.offline
-    project: str = "pakfashion"
-    entity: str | None = None
+    mode: WandbMode = MISSING
+    project: str = MISSING
+    entity: str | None = MISSING

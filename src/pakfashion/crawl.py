@@ -1,6 +1,6 @@
 """Stage `crawl` (one run per site): a retailer's public catalog → products.jsonl + crawl.json.
 
-Reads ``conf/site/<site>.yaml`` and the ``crawl`` params; writes ``<paths.raw>/<site>/products.jsonl``
+Reads ``conf/site/<site>.yaml`` and the ``crawl`` and ``web`` params; writes ``<paths.raw>/<site>/products.jsonl``
 (one :class:`ProductRecord` per line) and ``<paths.raw>/<site>/crawl.json`` (platform detected,
 robots.txt snapshot and opt-out signals, counts, errors, dates).
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pakfashion.config import CrawlConfig, PathsConfig, Platform, SiteConfig, as_typed, stage_main
+from pakfashion.config import CrawlConfig, PathsConfig, Platform, SiteConfig, WebConfig, as_typed, stage_main
+from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
 from pakfashion.files import write_json, write_jsonl
 from pakfashion.sources.pages import SitemapCrawl, normalise_page_product
 from pakfashion.sources.record import ProductRecord
@@ -28,9 +29,11 @@ from pakfashion.sources.shopify import (
 from pakfashion.sources.shopify_collections import CollectionsCrawl
 from pakfashion.web import HostBlockedError, PoliteClient
 from pakfashion.web.frontier import Frontier, frontier_path
-from pakfashion.web.http import ClientSettings
 
 log = logging.getLogger(__name__)
+
+# Keep-alive connections kept per host: a site's crawl fetches one URL at a time.
+CRAWL_CONNECTIONS = 2
 
 
 class CrawlError(RuntimeError):
@@ -65,19 +68,10 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def build_client(settings: CrawlConfig, site: SiteConfig) -> PoliteClient:
-    """A PoliteClient with the crawl's politeness settings and the site's overrides."""
-    client_settings = ClientSettings(
-        user_agent=settings.user_agent,
-        timeout_s=settings.timeout_s,
-        min_delay_s=settings.min_delay_s if site.min_delay_s is None else site.min_delay_s,
-        max_delay_s=settings.max_delay_s,
-        max_retries=settings.max_retries,
-        backoff_base_s=settings.backoff_base_s,
-        max_response_bytes=settings.max_response_bytes,
-        pool_size=2,
-    )
-    return PoliteClient(client_settings, allowed_hosts=site_hosts(site))
+def build_client(web: WebConfig, settings: CrawlConfig, site: SiteConfig) -> PoliteClient:
+    """The web client at the crawl's pace (or the site's own), redirects kept within the site's hosts."""
+    min_delay_s = settings.min_delay_s if site.min_delay_s is None else site.min_delay_s
+    return PoliteClient(web, min_delay_s=min_delay_s, pool_size=CRAWL_CONNECTIONS, allowed_hosts=site_hosts(site))
 
 
 def site_hosts(site: SiteConfig) -> set[str]:
@@ -171,13 +165,15 @@ def collect_products(records: Iterator[ProductRecord], site: SiteConfig, report:
     return list(unique.values())
 
 
-def crawl_site(site: SiteConfig, settings: CrawlConfig, *, frontier: Frontier) -> tuple[list[ProductRecord], CrawlReport]:
+def crawl_site(
+    site: SiteConfig, settings: CrawlConfig, web: WebConfig, *, frontier: Frontier
+) -> tuple[list[ProductRecord], CrawlReport]:
     """Crawl one site politely. Blocks and opt-outs end the crawl with a report, not an exception."""
     report = CrawlReport(
         site=site.name, base_url=site.base_url, snapshot=settings.snapshot,
-        user_agent=settings.user_agent, started_at=now_iso(),
+        user_agent=web.user_agent, started_at=now_iso(),
     )
-    client = build_client(settings, site)
+    client = build_client(web, settings, site)
     shop = ShopifyCrawl(client, frontier, page_size=settings.page_size, max_pages=settings.max_pages,
                         errors=report.errors)
     pages = SitemapCrawl(client, frontier, site.base_url, site.product_url_pattern, site.sitemap_urls,
@@ -217,8 +213,8 @@ def crawl_site(site: SiteConfig, settings: CrawlConfig, *, frontier: Frontier) -
 def write_crawl_outputs(records: list[ProductRecord], report: CrawlReport, out_dir: Path) -> None:
     """Write products.jsonl (sorted by product id for stable diffs) and crawl.json."""
     rows = sorted((r.to_dict() for r in records), key=lambda row: row["product_id"])
-    write_jsonl(out_dir / "products.jsonl", rows)
-    write_json(out_dir / "crawl.json", report.__dict__)
+    write_jsonl(out_dir / PRODUCTS_FILE, rows)
+    write_json(out_dir / CRAWL_REPORT_FILE, report.__dict__)
     log.info("%s: %d products, %d errors → %s", report.site, report.products, len(report.errors), out_dir)
 
 
@@ -230,7 +226,7 @@ def main(cfg: Any) -> None:
     settings = as_typed(cfg.crawl, CrawlConfig)
     paths = as_typed(cfg.paths, PathsConfig)
     with Frontier(frontier_path(paths.state, site.name, settings.snapshot)) as frontier:
-        records, report = crawl_site(site, settings, frontier=frontier)
+        records, report = crawl_site(site, settings, as_typed(cfg.web, WebConfig), frontier=frontier)
     write_crawl_outputs(records, report, paths.raw / site.name)
 
 

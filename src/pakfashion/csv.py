@@ -18,8 +18,16 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from pakfashion.config import CsvConfig, PathsConfig, VocabConfig, as_typed, stage_main
-from pakfashion.exclusion import (
+from pakfashion.contracts import (
+    CRAWL_REPORT_FILE,
+    CSV_METRICS,
     EVIDENCE_SEPARATOR,
+    EXCLUDED_COLUMNS,
+    EXCLUSION_COLUMNS,
+    PRODUCT_COLUMNS,
+    PRODUCTS_FILE,
+)
+from pakfashion.exclusion import (
     KEEP,
     Convention,
     Decision,
@@ -31,22 +39,18 @@ from pakfashion.files import read_json, read_jsonl, write_json, write_text_atomi
 
 log = logging.getLogger(__name__)
 
-PRODUCT_COLUMNS = [
-    "site", "product_id", "product_url", "title", "description", "category", "tags",
-    "price", "currency", "image_urls", "crawled_at",
-]
 def load_site_products(raw_dir: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """All crawled products and each site's crawl report, sites in name order."""
     products: list[dict[str, Any]] = []
     reports: dict[str, dict[str, Any]] = {}
     for site_dir in sorted(p for p in raw_dir.iterdir() if p.is_dir()):
-        products_file = site_dir / "products.jsonl"
+        products_file = site_dir / PRODUCTS_FILE
         if not products_file.exists():
-            log.warning("%s has no products.jsonl; run its crawl stage", site_dir)
+            log.warning("%s has no %s; run its crawl stage", site_dir, PRODUCTS_FILE)
             continue
         products.extend(read_jsonl(products_file))
-        if (site_dir / "crawl.json").exists():
-            reports[site_dir.name] = read_json(site_dir / "crawl.json")
+        if (site_dir / CRAWL_REPORT_FILE).exists():
+            reports[site_dir.name] = read_json(site_dir / CRAWL_REPORT_FILE)
     if not products and not reports:
         raise FileNotFoundError(f"no crawled sites under {raw_dir}: run `dvc repro crawl` first")
     return products, reports
@@ -78,9 +82,9 @@ def classify_products(products: list[dict[str, Any]], classifier: ProductClassif
     return result, conventions
 
 
-def to_frame(rows: list[dict[str, Any]], extra: list[str]) -> pd.DataFrame:
+def to_frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
     """Rows in contract column order; list columns as JSON text."""
-    frame = pd.DataFrame(rows, columns=PRODUCT_COLUMNS + extra)
+    frame = pd.DataFrame(rows, columns=list(columns))
     for column in ("tags", "image_urls"):
         frame[column] = frame[column].map(lambda v: json.dumps(v if isinstance(v, list) else [], ensure_ascii=False))
     return frame
@@ -111,17 +115,22 @@ def summarise(decisions: list[tuple[dict[str, Any], Decision]], reports: dict[st
     }
 
 
+def exclusion_fields(decision: Decision) -> dict[str, str]:
+    """What excluded.csv adds to a product (``EXCLUSION_COLUMNS``): reason, deciding signal, all evidence."""
+    values = (decision.reason, decision.signal, EVIDENCE_SEPARATOR.join(decision.evidence))
+    return dict(zip(EXCLUSION_COLUMNS, values, strict=True))
+
+
 def build_tables(raw_dir: Path, classifier: ProductClassifier) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Kept products, excluded products (with reason, deciding signal and all evidence), and the metrics."""
     products, reports = load_site_products(raw_dir)
     decisions, conventions = classify_products(products, classifier)
     kept = [p for p, d in decisions if d.reason == KEEP]
-    excluded = [{**p, "reason": d.reason, "signal": d.signal, "evidence": EVIDENCE_SEPARATOR.join(d.evidence)}
-                for p, d in decisions if d.reason != KEEP]
+    excluded = [{**p, **exclusion_fields(d)} for p, d in decisions if d.reason != KEEP]
     for convention in conventions:
         log.info("site convention: %s (applied to %d)", convention.describe(), convention.applied)
-    return (to_frame(kept, []), to_frame(excluded, ["reason", "signal", "evidence"]),
-            summarise(decisions, reports, conventions))
+    metrics = summarise(decisions, reports, conventions)
+    return to_frame(kept, PRODUCT_COLUMNS), to_frame(excluded, EXCLUDED_COLUMNS), metrics
 
 
 def score_labelled_sets(classifier: ProductClassifier, labelled_sets: dict[str, str]) -> dict[str, Any]:
@@ -154,7 +163,7 @@ def main(cfg: Any) -> None:
     metrics["labelled_sets"] = score_labelled_sets(classifier, classifier.settings.labelled_sets)
     write_csv(kept, paths.products_csv)
     write_csv(excluded, paths.excluded_csv)
-    write_json(paths.metrics / "csv.json", metrics)
+    write_json(paths.metrics / CSV_METRICS, metrics)
     log.info("kept %d products, excluded %s", metrics["kept"], metrics["excluded"])
 
 

@@ -1,15 +1,14 @@
 """Stage `download`: every image of every kept product → verified, normalised, content-addressed JPEGs.
 
-Reads ``paths.products_csv``; writes ``<paths.images>/<sha256>.jpg`` (RGB JPEG named by the sha256 of
-the decoded pixels, so identical images are stored once), ``paths.images_csv`` (a ledger row for every
-image URL, failures and duplicates included), ``<paths.metrics>/download.json`` and
-``<paths.reports>/contact_sheet.jpg``. A SQLite ledger under ``paths.state`` makes a killed run resume
-without fetching finished images again.
+Reads ``paths.products_csv`` and the ``download`` and ``web`` params; writes ``<paths.images>/<sha256>.jpg``
+(RGB JPEG named by the sha256 of the decoded pixels, so identical images are stored once), ``paths.images_csv``
+(a ledger row for every image URL, failures and duplicates included), ``<paths.metrics>/download.json`` and
+``<paths.reports>/contact_sheet.jpg`` (names and row schema in :mod:`pakfashion.contracts`). A SQLite ledger
+under ``paths.state`` makes a killed run resume without fetching finished images again.
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import logging
@@ -27,32 +26,18 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from pakfashion.config import CrawlConfig, DownloadConfig, PathsConfig, as_typed, stage_main
+from pakfashion.config import DownloadConfig, PathsConfig, WebConfig, as_typed, stage_main
+from pakfashion.contracts import CONTACT_SHEET_REPORT, DOWNLOAD_METRICS, STORED_STATUSES, ImageRow, ImageStatus
 from pakfashion.files import write_bytes_atomic, write_json, write_text_atomic
 from pakfashion.imaging import ImagePolicy, PhashIndex, Rejected, contact_sheet, normalise_image
 from pakfashion.web import FetchError, PoliteClient, RobotsDisallowedError
-from pakfashion.web.http import ClientSettings
 from pakfashion.web.robots import host_key
 
 log = logging.getLogger(__name__)
 
-OPT_OUT_DIRECTIVES = frozenset({"noai", "noimageai"})
-
-
-class Status(str, enum.Enum):
-    ok = "ok"
-    duplicate = "duplicate"
-    near_duplicate = "near_duplicate"
-    opted_out = "opted_out"
-    disallowed = "disallowed"
-    fetch_failed = "fetch_failed"
-    decode_failed = "decode_failed"
-    too_small = "too_small"
-
 
 # Outcomes a rerun keeps; fetch failures are tried again.
-FINAL = frozenset(Status) - {Status.fetch_failed}
-STORED = frozenset({Status.ok, Status.duplicate, Status.near_duplicate})
+FINAL = frozenset(ImageStatus) - {ImageStatus.fetch_failed}
 
 
 @dataclass(frozen=True)
@@ -61,25 +46,6 @@ class ImageTask:
     product_id: str
     position: int
     url: str
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """One line of images.csv: what happened to one image URL."""
-
-    site: str
-    product_id: str
-    position: int
-    url: str
-    status: Status
-    path: str = ""
-    sha256: str = ""
-    phash: str = ""
-    w: int = 0
-    h: int = 0
-    bytes: int = 0
-    error: str = ""
-    duplicate_of: str = ""
 
 
 def image_tasks(products: pd.DataFrame, *, max_per_product: int) -> list[ImageTask]:
@@ -91,21 +57,6 @@ def image_tasks(products: pd.DataFrame, *, max_per_product: int) -> list[ImageTa
             urls = urls[:max_per_product]
         tasks.extend(ImageTask(str(row.site), str(row.product_id), i, url) for i, url in enumerate(urls))
     return tasks
-
-
-def opted_out(x_robots_tag: str, *, agent_token: str) -> bool:
-    """Whether ``X-Robots-Tag`` forbids AI use (``noai``/``noimageai``) for all agents or ours.
-
-    ``otherbot: noai`` binds only otherbot; directives after an agent name belong to that agent.
-    """
-    agent: str | None = None
-    for part in x_robots_tag.split(","):
-        name, has_agent, directive = part.rpartition(":")
-        if has_agent:
-            agent = name.strip().lower()
-        if directive.strip().lower() in OPT_OUT_DIRECTIVES and agent in (None, "*", agent_token.lower()):
-            return True
-    return False
 
 
 class Ledger:
@@ -155,43 +106,43 @@ class ImageDownloader:
         done = self.ledger.get(task.url)
         if done is not None and self._still_valid(done):
             return ImageRow(**{**done, "site": task.site, "product_id": task.product_id,
-                               "position": task.position, "status": Status(done["status"])})
+                               "position": task.position, "status": ImageStatus(done["status"])})
         with self._slot(host_key(task.url)):
             row = self._download(task)
         self.ledger.put(row)
         return row
 
     def _still_valid(self, done: dict[str, Any]) -> bool:
-        status = Status(done["status"])
-        return status in FINAL and (status not in STORED or (self.images_dir / f"{done['sha256']}.jpg").exists())
+        status = ImageStatus(done["status"])
+        stored = self.images_dir / f"{done['sha256']}.jpg"
+        return status in FINAL and (status not in STORED_STATUSES or stored.exists())
 
     def _slot(self, host: str) -> threading.BoundedSemaphore:
         with self._slots_lock:
             return self._host_slots.setdefault(host, threading.BoundedSemaphore(self.settings.per_host_concurrency))
 
     def _download(self, task: ImageTask) -> ImageRow:
-        base = ImageRow(task.site, task.product_id, task.position, task.url, Status.fetch_failed)
+        base = ImageRow(task.site, task.product_id, task.position, task.url, ImageStatus.fetch_failed)
         try:
             resp = self.client.get(task.url)
         except RobotsDisallowedError as err:
-            return replace(base, status=Status.disallowed, error=str(err))
+            return replace(base, status=ImageStatus.disallowed, error=str(err))
         except FetchError as err:
             return replace(base, error=str(err))
         if resp.status != 200:
             return replace(base, error=f"HTTP {resp.status}")
-        tag = resp.header("x-robots-tag")
-        if self.settings.honor_noai and opted_out(tag, agent_token=self.client.robots.agent_token):
-            return replace(base, status=Status.opted_out, error=f"X-Robots-Tag: {tag}")
+        if self.settings.honor_noai and self.client.forbids_ai_use(resp):
+            return replace(base, status=ImageStatus.opted_out, error=f"X-Robots-Tag: {resp.header('x-robots-tag')}")
         if resp.content_type and not resp.content_type.startswith(("image/", "application/octet-stream")):
-            return replace(base, status=Status.decode_failed, error=f"content-type {resp.content_type!r}")
+            return replace(base, status=ImageStatus.decode_failed, error=f"content-type {resp.content_type!r}")
         try:
             image = normalise_image(resp.body, self.policy)
         except Rejected as err:
-            return replace(base, status=Status(err.reason), error=str(err))
+            return replace(base, status=ImageStatus(err.reason), error=str(err))
         path = self.images_dir / f"{image.sha256}.jpg"
         if not path.exists():
             write_bytes_atomic(path, image.jpeg)
-        return replace(base, status=Status.ok, path=path.as_posix(), sha256=image.sha256, phash=image.phash,
+        return replace(base, status=ImageStatus.ok, path=path.as_posix(), sha256=image.sha256, phash=image.phash,
                        w=image.width, h=image.height, bytes=len(resp.body))
 
 
@@ -204,9 +155,9 @@ def mark_duplicates(rows: list[ImageRow], *, near_distance: int) -> list[ImageRo
     near = PhashIndex(near_distance) if near_distance >= 0 else None
     marked = []
     for row in rows:
-        if row.status in (Status.duplicate, Status.near_duplicate):
-            row = replace(row, status=Status.ok, duplicate_of="")
-        if row.status is Status.ok:
+        if row.status in (ImageStatus.duplicate, ImageStatus.near_duplicate):
+            row = replace(row, status=ImageStatus.ok, duplicate_of="")
+        if row.status is ImageStatus.ok:
             row = _dedup_one(row, exact, near)
         marked.append(row)
     return marked
@@ -214,10 +165,10 @@ def mark_duplicates(rows: list[ImageRow], *, near_distance: int) -> list[ImageRo
 
 def _dedup_one(row: ImageRow, exact: dict[str, str], near: PhashIndex | None) -> ImageRow:
     if row.sha256 in exact:
-        return replace(row, status=Status.duplicate, duplicate_of=exact[row.sha256])
+        return replace(row, status=ImageStatus.duplicate, duplicate_of=exact[row.sha256])
     similar = near.find(row.phash) if near is not None else None
     if similar is not None:
-        return replace(row, status=Status.near_duplicate, duplicate_of=similar)
+        return replace(row, status=ImageStatus.near_duplicate, duplicate_of=similar)
     exact[row.sha256] = row.url
     if near is not None:
         near.add(row.phash, row.url)
@@ -230,23 +181,22 @@ class Shard:
 
     tasks: list[ImageTask]
     settings: DownloadConfig
-    user_agent: str
+    web: WebConfig
     images_dir: Path
     ledger: Path
     show_progress: bool
 
 
-def build_client(settings: DownloadConfig, user_agent: str, *, processes: int) -> PoliteClient:
+def build_client(web: WebConfig, settings: DownloadConfig, *, processes: int) -> PoliteClient:
+    """The web client at the download's pace, one connection per thread, images capped at ``download.max_bytes``."""
     # Each process spaces its own requests, so a host's spacing is shared out between processes.
-    return PoliteClient(ClientSettings(
-        user_agent=user_agent, timeout_s=settings.timeout_s, min_delay_s=settings.min_delay_s * processes,
-        max_retries=settings.max_retries, max_response_bytes=settings.max_bytes, pool_size=settings.workers,
-    ))
+    return PoliteClient(web, min_delay_s=settings.min_delay_s * processes, pool_size=settings.workers,
+                        max_response_bytes=settings.max_bytes)
 
 
 def download_shard(shard: Shard) -> tuple[list[ImageRow], dict[str, int]]:
     """Download one shard on a thread pool; rows in task order, plus the client's counters."""
-    client = build_client(shard.settings, shard.user_agent, processes=max(1, shard.settings.processes))
+    client = build_client(shard.web, shard.settings, processes=max(1, shard.settings.processes))
     ledger = Ledger(shard.ledger)
     downloader = ImageDownloader(client, shard.settings, shard.images_dir, ledger)
     rows: list[ImageRow] = []
@@ -268,12 +218,12 @@ def download_shard(shard: Shard) -> tuple[list[ImageRow], dict[str, int]]:
     return rows, dict(client.stats)
 
 
-def download_all(tasks: list[ImageTask], settings: DownloadConfig, *, user_agent: str, images_dir: Path,
+def download_all(tasks: list[ImageTask], settings: DownloadConfig, *, web: WebConfig, images_dir: Path,
                  ledger: Path) -> tuple[list[ImageRow], dict[str, int]]:
     """Run the tasks in ``settings.processes`` processes; rows come back in task order."""
     images_dir.mkdir(parents=True, exist_ok=True)
     processes = max(1, min(settings.processes, len(tasks)))
-    shards = [Shard(tasks[i::processes], settings, user_agent, images_dir, ledger, show_progress=i == 0)
+    shards = [Shard(tasks[i::processes], settings, web, images_dir, ledger, show_progress=i == 0)
               for i in range(processes)]
     if processes == 1:
         results = [download_shard(shards[0])]
@@ -290,14 +240,15 @@ def download_all(tasks: list[ImageTask], settings: DownloadConfig, *, user_agent
 
 
 def summarise(rows: list[ImageRow], *, seconds: float, client_stats: dict[str, int]) -> dict[str, Any]:
-    by_status = Counter(row.status.value for row in rows)
+    by_status = Counter(row.status for row in rows)
+    failures = set(ImageStatus) - STORED_STATUSES - {ImageStatus.opted_out}
     return {
         "images": len(rows),
-        "ok": by_status.get(Status.ok.value, 0),
-        "by_status": dict(sorted(by_status.items())),
-        "duplicates": by_status.get(Status.duplicate.value, 0) + by_status.get(Status.near_duplicate.value, 0),
-        "opted_out": by_status.get(Status.opted_out.value, 0),
-        "failed": sum(n for status, n in by_status.items() if status not in {s.value for s in STORED | {Status.opted_out}}),
+        "ok": by_status[ImageStatus.ok],
+        "by_status": {status.value: n for status, n in sorted(by_status.items())},
+        "duplicates": by_status[ImageStatus.duplicate] + by_status[ImageStatus.near_duplicate],
+        "opted_out": by_status[ImageStatus.opted_out],
+        "failed": sum(by_status[status] for status in failures),
         "bytes_downloaded": sum(row.bytes for row in rows),
         "seconds": round(seconds, 2),
         "images_per_s": round(len(rows) / seconds, 2) if seconds > 0 else 0.0,
@@ -307,7 +258,7 @@ def summarise(rows: list[ImageRow], *, seconds: float, client_stats: dict[str, i
 
 def check_success_rate(rows: list[ImageRow], floor: float) -> None:
     """Raise when too few images downloaded: an empty output would poison the DVC cache."""
-    usable = sum(row.status in STORED for row in rows)
+    usable = sum(row.status in STORED_STATUSES for row in rows)
     if not rows or usable / len(rows) < floor:
         raise RuntimeError(
             f"only {usable}/{len(rows)} images downloaded (download.min_success_rate={floor}); "
@@ -317,7 +268,7 @@ def check_success_rate(rows: list[ImageRow], floor: float) -> None:
 
 def prune_unlisted(images_dir: Path, rows: list[ImageRow]) -> int:
     """Delete stored images no ledger row points to (left by earlier runs of a persisted output)."""
-    keep = {f"{row.sha256}.jpg" for row in rows if row.status in STORED}
+    keep = {f"{row.sha256}.jpg" for row in rows if row.status in STORED_STATUSES}
     stale = [p for p in images_dir.glob("*.jpg") if p.name not in keep]
     for path in stale:
         path.unlink()
@@ -331,7 +282,7 @@ def write_ledger(rows: list[ImageRow], path: Path) -> None:
 
 def write_contact_sheet(rows: list[ImageRow], products: pd.DataFrame, path: Path, *, count: int) -> None:
     """A sample of kept images (evenly spread) with their products' titles."""
-    kept = [r for r in rows if r.status is Status.ok]
+    kept = [r for r in rows if r.status is ImageStatus.ok]
     sample = kept[:: max(1, len(kept) // count)][:count]
     titles = dict(zip(zip(products["site"], products["product_id"].astype(str)), products["title"]))
     sheet = contact_sheet([(Path(r.path), titles.get((r.site, r.product_id), "")) for r in sample])
@@ -339,7 +290,7 @@ def write_contact_sheet(rows: list[ImageRow], products: pd.DataFrame, path: Path
     sheet.save(path, quality=85)
 
 
-def run_download(products_csv: Path, images_dir: Path, settings: DownloadConfig, *, user_agent: str,
+def run_download(products_csv: Path, images_dir: Path, settings: DownloadConfig, *, web: WebConfig,
                  state_dir: Path) -> tuple[list[ImageRow], dict[str, Any]]:
     """Download every image of the products table; returns the ledger rows and metrics."""
     Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
@@ -348,7 +299,7 @@ def run_download(products_csv: Path, images_dir: Path, settings: DownloadConfig,
     log.info("downloading %d images of %d products: %d processes x %d threads",
              len(tasks), len(products), settings.processes, settings.workers)
     started = time.monotonic()
-    rows, stats = download_all(tasks, settings, user_agent=user_agent, images_dir=images_dir,
+    rows, stats = download_all(tasks, settings, web=web, images_dir=images_dir,
                                ledger=ledger_path(state_dir, settings))
     return rows, summarise(rows, seconds=time.monotonic() - started, client_stats=stats)
 
@@ -358,12 +309,12 @@ def main(cfg: Any) -> None:
     paths = as_typed(cfg.paths, PathsConfig)
     settings = as_typed(cfg.download, DownloadConfig)
     rows, metrics = run_download(paths.products_csv, paths.images, settings, state_dir=paths.state,
-                                 user_agent=as_typed(cfg.crawl, CrawlConfig).user_agent)
+                                 web=as_typed(cfg.web, WebConfig))
     metrics["stale_images_removed"] = prune_unlisted(paths.images, rows)
     write_ledger(rows, paths.images_csv)
-    write_json(paths.metrics / "download.json", metrics)
+    write_json(paths.metrics / DOWNLOAD_METRICS, metrics)
     products = pd.read_csv(paths.products_csv, dtype=str, keep_default_na=False)
-    write_contact_sheet(rows, products, paths.reports / "contact_sheet.jpg", count=settings.contact_sheet_images)
+    write_contact_sheet(rows, products, paths.reports / CONTACT_SHEET_REPORT, count=settings.contact_sheet_images)
     log.info("images: %s", metrics["by_status"])
     check_success_rate(rows, settings.min_success_rate)
 

@@ -41,12 +41,20 @@ from pakfashion.config import (
     as_typed,
     stage_main,
 )
+from pakfashion.contracts import (
+    EVAL_METRICS,
+    EVAL_REPORT,
+    METADATA_FILE,
+    SAMPLES_REPORT,
+    VALIDATION_SPLIT,
+    load_run,
+)
 from pakfashion.files import file_sha256, read_jsonl, write_bytes_atomic, write_json, write_text_atomic
 from pakfashion.metrics_fid import frechet_distance, kernel_inception_distance
 from pakfashion.models.clip import ClipBundle, load_clip
 from pakfashion.models.devices import default_device
 from pakfashion.models.inception import Inception, inception_features, load_inception
-from pakfashion.models.sd import load_lora, load_pipeline
+from pakfashion.models.sd import load_pipeline
 from pakfashion.sampling import Job, Sampling, generate_images, grid_jobs, write_png
 from pakfashion.tracking import finish_run, start_run
 
@@ -138,7 +146,7 @@ def check_settings(settings: EvaluateConfig) -> None:
 
 def validation_rows(validation_dir: Path) -> list[dict[str, Any]]:
     """Rows of ``validation_dir/metadata.jsonl``; FID needs this split, so a missing one is an error."""
-    metadata = validation_dir / "metadata.jsonl"
+    metadata = validation_dir / METADATA_FILE
     if not metadata.is_file():
         raise FileNotFoundError(f"{metadata} not found: FID/KID need a validation split (caption.validation_percent)")
     rows = list(read_jsonl(metadata))
@@ -203,10 +211,7 @@ def generate_both(
     """
     pipe = load_pipeline(pretrained, device=device)
     base = generate_for_model(pipe, *jobs, settings, model=BASE, resolution_px=resolution_px, inception=inception)
-    if (lora_dir / "model_index.json").is_file():
-        pipe = load_pipeline(str(lora_dir), device=device)
-    else:
-        load_lora(pipe, lora_dir)
+    pipe = load_run(lora_dir, base=pipe, device=device)
     tuned = generate_for_model(pipe, *jobs, settings, model=FINETUNED, resolution_px=resolution_px, inception=inception)
     return {BASE: base, FINETUNED: tuned}
 
@@ -223,7 +228,7 @@ def validation_features(
 
     ``file_name`` is the image's own sha256 in this dataset, so the metadata hash names the images too.
     """
-    digest = file_sha256(validation_dir / "metadata.jsonl")
+    digest = file_sha256(validation_dir / METADATA_FILE)
     cache = cache_dir / f"{FEATURE_CACHE_VERSION}-{digest}.npy"
     if cache.is_file():
         log.info("validation features from cache %s", cache)
@@ -460,7 +465,7 @@ def log_to_wandb(run: Any, metrics: dict[str, float | int], grid: Image.Image, r
 def run_models(paths: PathsConfig, model: ModelConfig, settings: EvaluateConfig, *, lora_dir: Path) -> Results:
     """Generate with both models and score them with CLIP (grid samples) and FID/KID (FID images)."""
     device = default_device()
-    validation_dir = paths.dataset / "validation"
+    validation_dir = paths.dataset / VALIDATION_SPLIT
     rows = validation_rows(validation_dir)
     captions = [str(row["text"]) for row in rows]
     prompts = eval_prompts(settings.prompts, captions)
@@ -495,10 +500,10 @@ def evaluate(
     results = run_models(paths, model, settings, lora_dir=lora_dir)
     metrics, categories = results.metrics, scores_by_category(results.scores, vocab)
     grid = sample_grid(results.samples, prompts=results.prompts, seeds=settings.seeds, cell_px=model.resolution)
-    grid_path, report_path = paths.reports / "samples.png", paths.reports / "eval.md"
+    grid_path, report_path = paths.reports / SAMPLES_REPORT, paths.reports / EVAL_REPORT
     link = os.path.relpath(grid_path, report_path.parent)
     report = report_markdown(metrics, categories, settings=settings, run_name=lora_dir.name, grid_link=link)
-    write_json(paths.metrics / "eval.json", metrics)
+    write_json(paths.metrics / EVAL_METRICS, metrics)
     write_rows_csv(paths.plots / "clip_scores.csv", results.scores)
     write_rows_csv(paths.plots / "clip_by_category.csv", categories)
     write_png(grid_path, grid)

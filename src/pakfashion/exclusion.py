@@ -26,8 +26,6 @@ KEEP = "keep"
 EXCLUSION_LABELS = (CHILDREN, NON_CLOTHING)
 # Counter-evidence against every non-clothing family at once (a garment named in the title).
 ANY_NON_CLOTHING = "any non-clothing"
-# Between the signals of excluded.csv's ``evidence`` column.
-EVIDENCE_SEPARATOR = " | "
 
 # URL path segments that say nothing about the product line.
 _STRUCTURAL_SEGMENTS = frozenset({

@@ -39,6 +39,7 @@ from pakfashion.config import (
     as_typed,
     stage_main,
 )
+from pakfashion.contracts import METADATA_FILE, TRAIN_METRICS, TRAIN_SPLIT
 from pakfashion.files import file_sha256, write_json, write_text_atomic
 from pakfashion.tracking import finish_run, start_run
 from pakfashion.training.card import write_model_card
@@ -478,7 +479,7 @@ def train(
     check_settings(settings)
     accelerator = make_accelerator(settings)
     weight_dtype = weight_dtype_for(settings.mixed_precision)
-    split = paths.dataset / "train"
+    split = paths.dataset / TRAIN_SPLIT
     with accelerator.main_process_first():
         buckets = training_buckets(
             model.pretrained, resolution_px=model.resolution, aspect=settings.aspect_buckets,
@@ -496,7 +497,7 @@ def train(
     )  # fmt: skip
     checkpointing = None
     if settings.checkpoint_every:
-        config = run_config(model, settings, seed=seed, dataset_sha256=file_sha256(split / "metadata.jsonl"))
+        config = run_config(model, settings, seed=seed, dataset_sha256=file_sha256(split / METADATA_FILE))
         checkpointing = Checkpointing(root=checkpoint_root(paths.state, settings.run_name), config=config)
     validator = None
     if settings.validation_every:
@@ -514,7 +515,7 @@ def train(
         out_dir = paths.models / settings.run_name
         weights = save_trained(denoiser, model, settings, out_dir)
         write_model_card(out_dir, model, settings, metrics, dataset_dir=paths.dataset, lock_file=lock_file)
-        write_json(paths.metrics / "train.json", metrics)
+        write_json(paths.metrics / TRAIN_METRICS, metrics)
         write_loss_csv(paths.plots / "train_loss.csv", result.rows)
         log.info("saved %s; final loss %.4f", weights, metrics["final_loss"])
     accelerator.wait_for_everyone()

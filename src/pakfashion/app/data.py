@@ -21,21 +21,25 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from pakfashion.contracts import (
+    CRAWL_REPORT_FILE,
+    EXCLUSION_COLUMNS,
+    METADATA_FILE,
+    SPLITS,
+    TRAIN_SPLIT,
+    ImageStatus,
+    is_trained_run,
+)
 from pakfashion.files import read_json, read_jsonl
-from pakfashion.models.sd import LORA_WEIGHTS_FILE
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SPLITS = ("train", "validation")
-METADATA_FILE = "metadata.jsonl"
-CRAWL_REPORT_FILE = "crawl.json"
-# What the evaluate stage writes under paths.reports.
-SAMPLES_FILE = "samples.png"
 WORKSPACE = "workspace"
+# The columns the app shows, in its own order: of metadata.jsonl (plus split) and of excluded.csv.
 DATASET_COLUMNS = ["split", "text", "site", "product_id", "product_url", "title", "garment", "colours", "file_name"]
-EXCLUDED_COLUMNS = ["site", "title", "reason", "signal", "evidence", "product_id", "category", "product_url"]
+EXCLUDED_COLUMNS = ["site", "title", *EXCLUSION_COLUMNS, "product_id", "category", "product_url"]
 RUN_COLUMNS = ["run", "rev", "created", "state"]
 
 
@@ -127,7 +131,7 @@ def load_dataset(dataset_dir: Path) -> pd.DataFrame:
             frame["split"] = metadata.parent.name
             frames.append(frame)
     if not frames:
-        raise missing(dataset_dir / "train" / METADATA_FILE, "caption")
+        raise missing(dataset_dir / TRAIN_SPLIT / METADATA_FILE, "caption")
     frame = pd.concat(frames, ignore_index=True).reindex(columns=[*DATASET_COLUMNS, "image_path"])
     frame["colours"] = frame["colours"].map(lambda value: value if isinstance(value, list) else [])
     frame = frame.fillna({name: "" for name in DATASET_COLUMNS if name != "colours"})
@@ -249,7 +253,7 @@ def site_counts(
 
 def robots_ledger(reports: list[dict[str, Any]], images: pd.DataFrame) -> pd.DataFrame:
     """One row per robots.txt read: HTTP status, policy, sha256, Content-Signal and every opt-out counted."""
-    opted_out_images = images[images["status"] == "opted_out"].groupby("site").size()
+    opted_out_images = images[images["status"] == ImageStatus.opted_out.value].groupby("site").size()
     rows = []
     for report in reports:
         site = report["site"]
@@ -291,14 +295,10 @@ def robots_texts(reports: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def trained_runs(models_dir: Path) -> list[str]:
-    """Folders of ``models_dir`` the train stage wrote: a LoRA or a whole pipeline (``model_index.json``)."""
+    """Folders of ``models_dir`` the train stage wrote: a LoRA or a whole pipeline."""
     if not models_dir.is_dir():
         return []
-    return sorted(
-        path.name
-        for path in models_dir.iterdir()
-        if (path / LORA_WEIGHTS_FILE).is_file() or (path / "model_index.json").is_file()
-    )
+    return sorted(path.name for path in models_dir.iterdir() if is_trained_run(path))
 
 
 def read_exp_show(repo: Path, *, timeout_s: float = 120.0) -> list[dict[str, Any]]:
@@ -379,13 +379,14 @@ def run_row(ref: RunRef, *, param_groups: tuple[str, ...], metrics_file: str) ->
 def runs_table(
     exp_show: list[dict[str, Any]],
     *,
+    metrics_file: str,
     param_groups: tuple[str, ...] = ("model", "train"),
-    metrics_file: str = "metrics/eval.json",
     only_changed: bool = False,
 ) -> pd.DataFrame:
     """The ``dvc exp show`` table: a row per run, its params (``param_groups``) and eval metrics.
 
     Args:
+        metrics_file: the evaluate stage's metrics as ``dvc exp show`` names them (relative to the repository).
         only_changed: drop the params and metrics that are the same in every row (``--only-changed``).
     """
     rows = [run_row(ref, param_groups=param_groups, metrics_file=metrics_file) for ref in run_refs(exp_show)]

@@ -21,9 +21,10 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from pakfashion.app.data import DataMissing
+from pakfashion.contracts import load_run
 from pakfashion.files import write_bytes_atomic
 from pakfashion.models.devices import default_device
-from pakfashion.models.sd import load_lora, load_pipeline
+from pakfashion.models.sd import load_pipeline
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 BASE = "base"
 MAX_IMAGES = 8
 MAX_STEPS = 150
-FULL_PIPELINE_FILE = "model_index.json"
 
 
 @dataclass(frozen=True)
@@ -118,10 +118,8 @@ class ModelPair:
         if self._run is not None and self._full is None:
             base.unload_lora_weights()
         self._run, self._full = None, None
-        if (path / FULL_PIPELINE_FILE).is_file():
-            self._full = load_pipeline(str(path), device=self.device)
-        else:
-            load_lora(base, path)
+        pipe = load_run(path, base=base, device=self.device)
+        self._full = None if pipe is base else pipe
         self._run = run
 
 

@@ -22,6 +22,7 @@ from pakfashion.app import data, views
 from pakfashion.app.data import DataMissing, DatasetQuery, FileSnapshotCache
 from pakfashion.app.generate import BASE, MAX_IMAGES, MAX_STEPS, GenerationRequest, ModelPair, compare
 from pakfashion.app.settings import AppSettings
+from pakfashion.contracts import CRAWL_REPORT_FILE, EVAL_METRICS, SAMPLES_REPORT
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class AppData:
         return self._cache.get("excluded", [path], lambda: data.load_excluded(path))
 
     def reports(self) -> list[dict[str, Any]]:
-        files = sorted(self.paths.raw.glob(f"*/{data.CRAWL_REPORT_FILE}"))
+        files = sorted(self.paths.raw.glob(f"*/{CRAWL_REPORT_FILE}"))
         return self._cache.get("reports", files, lambda: data.load_crawl_reports(self.paths.raw))
 
     def image_statuses(self) -> pd.DataFrame:
@@ -303,7 +304,7 @@ def generate_tab(settings: AppSettings, pair: ModelPair, app: gr.Blocks) -> None
 
 def show_runs(store: AppData, only_changed: bool) -> tuple[pd.DataFrame, gr.Dropdown, str]:
     """The ``dvc exp show`` table, the runs whose samples can be shown, and a status line."""
-    metrics_file = (store.relative(store.paths.metrics) / "eval.json").as_posix()
+    metrics_file = (store.relative(store.paths.metrics) / EVAL_METRICS).as_posix()
     try:
         exp_show = data.read_exp_show(store.settings.repo)
     except RuntimeError as err:
@@ -322,7 +323,7 @@ def show_samples(store: AppData, rev: str | None) -> tuple[Image.Image | None, s
     """A run's ``reports/samples.png`` and a caption line."""
     if not rev:
         return None, ""
-    samples = store.relative(store.paths.reports) / data.SAMPLES_FILE
+    samples = store.relative(store.paths.reports) / SAMPLES_REPORT
     try:
         image = Image.open(io.BytesIO(data.read_samples(store.settings.repo, rev, samples)))
     except DataMissing as err:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from pakfashion.app.data import Page
-from pakfashion.exclusion import EVIDENCE_SEPARATOR
+from pakfashion.contracts import EVIDENCE_SEPARATOR
 
 # Gradio serves files under allowed_paths at this route, relative to the app's own URL.
 FILE_ROUTE = "gradio_api/file="

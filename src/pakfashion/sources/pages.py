@@ -12,14 +12,13 @@ from urllib.parse import urljoin, urlsplit
 from pakfashion.sources.jsonld import canonical_url, extract_product
 from pakfashion.sources.record import ProductRecord, distinct, html_to_text, parse_price, unique_image_urls
 from pakfashion.sources.sitemap import is_product_sitemap, parse_sitemap, product_urls
-from pakfashion.web import FetchError, HostBlockedError, PoliteClient, RobotsDisallowedError
+from pakfashion.web import FetchError, HostBlockedError, PoliteClient, Response, RobotsDisallowedError
 from pakfashion.web.frontier import Frontier
 
 log = logging.getLogger(__name__)
 
 MAX_SITEMAPS = 500
 GONE_STATUSES = frozenset({404, 410})
-AI_OPT_OUT = ("noai", "noimageai")
 
 
 @dataclass
@@ -101,23 +100,24 @@ class SitemapCrawl:
             log.error("product page skipped: %s", err)
             self.errors.append(str(err))
             return None
-        page = self._read_page(url, resp.status, resp.header("x-robots-tag"), resp.body)
+        page = self._read_page(url, resp)
         if page is not None:
             self.frontier.put(url, "page", page)
         return page
 
-    def _read_page(self, url: str, status: int, x_robots_tag: str, body: bytes) -> dict[str, Any] | None:
-        if status in GONE_STATUSES:
+    def _read_page(self, url: str, resp: Response) -> dict[str, Any] | None:
+        if resp.status in GONE_STATUSES:
             return {"final_url": url, "product": None, "how": "gone"}
-        if status != 200:
-            self.errors.append(f"{url}: HTTP {status}")
+        if resp.status != 200:
+            self.errors.append(f"{url}: HTTP {resp.status}")
             return None
+        x_robots_tag = resp.header("x-robots-tag")
         if x_robots_tag:
             self.x_robots_tags[x_robots_tag] += 1
-        if self.honor_noai and any(token in x_robots_tag.lower() for token in AI_OPT_OUT):
+        if self.honor_noai and self.client.forbids_ai_use(resp):
             self.pages_opted_out += 1
             return {"final_url": url, "product": None, "how": "opted_out"}
-        html = body.decode("utf-8", errors="replace")
+        html = resp.body.decode("utf-8", errors="replace")
         found = extract_product(html)
         if found is None:
             self.pages_without_product += 1

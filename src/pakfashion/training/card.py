@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from pakfashion.config import ModelConfig, TrainConfig, TrainMethod
+from pakfashion.contracts import LORA_WEIGHTS_FILE, MODEL_CARD_FILE
 from pakfashion.files import write_text_atomic
 from pakfashion.tracking import dvc_output_hashes
 
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 USAGE = {
     TrainMethod.lora: (
         "pipe = DiffusionPipeline.from_pretrained({base!r})\n"
-        "pipe.load_lora_weights({out!r}, weight_name=\"pytorch_lora_weights.safetensors\")"
+        f"pipe.load_lora_weights({{out!r}}, weight_name={LORA_WEIGHTS_FILE!r})"
     ),
     TrainMethod.full: "pipe = DiffusionPipeline.from_pretrained({out!r})",
 }
@@ -76,7 +77,7 @@ def write_model_card(
 ) -> Path:
     """Write ``out_dir/README.md``; the dataset's DVC hash comes from ``lock_file`` when given."""
     dataset_hash = dataset_md5(lock_file, dataset_dir) if lock_file is not None else None
-    card = out_dir / "README.md"
+    card = out_dir / MODEL_CARD_FILE
     text = model_card(model, settings, metrics, out_dir=out_dir, dataset_dir=dataset_dir, dataset_hash=dataset_hash)
     write_text_atomic(card, text)
     return card

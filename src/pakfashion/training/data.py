@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pakfashion.contracts import METADATA_FILE
 from pakfashion.files import file_sha256, read_jsonl
 from pakfashion.training.models import Encoders, load_encoders, model_files
 
@@ -106,7 +107,7 @@ class LatentCache:
 
 def read_examples(split_dir: Path) -> list[Example]:
     """Read an imagefolder split's ``metadata.jsonl`` (``file_name`` and ``text`` columns)."""
-    metadata = split_dir / "metadata.jsonl"
+    metadata = split_dir / METADATA_FILE
     if not metadata.is_file():
         raise FileNotFoundError(f"{metadata} not found: run the caption stage or set paths.dataset")
     examples = []
@@ -179,7 +180,7 @@ def cache_key(split_dir: Path, *, pretrained: str, buckets: list[tuple[int, int]
     """sha256 naming one encoding of one dataset version by one model's encoders."""
     material = {
         "format": CACHE_FORMAT,
-        "metadata_sha256": file_sha256(split_dir / "metadata.jsonl"),
+        "metadata_sha256": file_sha256(split_dir / METADATA_FILE),
         "pretrained": pretrained,
         "encoder_files": model_files(pretrained, ENCODER_FOLDERS),
         "buckets": buckets,

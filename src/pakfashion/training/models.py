@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from pakfashion.config import PredictionType, TrainMethod
-from pakfashion.models.sd import LORA_WEIGHTS_FILE
+from pakfashion.contracts import LORA_WEIGHTS_FILE, PIPELINE_INDEX_FILE
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
@@ -216,4 +216,4 @@ def save_pipeline(unet: torch.nn.Module, pretrained: str, out_dir: Path, *, sche
     pipe = DiffusionPipeline.from_pretrained(pretrained, unet=unet)
     pipe.scheduler.register_to_config(prediction_type=scheduler.config.prediction_type)
     pipe.save_pretrained(out_dir)
-    return out_dir / "model_index.json"
+    return out_dir / PIPELINE_INDEX_FILE

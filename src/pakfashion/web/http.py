@@ -13,9 +13,11 @@ from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
+from pakfashion.config import WebConfig
+from pakfashion.web.optout import forbids_ai_use
 from pakfashion.web.robots import RobotsCache, host_key
 from pakfashion.web.throttle import HostThrottle
-from pakfashion.web.transport import BodyTooLargeError, Transport, TransportError
+from pakfashion.web.transport import BodyTooLargeError, RawResponse, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -54,33 +56,13 @@ def looks_like_challenge(resp: Response) -> bool:
 
 
 @dataclass(frozen=True)
-class ClientSettings:
-    user_agent: str
-    timeout_s: float = 30.0
-    min_delay_s: float = 1.0
-    max_delay_s: float = 60.0
-    max_retries: int = 4
-    backoff_base_s: float = 1.0
-    max_response_bytes: int = 50 * 1024 * 1024
-    pool_size: int = 4
-    # Refusals (401/403/430 or challenge pages) from one host before the host is given up.
-    max_refusals: int = 3
-
-
-@dataclass(frozen=True)
-class Response:
+class Response(RawResponse):
     url: str
-    status: int
-    headers: dict[str, str]
-    body: bytes
     elapsed_s: float
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
-
-    def header(self, name: str) -> str:
-        return self.headers.get(name.lower(), "")
+        return self.header("content-type").split(";")[0].strip().lower()
 
 
 def retry_after_s(value: str, *, now: datetime | None = None) -> float | None:
@@ -106,24 +88,36 @@ def backoff_s(attempt: int, *, base_s: float, cap_s: float, rng: random.Random) 
 class PoliteClient:
     """GET with robots.txt checks, per-host spacing, size caps, redirects within allowed hosts, retries.
 
-    Counters (``stats``) are the crawl's and download's politeness ledger: requests, retries by
-    reason, robots refusals, bytes.
+    The one HTTP client of crawl and download: both build it from the ``web`` section, adding only their
+    own pacing. Counters (``stats``) are the politeness ledger: requests, retries by reason, robots
+    refusals, bytes.
     """
 
     def __init__(
         self,
-        settings: ClientSettings,
+        settings: WebConfig,
         *,
+        min_delay_s: float,
+        pool_size: int,
         allowed_hosts: set[str] | None = None,
+        max_response_bytes: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         seed: int = 0,
     ) -> None:
+        """The client of the ``web`` section at a stage's own pace.
+
+        Args:
+            min_delay_s: spacing between requests to one host (a longer robots.txt Crawl-delay wins).
+            pool_size: keep-alive connections per host (at least the threads sharing this client).
+            allowed_hosts: hosts redirects may lead to; None allows any.
+            max_response_bytes: a stage's own body cap (images); None keeps ``web.max_response_bytes``.
+        """
         self.settings = settings
-        self.transport = Transport(user_agent=settings.user_agent, timeout_s=settings.timeout_s,
-                                   pool_size=settings.pool_size)
+        self.transport = Transport(user_agent=settings.user_agent, timeout_s=settings.timeout_s, pool_size=pool_size)
         self.robots = RobotsCache(self.transport, user_agent=settings.user_agent)
-        self.throttle = HostThrottle(min_delay_s=settings.min_delay_s, sleep=sleep)
+        self.throttle = HostThrottle(min_delay_s=min_delay_s, sleep=sleep)
         self.allowed_hosts = allowed_hosts
+        self.max_response_bytes = settings.max_response_bytes if max_response_bytes is None else max_response_bytes
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         self._refusals: Counter[str] = Counter()
@@ -142,6 +136,10 @@ class PoliteClient:
 
     def close(self) -> None:
         self.transport.close()
+
+    def forbids_ai_use(self, resp: Response) -> bool:
+        """Whether the response's ``X-Robots-Tag`` lines say ``noai``/``noimageai`` to everyone or to us."""
+        return forbids_ai_use(resp.headers.get("x-robots-tag", []), agent_token=self.robots.agent_token)
 
     def get(self, url: str) -> Response:
         """Fetch ``url`` politely, following redirects that stay within the allowed hosts."""
@@ -206,7 +204,7 @@ class PoliteClient:
         if retry_after is not None:
             if retry_after > self.settings.max_delay_s:
                 raise FetchError(
-                    f"{host}: Retry-After {retry_after:.0f}s exceeds crawl.max_delay_s={self.settings.max_delay_s}; "
+                    f"{host}: Retry-After {retry_after:.0f}s exceeds web.max_delay_s={self.settings.max_delay_s}; "
                     "try again later"
                 )
             pause = max(pause, retry_after)
@@ -216,7 +214,7 @@ class PoliteClient:
     def _request(self, url: str) -> Response:
         started = time.monotonic()
         try:
-            raw = self.transport.get(url, max_bytes=self.settings.max_response_bytes)
+            raw = self.transport.get(url, max_bytes=self.max_response_bytes)
         except BodyTooLargeError as err:
             raise FetchError(f"{url}: {err}") from err
         self.count("requests")

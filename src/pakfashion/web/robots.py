@@ -125,7 +125,7 @@ class RobotsCache:
         """GET robots.txt, following up to five redirects (RFC 9309 §2.3.1.2), e.g. http → https://www."""
         resp = self._transport.get(url, max_bytes=ROBOTS_MAX_BYTES)
         for _ in range(ROBOTS_MAX_REDIRECTS):
-            location = resp.headers.get("location")
+            location = resp.header("location")
             if resp.status not in (301, 302, 303, 307, 308) or not location:
                 break
             resp = self._transport.get(urljoin(url, location), max_bytes=ROBOTS_MAX_BYTES)

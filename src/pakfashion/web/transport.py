@@ -26,8 +26,13 @@ class BodyTooLargeError(Exception):
 @dataclass(frozen=True)
 class RawResponse:
     status: int
-    headers: dict[str, str]  # lower-cased names
+    # Lower-cased names; a header sent several times keeps each line's value, in order.
+    headers: dict[str, list[str]]
     body: bytes
+
+    def header(self, name: str) -> str:
+        """A header's lines joined by ", " (RFC 9110 §5.3), "" when absent."""
+        return ", ".join(self.headers.get(name.lower(), []))
 
 
 class Transport:
@@ -58,8 +63,10 @@ class Transport:
         except HTTPError as err:
             raise TransportError(f"{type(err).__name__}: {err}") from err
         try:
-            headers = {name.lower(): value for name, value in raw.headers.items()}
-            declared = headers.get("content-length", "")
+            headers: dict[str, list[str]] = {}
+            for name, value in raw.headers.items():
+                headers.setdefault(name.lower(), []).append(value)
+            declared = headers.get("content-length", [""])[0]
             if declared.isdigit() and int(declared) > max_bytes:
                 raise BodyTooLargeError(f"Content-Length {declared} exceeds the {max_bytes}-byte cap")
             return RawResponse(raw.status, headers, self._read_capped(raw, max_bytes))

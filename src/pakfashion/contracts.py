@@ -1,0 +1,175 @@
+"""The files stages hand to each other: their names, row schemas and statuses, and the trained-run layout.
+
+Every stage and the app import these names instead of repeating them (DESIGN.md "Stage contracts").
+Folders are ``paths.*`` settings; the names below are what lies inside them:
+
+- crawl → ``<paths.raw>/<site>/``: :data:`PRODUCTS_FILE` (a product record per line), :data:`CRAWL_REPORT_FILE`.
+- csv → ``paths.products_csv`` (:data:`PRODUCT_COLUMNS`), ``paths.excluded_csv`` (:data:`EXCLUDED_COLUMNS`).
+- download → ``paths.images_csv`` (:class:`ImageRow`, one per image URL, with an :class:`ImageStatus`).
+- caption → ``<paths.dataset>/<split>/`` for each of :data:`SPLITS`: images and :data:`METADATA_FILE`
+  (:class:`MetadataRow` lines), and the dataset card :data:`DATASET_CARD_FILE`.
+- train → ``<paths.models>/<run>/``: a LoRA (:data:`LORA_WEIGHTS_FILE`) or a whole pipeline
+  (:data:`PIPELINE_INDEX_FILE`), and :data:`MODEL_CARD_FILE`; :func:`load_run` loads either.
+- every stage but crawl → ``<paths.metrics>/<stage>.json`` (``*_METRICS``); reports under ``paths.reports``.
+
+Light on purpose (the app and the csv stage import it): torch and diffusers load inside :func:`load_run` only.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
+
+log = logging.getLogger(__name__)
+
+# --- crawl → csv, caption, app ---------------------------------------------------------------------------
+
+PRODUCTS_FILE = "products.jsonl"
+# Platform, robots.txt snapshots, opt-out signals, counts, errors and dates of one site's crawl.
+CRAWL_REPORT_FILE = "crawl.json"
+
+# --- csv → download, caption, app ------------------------------------------------------------------------
+
+PRODUCT_COLUMNS = (
+    "site", "product_id", "product_url", "title", "description", "category", "tags",
+    "price", "currency", "image_urls", "crawled_at",
+)  # fmt: skip
+# Why a product was excluded: its reason, the signal that decided it, and every signal with its weight.
+EXCLUSION_COLUMNS = ("reason", "signal", "evidence")
+EXCLUDED_COLUMNS = PRODUCT_COLUMNS + EXCLUSION_COLUMNS
+# Between the signals of the ``evidence`` column.
+EVIDENCE_SEPARATOR = " | "
+
+# --- download → caption, app -----------------------------------------------------------------------------
+
+
+class ImageStatus(str, enum.Enum):
+    """What happened to one image URL (``images.csv``'s ``status``)."""
+
+    ok = "ok"
+    duplicate = "duplicate"
+    near_duplicate = "near_duplicate"
+    opted_out = "opted_out"
+    disallowed = "disallowed"
+    fetch_failed = "fetch_failed"
+    decode_failed = "decode_failed"
+    too_small = "too_small"
+
+
+# Statuses whose image is stored under paths.images (a duplicate points at the kept one's file).
+STORED_STATUSES = frozenset({ImageStatus.ok, ImageStatus.duplicate, ImageStatus.near_duplicate})
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One line of ``images.csv``: what happened to one image URL (its fields are the columns, in order)."""
+
+    site: str
+    product_id: str
+    position: int
+    url: str
+    status: ImageStatus
+    path: str = ""
+    sha256: str = ""
+    phash: str = ""
+    w: int = 0
+    h: int = 0
+    bytes: int = 0
+    error: str = ""
+    duplicate_of: str = ""
+
+
+# --- caption → train, evaluate, app ----------------------------------------------------------------------
+
+TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
+SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT)
+# In each split's folder, beside its images (Hugging Face ``imagefolder``).
+METADATA_FILE = "metadata.jsonl"
+DATASET_CARD_FILE = "README.md"
+
+
+class MetadataRow(TypedDict):
+    """One line of a split's ``metadata.jsonl``: the image, its training text, then what it was made from."""
+
+    file_name: str  # the image beside metadata.jsonl: <sha256>.jpg
+    text: str  # the caption trained on
+    caption: str  # the captioner's own words ("" for metadata_only)
+    garment: str
+    colours: list[str]
+    fabrics: list[str]
+    site: str
+    product_id: str
+    product_url: str
+    title: str
+    category: str
+    price: str
+    currency: str
+    image_url: str
+    sha256: str
+
+
+# --- train → evaluate, app -------------------------------------------------------------------------------
+
+# A LoRA run: diffusers' ``load_lora_weights(run_dir, weight_name=LORA_WEIGHTS_FILE)`` format.
+LORA_WEIGHTS_FILE = "pytorch_lora_weights.safetensors"
+# A whole-pipeline run (``train.method=full``): ``DiffusionPipeline.from_pretrained(run_dir)``.
+PIPELINE_INDEX_FILE = "model_index.json"
+MODEL_CARD_FILE = "README.md"
+
+
+def is_full_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a whole pipeline (else, if anything, a LoRA)."""
+    return (run_dir / PIPELINE_INDEX_FILE).is_file()
+
+
+def is_trained_run(run_dir: Path) -> bool:
+    """Whether the train stage wrote ``run_dir``: a LoRA or a whole pipeline."""
+    return (run_dir / LORA_WEIGHTS_FILE).is_file() or is_full_run(run_dir)
+
+
+def load_run(run_dir: Path, *, base: str | DiffusionPipeline, device: str) -> DiffusionPipeline:
+    """The model the train stage wrote to ``run_dir``, ready to generate.
+
+    Args:
+        run_dir: ``<paths.models>/<run>``.
+        base: the base pipeline a LoRA run is added to, or its name or folder (loaded only for a LoRA run).
+            A loaded pipeline gets the LoRA in place and is returned.
+        device: where a pipeline loaded here goes.
+
+    Returns:
+        The run's own pipeline for a whole-pipeline run, else ``base`` with the run's LoRA.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` holds neither, naming the stage to run.
+    """
+    from pakfashion.models.sd import load_pipeline
+
+    if is_full_run(run_dir):
+        return load_pipeline(str(run_dir), device=device)
+    weights = run_dir / LORA_WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} has neither {LORA_WEIGHTS_FILE} nor {PIPELINE_INDEX_FILE}: run the train stage "
+            "(dvc repro train) or fix train.run_name"
+        )
+    pipe = load_pipeline(base, device=device) if isinstance(base, str) else base
+    pipe.load_lora_weights(run_dir, weight_name=LORA_WEIGHTS_FILE)
+    log.info("loaded LoRA %s", weights)
+    return pipe
+
+
+# --- metrics and reports ---------------------------------------------------------------------------------
+
+# Under paths.metrics, one per stage (dvc.yaml's ``metrics:``).
+CSV_METRICS, DOWNLOAD_METRICS, CAPTION_METRICS = "csv.json", "download.json", "caption.json"
+TRAIN_METRICS, EVAL_METRICS = "train.json", "eval.json"
+# Under paths.reports: the download's sample of kept images, the evaluate stage's grid and report.
+CONTACT_SHEET_REPORT = "contact_sheet.jpg"
+SAMPLES_REPORT = "samples.png"
+EVAL_REPORT = "eval.md"
