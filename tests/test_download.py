@@ -87,8 +87,10 @@ def test_page_crawl_and_download_honour_the_same_opt_outs(tmp_path: Path, x_robo
               "/red.png": [Reply(200, png, {"Content-Type": "image/png", "X-Robots-Tag": x_robots_tag})]}
     products_csv = tmp_path / "products.csv"
     with scripted_server(routes) as (base, _), Frontier(tmp_path / "frontier.sqlite") as frontier:
-        pages = SitemapCrawl(PoliteClient(WEB, min_delay_s=0.0, pool_size=1), frontier, base, r"/products/")
+        client = PoliteClient(WEB, min_delay_s=0.0, pool_size=1)
+        pages = SitemapCrawl(client, frontier, base, r"/products/")
         found = list(pages.products([f"{base}/products/red.html"]))
+        client.close()
         pd.DataFrame([{"site": "s", "product_id": "1", "image_urls": json.dumps([f"{base}/red.png"])}]).to_csv(products_csv)
         rows, _ = run_download(products_csv, tmp_path / "images", SETTINGS, web=WEB, state_dir=tmp_path / "state")
     assert (pages.pages_opted_out, len(found)) == ((1, 0) if opted_out else (0, 1))
