@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from pakfashion.config import CrawlConfig, SiteConfig, WebConfig, compose_config, settings_from
-from pakfashion.crawl import build_client, crawl_site
+from pakfashion.crawling.site import build_client, crawl_site
 from pakfashion.demo import DemoServer, build_world
-from pakfashion.sources.pages import SitemapCrawl
+from pakfashion.crawling.pages import SitemapCrawl
 from pakfashion.web.frontier import Frontier
 
 RESULTS = Path(__file__).parent / "results" / "crawl.json"

@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 import pandas as pd
 from pakfashion.config import DownloadConfig, ResizeMode, WebConfig, compose_config, settings_from
-from pakfashion.download import run_download, write_ledger
+from pakfashion.images.download import run_download, write_ledger
 work, conf = Path(sys.argv[1]), compose_config(Path(sys.argv[3]))
 settings = settings_from(conf, "download", DownloadConfig, processes=2, workers=int(sys.argv[2]),
                          per_host_concurrency=int(sys.argv[2]) * 2, min_delay_s=0.0, target_side_px=256,

@@ -5,7 +5,7 @@ A small Stable Diffusion is built in-process from the real classes: the tiny tex
 garment drawings (a random VAE keeps no colours, so no model could show any), and an untrained UNet with
 cross-attention at both levels (32 px images, 8x8 latents, so it fits CPU minutes). That is the base.
 A dataset of garments in named colours (``pakfashion.demo.images``, captions like "red kurta") is written
-as an imagefolder, and :func:`pakfashion.train.train` fine-tunes the base on it with ``train.method=full``
+as an imagefolder, and :func:`pakfashion.training.loop.train` fine-tunes the base on it with ``train.method=full``
 (with EMA; a LoRA on an untrained UNet does not learn in CPU minutes: separation ~0 after 600 steps).
 Both pipelines then generate the same prompts and seeds, and the score is the separation: mean(R - B)
 over pixels (0-255) of images for "red ..." prompts minus that for "blue ..." prompts.
@@ -120,7 +120,7 @@ def write_dataset(root: Path, *, colours: tuple[str, ...], caption: str, images:
 def fine_tune(work: Path, dataset: Path, base: Path, *, steps: int, lr: float, ema_decay: float | None) -> dict:
     """Our train stage, unchanged, as ``train=full`` on the colour dataset; returns its metrics."""
     from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, compose_config, settings_from
-    from pakfashion.train import train
+    from pakfashion.training.loop import train
 
     cfg = compose_config(Path(__file__).resolve().parents[1] / "conf", ["train=full"])
     paths = settings_from(cfg, "paths", PathsConfig, dataset=dataset, models=work / "models", metrics=work / "metrics",

@@ -116,7 +116,7 @@ def run_ours(work: Path, *, steps: int, threads: int, compile_unet: bool, out: P
     import torch
 
     from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, compose_config, settings_from
-    from pakfashion.train import train
+    from pakfashion.training.loop import train
 
     torch.set_num_threads(threads)
     cfg = compose_config(REPO / "conf")

@@ -14,8 +14,13 @@ import yaml
 from pakfashion.app import data, views
 from pakfashion.app.data import DataMissing, DatasetQuery
 from pakfashion.app.settings import load_settings
-from pakfashion.contracts import CRAWL_REPORT_FILE, EVAL_METRICS, METADATA_FILE, SAMPLES_REPORT
-from pakfashion.files import write_json, write_jsonl
+from pakfashion.common.files import write_json, write_jsonl
+from pakfashion.contracts import (
+    CRAWL_REPORT_FILE,
+    EVAL_METRICS,
+    METADATA_FILE,
+    SAMPLES_REPORT,
+)
 
 ROWS = [
     # split, product_id, site, garment, colours, caption

@@ -12,7 +12,14 @@ import pytest
 from PIL import Image
 
 from pakfashion.app.data import DataMissing
-from pakfashion.app.generate import GenerationRequest, ModelPair, compare, generate_images, png_bytes, png_settings
+from pakfashion.app.generate import (
+    GenerationRequest,
+    ModelPair,
+    compare,
+    generate_images,
+    png_bytes,
+    png_settings,
+)
 from pakfashion.models.sd import load_pipeline
 from pakfashion.models.tiny import build_tiny_sd
 from tests.helpers import write_random_lora

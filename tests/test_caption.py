@@ -9,11 +9,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pakfashion.caption import assign_splits, build_dataset, card_inputs, clean_caption, split_of
-from pakfashion.captions import AttributeFinder, cap_length, fill_template
+from pakfashion.captioning.card import render_dataset_card
+from pakfashion.captioning.dataset import (
+    assign_splits,
+    build_dataset,
+    card_inputs,
+    clean_caption,
+    split_of,
+)
+from pakfashion.captioning.text import AttributeFinder, cap_length, fill_template
+from pakfashion.common.files import write_json
 from pakfashion.config import CaptionConfig, Captioner, PathsConfig, VocabConfig
-from pakfashion.dataset_card import render_dataset_card
-from pakfashion.files import write_json
 from tests.helpers import configured, paths_under
 
 COLOURS = {"red": (200, 30, 30), "blue": (30, 30, 200), "green": (30, 160, 60), "black": (10, 10, 10)}

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from pakfashion import contracts
-from pakfashion.contracts import LORA_WEIGHTS_FILE, PIPELINE_INDEX_FILE, is_trained_run, load_run
-from pakfashion.models.sd import load_pipeline
+from pakfashion.contracts import LORA_WEIGHTS_FILE, PIPELINE_INDEX_FILE, is_trained_run
+from pakfashion.models.sd import load_pipeline, load_run
 from tests.helpers import write_random_lora
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "pakfashion"

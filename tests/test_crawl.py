@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from pakfashion.common.files import read_json, read_jsonl
 from pakfashion.config import CrawlConfig, SiteConfig, WebConfig
 from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
-from pakfashion.crawl import CrawlError, CrawlReport, crawl_site, write_crawl_outputs
-from pakfashion.sources.record import ProductRecord
-from pakfashion.files import read_json, read_jsonl
+from pakfashion.crawling.record import ProductRecord
+from pakfashion.crawling.site import (
+    CrawlError,
+    CrawlReport,
+    crawl_site,
+    write_crawl_outputs,
+)
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
 from tests.http_fixtures import Reply, scripted_server
@@ -135,7 +140,7 @@ def test_site_rules_filter_by_type_and_tag(demo_store) -> None:  # noqa: ANN001
 
 
 def test_redirects_may_go_to_the_www_twin() -> None:
-    from pakfashion.crawl import site_hosts
+    from pakfashion.crawling.site import site_hosts
 
     assert site_hosts(SiteConfig(name="l", base_url="https://limelight.pk")) == {"limelight.pk", "www.limelight.pk"}
     assert "sanasafinaz.com" in site_hosts(SiteConfig(name="s", base_url="https://www.sanasafinaz.com/pk"))

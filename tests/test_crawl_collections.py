@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from pakfashion.common.files import read_json, read_jsonl
 from pakfashion.config import CollectionsConfig, CrawlConfig, SiteConfig
 from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
-from pakfashion.crawl import CrawlReport, crawl_site, write_crawl_outputs
-from pakfashion.files import read_json, read_jsonl
-from pakfashion.sources.record import ProductRecord
-from pakfashion.sources.shopify_collections import signal_rank
+from pakfashion.crawling.record import ProductRecord
+from pakfashion.crawling.shopify_collections import signal_rank
+from pakfashion.crawling.site import CrawlReport, crawl_site, write_crawl_outputs
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
 from tests.http_fixtures import Reply, scripted_server
@@ -146,7 +146,7 @@ def test_resume_reads_membership_pages_from_the_frontier(tmp_path: Path, demo_st
 
 
 def test_past_the_paging_cap_membership_comes_from_the_collection_paging(demo_store, monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setattr("pakfashion.sources.shopify.SHOPIFY_PAGING_CAP", 28)  # 4 pages of 7, as if 25,000
+    monkeypatch.setattr("pakfashion.crawling.shopify.SHOPIFY_PAGING_CAP", 28)  # 4 pages of 7, as if 25,000
     records, report = crawl(demo_store, "demo_shop")
     assert {r.product_id for r in records} == {str(p.id) for p in demo_store.world.products("demo_shop")}
     section = report.collections

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from pakfashion.config import CrawlConfig, SiteConfig
-from pakfashion.crawl import CrawlReport, crawl_site
-from pakfashion.sources.record import ProductRecord
+from pakfashion.crawling.record import ProductRecord
+from pakfashion.crawling.site import CrawlReport, crawl_site
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
 

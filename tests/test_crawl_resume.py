@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pakfashion.config import CrawlConfig, SiteConfig
-from pakfashion.crawl import crawl_site
+from pakfashion.crawling.site import crawl_site
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
 
@@ -30,7 +30,7 @@ import pickle
 import sys
 from pathlib import Path
 from pakfashion.config import SiteConfig
-from pakfashion.crawl import crawl_site
+from pakfashion.crawling.site import crawl_site
 from pakfashion.web.frontier import Frontier
 settings, web = pickle.loads(Path(sys.argv[3]).read_bytes())
 with Frontier(Path(sys.argv[2])) as frontier:

@@ -10,10 +10,24 @@ from urllib.parse import urlsplit
 import pytest
 from hydra import compose, initialize_config_dir
 
-from pakfashion.contracts import CRAWL_REPORT_FILE, EXCLUDED_COLUMNS, PRODUCT_COLUMNS, PRODUCTS_FILE
-from pakfashion.csv import build_tables, classifier_from_config, score_labelled_sets
-from pakfashion.exclusion import ProductClassifier, classify_catalogue, evaluate_labelled, product_codes
-from pakfashion.files import read_jsonl, write_json, write_jsonl
+from pakfashion.common.files import read_jsonl, write_json, write_jsonl
+from pakfashion.contracts import (
+    CRAWL_REPORT_FILE,
+    EXCLUDED_COLUMNS,
+    PRODUCT_COLUMNS,
+    PRODUCTS_FILE,
+)
+from pakfashion.products.exclusion import (
+    ProductClassifier,
+    classify_catalogue,
+    evaluate_labelled,
+    product_codes,
+)
+from pakfashion.products.tables import (
+    build_tables,
+    classifier_from_config,
+    score_labelled_sets,
+)
 
 
 def composed(repo_root: Path, *overrides: str) -> Any:
@@ -241,7 +255,7 @@ def expected_fields(notes: str) -> tuple[str, ...]:
 def test_demo_store_crawl_every_product_decided_right_with_its_signal(demo_store, tmp_path: Path, repo_root: Path) -> None:  # noqa: ANN001
     """Crawl the three demo sites as the stage does (collections within budget), then classify them."""
     from pakfashion.config import CrawlConfig, SiteConfig, WebConfig, as_typed
-    from pakfashion.crawl import crawl_site, write_crawl_outputs
+    from pakfashion.crawling.site import crawl_site, write_crawl_outputs
     from pakfashion.web.frontier import Frontier
 
     cfg = composed(repo_root)

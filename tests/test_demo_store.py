@@ -18,9 +18,17 @@ import requests
 from PIL import Image, ImageStat
 from protego import Protego
 
-from pakfashion.demo import (COLOURS, AtelierProduct, DemoProduct, DemoServer, Faults, build_world,
-                             running_demo)
-from pakfashion.demo import atelier_pages, pages
+from pakfashion.demo import (
+    COLOURS,
+    AtelierProduct,
+    DemoProduct,
+    DemoServer,
+    Faults,
+    atelier_pages,
+    build_world,
+    pages,
+    running_demo,
+)
 from pakfashion.demo.evidence import ATELIER_DESIGNS, BOUTIQUE_DESIGNS, SHOP_DESIGNS
 from pakfashion.demo.images import draw_garment, nearest_colour
 
@@ -543,7 +551,7 @@ def test_atelier_product_pages_match_ground_truth(demo: DemoServer, http: reques
 
 
 def test_atelier_pages_work_with_the_extractor(demo: DemoServer, http: requests.Session) -> None:
-    from pakfashion.sources.jsonld import canonical_url, extract_product
+    from pakfashion.crawling.jsonld import canonical_url, extract_product
 
     netloc = demo.world.sites[ATELIER].netloc(demo.port)
     for product in _atelier(demo):
@@ -721,7 +729,11 @@ def test_image_faults_off_by_default(demo: DemoServer, http: requests.Session) -
 
 
 def test_image_faults_product(demo: DemoServer, http: requests.Session) -> None:
-    from pakfashion.demo.image_faults import IMAGE_FAULT_CASES, IMAGE_FAULT_PATHS, IMAGE_FAULTS_PRODUCT_ID
+    from pakfashion.demo.image_faults import (
+        IMAGE_FAULT_CASES,
+        IMAGE_FAULT_PATHS,
+        IMAGE_FAULTS_PRODUCT_ID,
+    )
 
     assert set(IMAGE_FAULT_CASES.values()) == {"ok", "fetch_failed", "decode_failed", "duplicate",
                                                "near_duplicate", "too_small", "opted_out"}
@@ -751,8 +763,12 @@ def test_image_fault_cases(demo: DemoServer, http: requests.Session, monkeypatch
     import imagehash
     from PIL import ImageOps, UnidentifiedImageError
 
-    from pakfashion.demo.image_faults import (EXIF_ROTATED_STORED_SIZE, IMAGE_FAULT_SIZES, SLOW_OK_DELAY_S,
-                                              fault_images)
+    from pakfashion.demo.image_faults import (
+        EXIF_ROTATED_STORED_SIZE,
+        IMAGE_FAULT_SIZES,
+        SLOW_OK_DELAY_S,
+        fault_images,
+    )
 
     demo.faults.image_faults = True
     urls = _fault_case_urls(http, demo)

@@ -12,9 +12,14 @@ from PIL import Image
 
 from pakfashion.config import DownloadConfig, ResizeMode
 from pakfashion.contracts import ImageRow, ImageStatus
-from pakfashion.download import check_success_rate, mark_duplicates, run_download, write_ledger
-from pakfashion.imaging import ImagePolicy, Rejected, normalise_image
-from pakfashion.sources.pages import SitemapCrawl
+from pakfashion.crawling.pages import SitemapCrawl
+from pakfashion.images.download import (
+    check_success_rate,
+    mark_duplicates,
+    run_download,
+    write_ledger,
+)
+from pakfashion.images.normalise import ImagePolicy, Rejected, normalise_image
 from pakfashion.web import PoliteClient
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from pakfashion.config import DownloadConfig
-from pakfashion.download import ledger_path, run_download, write_ledger
+from pakfashion.images.download import ledger_path, run_download, write_ledger
 from tests.helpers import configured, quick_web
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -29,7 +29,7 @@ CHILD = """
 import pickle
 import sys
 from pathlib import Path
-from pakfashion.download import run_download
+from pakfashion.images.download import run_download
 settings, web = pickle.loads(Path(sys.argv[4]).read_bytes())
 run_download(Path(sys.argv[1]), Path(sys.argv[2]), settings, web=web, state_dir=Path(sys.argv[3]))
 """

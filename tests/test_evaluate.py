@@ -11,13 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
+from pakfashion.common.tracking import finish_run, start_run
 from pakfashion.config import (
     EvaluateConfig,
     VocabConfig,
     WandbConfig,
     WandbMode,
 )
-from pakfashion.evaluate import (
+from pakfashion.evaluation.clip import load_clip
+from pakfashion.evaluation.run import (
     HEADER_HEIGHT_PX,
     LABEL_WIDTH_PX,
     CategoryRow,
@@ -34,11 +36,15 @@ from pakfashion.evaluate import (
     summarize,
     validation_rows,
 )
-from pakfashion.models.clip import load_clip
+from pakfashion.models.sampling import Job
 from pakfashion.models.tiny import build_tiny_clip, build_tiny_sd
-from pakfashion.sampling import Job
-from pakfashion.tracking import finish_run, start_run
-from tests.helpers import configured, paths_under, tiny_model, write_colour_dataset, write_random_lora
+from tests.helpers import (
+    configured,
+    paths_under,
+    tiny_model,
+    write_colour_dataset,
+    write_random_lora,
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,15 @@ import torch
 from PIL import Image
 
 from pakfashion.demo.images import DrawSpec, render_image
-from pakfashion.evaluate import validation_features
-from pakfashion.metrics_fid import frechet_distance, kernel_inception_distance
-from pakfashion.models import inception as inception_module
-from pakfashion.models.inception import Inception, inception_features, load_inception, to_inception_input
+from pakfashion.evaluation import inception as inception_module
+from pakfashion.evaluation.fid import frechet_distance, kernel_inception_distance
+from pakfashion.evaluation.inception import (
+    Inception,
+    inception_features,
+    load_inception,
+    to_inception_input,
+)
+from pakfashion.evaluation.run import validation_features
 
 SHAPES = ("tunic", "sleeveless", "dress", "abaya", "wrap", "frock")
 
@@ -146,7 +151,7 @@ def test_validation_features_are_cached_per_metadata_hash(tmp_path: Path, monkey
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("features recomputed despite the cache")
 
-    monkeypatch.setattr("pakfashion.evaluate.inception_features", fail)
+    monkeypatch.setattr("pakfashion.evaluation.run.inception_features", fail)
     np.testing.assert_array_equal(
         validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1), first
     )

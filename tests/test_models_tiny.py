@@ -8,9 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
+from pakfashion.captioning.captioner import load_blip2
 from pakfashion.models.bpe import FASHION_WORDS, BpeStyle, build_bpe
-from pakfashion.models.captioner import load_blip2
-from pakfashion.models.tiny import BUILDERS, build_tiny, build_tiny_blip2, build_tiny_clip, build_tiny_sd, build_tiny_sdxl
+from pakfashion.models.tiny import (
+    BUILDERS,
+    build_tiny,
+    build_tiny_blip2,
+    build_tiny_clip,
+    build_tiny_sd,
+    build_tiny_sdxl,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from pakfashion.sources.jsonld import canonical_url, extract_product
-from pakfashion.sources.sitemap import is_product_sitemap, parse_sitemap, product_urls
+from pakfashion.crawling.jsonld import canonical_url, extract_product
+from pakfashion.crawling.sitemap import is_product_sitemap, parse_sitemap, product_urls
 
 SHOPIFY_THEME = """<html><head>
 <link rel="canonical" href="https://shop.example.pk/products/red-lawn-kurta">
@@ -127,7 +127,7 @@ KIDS_FOLDER_PAGE = """<html><head>
 
 
 def test_page_record_has_handle_skus_and_breadcrumbs_in_order() -> None:
-    from pakfashion.sources.pages import normalise_page_product
+    from pakfashion.crawling.pages import normalise_page_product
 
     product, how = extract_product(KIDS_FOLDER_PAGE)
     url = canonical_url(KIDS_FOLDER_PAGE)
@@ -153,7 +153,7 @@ def test_open_graph_page_keeps_its_jsonld_breadcrumbs() -> None:
 
 
 def test_a_page_stored_by_an_older_crawl_still_normalises() -> None:
-    from pakfashion.sources.pages import normalise_page_product
+    from pakfashion.crawling.pages import normalise_page_product
 
     old = {"name": "Red Kurta", "description": "", "images": [], "sku": "AT0001", "brand": "", "category": "Kurta",
            "url": "", "color": "", "material": "", "prices": [], "currency": "PKR", "availability": []}

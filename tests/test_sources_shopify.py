@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from pakfashion.sources.record import ProductRecord
-from pakfashion.sources.shopify import normalise_shopify_product
-from pakfashion.sources.shopify_collections import signal_rank
+from pakfashion.crawling.record import ProductRecord
+from pakfashion.crawling.shopify import normalise_shopify_product
+from pakfashion.crawling.shopify_collections import signal_rank
 
 RAW = {
     "id": 7, "title": "Gulnar", "handle": "ss25-kg-gulnar", "body_html": "<p>A pink lawn kurta.</p>",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from pakfashion.common.tracking import finish_run, start_run
 from pakfashion.config import WandbConfig, WandbMode
 from tests.helpers import configured
-from pakfashion.tracking import finish_run, start_run
 
 
 def test_disabled_writes_nothing(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_offline_run_is_written_locally(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_runs_name_the_dvc_hashes_of_their_data(tmp_path: Path) -> None:
-    from pakfashion.tracking import dvc_output_hashes
+    from pakfashion.common.tracking import dvc_output_hashes
 
     lock = tmp_path / "dvc.lock"
     lock.write_text("schema: '2.0'\nstages:\n  caption:\n    cmd: x\n    outs:\n    - path: data/dataset\n"

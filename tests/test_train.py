@@ -14,8 +14,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from pakfashion.config import PredictionType, Resume, TrainConfig, TrainMethod
-from pakfashion.contracts import load_run
-from pakfashion.train import check_settings, clip_gradients, fit, make_accelerator, prepare_training, train
+from pakfashion.models.sd import load_run
 from pakfashion.training.checkpoint import (
     TrainerState,
     find_resumable,
@@ -32,9 +31,29 @@ from pakfashion.training.data import (
     preprocess_image,
     read_examples,
 )
-from pakfashion.training.loss import min_snr_weights, noise_target, sample_noise, train_step
+from pakfashion.training.loop import (
+    check_settings,
+    clip_gradients,
+    fit,
+    make_accelerator,
+    prepare_training,
+    train,
+)
+from pakfashion.training.loss import (
+    min_snr_weights,
+    noise_target,
+    sample_noise,
+    train_step,
+)
 from pakfashion.training.models import load_denoiser, lora_state
-from tests.helpers import COLOURS, configured, paths_under, tiny_model, write_colour_dataset
+from tests.helpers import (
+    COLOURS,
+    configured,
+    paths_under,
+    tiny_model,
+    write_colour_dataset,
+)
+
 
 @pytest.fixture()
 def dataset_dir(tmp_path: Path) -> Path:

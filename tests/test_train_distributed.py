@@ -22,7 +22,7 @@ WORKER = """
 import logging, sys
 from pathlib import Path
 from pakfashion.config import TrainConfig
-from pakfashion.train import train
+from pakfashion.training.loop import train
 from tests.helpers import configured, paths_under, tiny_model
 root, tiny, steps = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 paths = paths_under(root, dataset=root / "dataset", metrics=root / "m", plots=root / "p", state=root / "state")

@@ -13,10 +13,15 @@ import torch
 from PIL import Image
 
 from pakfashion.config import Optimizer, PathsConfig, TrainConfig, TrainMethod
-from pakfashion.contracts import load_run
+from pakfashion.models.sd import load_run
 from pakfashion.models.tiny import build_tiny_sdxl
-from pakfashion.train import build_optimizer, check_settings, make_accelerator, train
 from pakfashion.training.data import latent_cache
+from pakfashion.training.loop import (
+    build_optimizer,
+    check_settings,
+    make_accelerator,
+    train,
+)
 from pakfashion.training.loss import train_step
 from pakfashion.training.models import is_sdxl, load_denoiser
 from tests.helpers import configured, paths_under, tiny_model, write_colour_dataset

@@ -16,12 +16,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pakfashion import train as train_module
 from pakfashion.config import ModelConfig, PathsConfig, TrainConfig
 from pakfashion.models.tiny import build_tiny_sd
+from pakfashion.training import loop as train_module
 from pakfashion.training.checkpoint import checkpoint_root, list_checkpoints
 from pakfashion.training.models import lora_state
-from tests.helpers import child_pythonpath, configured, paths_under, tiny_model, write_colour_dataset
+from tests.helpers import (
+    child_pythonpath,
+    configured,
+    paths_under,
+    tiny_model,
+    write_colour_dataset,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +40,7 @@ import json, sys
 import torch
 from pathlib import Path
 from pakfashion.config import ModelConfig, TrainConfig, as_typed
-from pakfashion.train import train
+from pakfashion.training.loop import train
 from tests.helpers import paths_under
 args = json.loads(sys.argv[1])
 root = Path(args["root"])

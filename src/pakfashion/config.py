@@ -19,7 +19,9 @@ def as_typed(node: Any, schema: type[T]) -> T:
 
     Unknown keys, wrong types and missing values fail here, before any work starts.
     """
-    from omegaconf import OmegaConf  # local: library code below main() never needs OmegaConf
+    from omegaconf import (
+        OmegaConf,  # local: library code below main() never needs OmegaConf
+    )
 
     merged = OmegaConf.merge(OmegaConf.structured(schema), node)
     return cast(T, OmegaConf.to_object(merged))

@@ -9,24 +9,18 @@ Folders are ``paths.*`` settings; the names below are what lies inside them:
 - caption → ``<paths.dataset>/<split>/`` for each of :data:`SPLITS`: images and :data:`METADATA_FILE`
   (:class:`MetadataRow` lines), and the dataset card :data:`DATASET_CARD_FILE`.
 - train → ``<paths.models>/<run>/``: a LoRA (:data:`LORA_WEIGHTS_FILE`) or a whole pipeline
-  (:data:`PIPELINE_INDEX_FILE`), and :data:`MODEL_CARD_FILE`; :func:`load_run` loads either.
+  (:data:`PIPELINE_INDEX_FILE`), and :data:`MODEL_CARD_FILE`; :func:`pakfashion.models.sd.load_run` is the one loader of either.
 - every stage but crawl → ``<paths.metrics>/<stage>.json`` (``*_METRICS``); reports under ``paths.reports``.
 
-Light on purpose (the app and the csv stage import it): torch and diffusers load inside :func:`load_run` only.
+Light on purpose: every stage and the app import it, so it imports nothing beyond the standard library.
 """
 
 from __future__ import annotations
 
 import enum
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
-
-if TYPE_CHECKING:
-    from diffusers import DiffusionPipeline
-
-log = logging.getLogger(__name__)
+from typing import TypedDict
 
 # --- crawl → csv, caption, app ---------------------------------------------------------------------------
 
@@ -131,37 +125,6 @@ def is_full_run(run_dir: Path) -> bool:
 def is_trained_run(run_dir: Path) -> bool:
     """Whether the train stage wrote ``run_dir``: a LoRA or a whole pipeline."""
     return (run_dir / LORA_WEIGHTS_FILE).is_file() or is_full_run(run_dir)
-
-
-def load_run(run_dir: Path, *, base: str | DiffusionPipeline, device: str) -> DiffusionPipeline:
-    """The model the train stage wrote to ``run_dir``, ready to generate.
-
-    Args:
-        run_dir: ``<paths.models>/<run>``.
-        base: the base pipeline a LoRA run is added to, or its name or folder (loaded only for a LoRA run).
-            A loaded pipeline gets the LoRA in place and is returned.
-        device: where a pipeline loaded here goes.
-
-    Returns:
-        The run's own pipeline for a whole-pipeline run, else ``base`` with the run's LoRA.
-
-    Raises:
-        FileNotFoundError: ``run_dir`` holds neither, naming the stage to run.
-    """
-    from pakfashion.models.sd import load_pipeline
-
-    if is_full_run(run_dir):
-        return load_pipeline(str(run_dir), device=device)
-    weights = run_dir / LORA_WEIGHTS_FILE
-    if not weights.is_file():
-        raise FileNotFoundError(
-            f"{run_dir} has neither {LORA_WEIGHTS_FILE} nor {PIPELINE_INDEX_FILE}: run the train stage "
-            "(dvc repro train) or fix train.run_name"
-        )
-    pipe = load_pipeline(base, device=device) if isinstance(base, str) else base
-    pipe.load_lora_weights(run_dir, weight_name=LORA_WEIGHTS_FILE)
-    log.info("loaded LoRA %s", weights)
-    return pipe
 
 
 # --- metrics and reports ---------------------------------------------------------------------------------

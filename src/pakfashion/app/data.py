@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from pakfashion.common.files import read_json, read_jsonl
 from pakfashion.contracts import (
     CRAWL_REPORT_FILE,
     EXCLUSION_COLUMNS,
@@ -30,7 +31,6 @@ from pakfashion.contracts import (
     ImageStatus,
     is_trained_run,
 )
-from pakfashion.files import read_json, read_jsonl
 
 log = logging.getLogger(__name__)
 

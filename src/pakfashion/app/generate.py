@@ -21,10 +21,9 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from pakfashion.app.data import DataMissing
-from pakfashion.contracts import load_run
-from pakfashion.files import write_bytes_atomic
+from pakfashion.common.files import write_bytes_atomic
 from pakfashion.models.devices import default_device
-from pakfashion.models.sd import load_pipeline
+from pakfashion.models.sd import load_pipeline, load_run
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline

@@ -6,7 +6,13 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from pakfashion.config import EvaluateConfig, ModelConfig, PathsConfig, TrainConfig, as_typed
+from pakfashion.config import (
+    EvaluateConfig,
+    ModelConfig,
+    PathsConfig,
+    TrainConfig,
+    as_typed,
+)
 
 PARAMS_FILE = "params.yaml"
 
@@ -45,7 +51,9 @@ def load_settings(repo: Path, *, page_size: int = 24) -> AppSettings:
     Raises:
         FileNotFoundError: ``repo`` has no ``params.yaml``.
     """
-    from omegaconf import OmegaConf  # the app's edge: below here only typed settings travel
+    from omegaconf import (
+        OmegaConf,  # the app's edge: below here only typed settings travel
+    )
 
     params_file = repo / PARAMS_FILE
     if not params_file.is_file():

@@ -20,7 +20,14 @@ from PIL import Image
 
 from pakfashion.app import data, views
 from pakfashion.app.data import DataMissing, DatasetQuery, FileSnapshotCache
-from pakfashion.app.generate import BASE, MAX_IMAGES, MAX_STEPS, GenerationRequest, ModelPair, compare
+from pakfashion.app.generate import (
+    BASE,
+    MAX_IMAGES,
+    MAX_STEPS,
+    GenerationRequest,
+    ModelPair,
+    compare,
+)
 from pakfashion.app.settings import AppSettings
 from pakfashion.contracts import CRAWL_REPORT_FILE, EVAL_METRICS, SAMPLES_REPORT
 

@@ -16,8 +16,15 @@ distinct generated JPEGs for download benchmarks.
 from pakfashion.demo.image_faults import IMAGE_FAULT_CASES
 from pakfashion.demo.images import COLOURS, DrawSpec, draw_garment
 from pakfashion.demo.server import DemoServer, Faults, RequestRecord, running_demo
-from pakfashion.demo.world import (AtelierProduct, DemoCollection, DemoProduct, DemoSite, DemoWorld,
-                                   ImageSpec, build_world)
+from pakfashion.demo.world import (
+                                   AtelierProduct,
+                                   DemoCollection,
+                                   DemoProduct,
+                                   DemoSite,
+                                   DemoWorld,
+                                   ImageSpec,
+                                   build_world,
+)
 
 __all__ = [
     "COLOURS",

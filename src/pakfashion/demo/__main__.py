@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import logging
+import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Sequence

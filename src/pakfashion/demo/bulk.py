@@ -26,8 +26,14 @@ from types import TracebackType
 
 from PIL import Image, ImageChops, ImageDraw
 
+from pakfashion.demo.images import (
+    _POLYGONS,
+    COLOURS,
+    DrawSpec,
+    _Box,
+    _draw_polygon_garment,
+)
 from pakfashion.demo.tracked import StorefrontHandler, TrackedHTTPServer
-from pakfashion.demo.images import _POLYGONS, COLOURS, DrawSpec, _Box, _draw_polygon_garment
 
 HOST = "127.0.0.1"
 MIN_SIDE, MAX_SIDE = 300, 900

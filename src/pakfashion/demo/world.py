@@ -15,8 +15,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pakfashion.demo.evidence import (ATELIER_DESIGNS, BOUTIQUE_COLLECTIONS, BOUTIQUE_DESIGNS, FRONTPAGE_SIZE,
-                                      SHOP_COLLECTIONS, SHOP_DESIGNS, CollectionPlan, Design, Expected, Meaning)
+from pakfashion.demo.evidence import (
+    ATELIER_DESIGNS,
+    BOUTIQUE_COLLECTIONS,
+    BOUTIQUE_DESIGNS,
+    FRONTPAGE_SIZE,
+    SHOP_COLLECTIONS,
+    SHOP_DESIGNS,
+    CollectionPlan,
+    Design,
+    Expected,
+    Meaning,
+)
 from pakfashion.demo.images import COLOURS, DrawSpec, Pattern, Shape
 
 Platform = Literal["shopify", "sfcc"]

@@ -1,1 +1,1 @@
-"""Pieces of the train stage (:mod:`pakfashion.train`): models, cached data, loss, checkpoints."""
+"""Pieces of the train stage (:mod:`pakfashion.training.loop`): models, cached data, loss, checkpoints."""

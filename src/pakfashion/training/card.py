@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
+from pakfashion.common.files import write_text_atomic
+from pakfashion.common.tracking import dvc_output_hashes
 from pakfashion.config import ModelConfig, TrainConfig, TrainMethod
 from pakfashion.contracts import LORA_WEIGHTS_FILE, MODEL_CARD_FILE
-from pakfashion.files import write_text_atomic
-from pakfashion.tracking import dvc_output_hashes
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from pakfashion.common.files import read_json, write_json
 from pakfashion.config import ModelConfig, Resume, TrainConfig
-from pakfashion.files import read_json, write_json
 from pakfashion.training.models import model_files, restore_lora, save_lora
 
 if TYPE_CHECKING:
@@ -95,10 +95,10 @@ def checkpoint_root(state_dir: Path, run_name: str) -> Path:
 
 
 def training_code_sha256() -> str:
-    """sha256 of the train stage's source (``pakfashion.train`` and ``pakfashion.training``)."""
-    stage = Path(str(importlib.util.find_spec("pakfashion.train").origin))
+    """sha256 of the train stage's source (the ``pakfashion.training`` package)."""
+    package = Path(str(importlib.util.find_spec("pakfashion.training").origin)).parent
     digest = hashlib.sha256()
-    for path in [stage, *sorted((stage.parent / "training").glob("*.py"))]:
+    for path in sorted(package.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pakfashion.common.files import file_sha256, read_jsonl
 from pakfashion.contracts import METADATA_FILE
-from pakfashion.files import file_sha256, read_jsonl
 from pakfashion.training.models import Encoders, load_encoders, model_files
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from pakfashion.config import TrainConfig
-from pakfashion.sampling import Sampling, generate_images, grid_jobs, write_png
+from pakfashion.models.sampling import Sampling, generate_images, grid_jobs, write_png
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline

@@ -9,15 +9,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 from pakfashion.config import WebConfig
 from pakfashion.web.optout import forbids_ai_use
 from pakfashion.web.robots import RobotsCache, host_key
 from pakfashion.web.throttle import HostThrottle
-from pakfashion.web.transport import BodyTooLargeError, RawResponse, Transport, TransportError
+from pakfashion.web.transport import (
+    BodyTooLargeError,
+    RawResponse,
+    Transport,
+    TransportError,
+)
 
 log = logging.getLogger(__name__)
 

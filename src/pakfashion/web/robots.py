@@ -12,7 +12,12 @@ from urllib.parse import urljoin, urlsplit
 
 from protego import Protego
 
-from pakfashion.web.transport import BodyTooLargeError, RawResponse, Transport, TransportError
+from pakfashion.web.transport import (
+    BodyTooLargeError,
+    RawResponse,
+    Transport,
+    TransportError,
+)
 
 log = logging.getLogger(__name__)
 

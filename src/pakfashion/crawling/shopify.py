@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pakfashion.sources.record import (
+from pakfashion.crawling.record import (
     ProductRecord,
     Variant,
     distinct,

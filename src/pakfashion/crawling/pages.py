@@ -9,10 +9,22 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from pakfashion.sources.jsonld import canonical_url, extract_product
-from pakfashion.sources.record import ProductRecord, distinct, html_to_text, parse_price, unique_image_urls
-from pakfashion.sources.sitemap import is_product_sitemap, parse_sitemap, product_urls
-from pakfashion.web import FetchError, HostBlockedError, PoliteClient, Response, RobotsDisallowedError
+from pakfashion.crawling.jsonld import canonical_url, extract_product
+from pakfashion.crawling.record import (
+    ProductRecord,
+    distinct,
+    html_to_text,
+    parse_price,
+    unique_image_urls,
+)
+from pakfashion.crawling.sitemap import is_product_sitemap, parse_sitemap, product_urls
+from pakfashion.web import (
+    FetchError,
+    HostBlockedError,
+    PoliteClient,
+    Response,
+    RobotsDisallowedError,
+)
 from pakfashion.web.frontier import Frontier
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from pakfashion.files import write_bytes_atomic
+from pakfashion.common.files import write_bytes_atomic
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline

@@ -1,4 +1,4 @@
-"""FID and KID from Inception features (``N x 2048`` arrays, see :mod:`pakfashion.models.inception`).
+"""FID and KID from Inception features (``N x 2048`` arrays, see :mod:`pakfashion.evaluation.inception`).
 
 FID is the Fréchet distance between Gaussians fitted to two feature sets. With fewer samples than
 feature dimensions it is biased upwards (and by sample count), so compare runs only at equal image

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pakfashion.config import CollectionsConfig
-from pakfashion.sources.record import ProductRecord
-from pakfashion.sources.shopify import (
+from pakfashion.crawling.record import ProductRecord
+from pakfashion.crawling.shopify import (
     SHOPIFY_PAGING_CAP,
     ShopifyCrawl,
     fetch_json_list,

@@ -1,0 +1,291 @@
+"""The caption stage's work: examples, splits by product, the caption cache and the imagefolder.
+
+The stage entry is :mod:`pakfashion.caption`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from pakfashion.captioning.card import CardInputs
+from pakfashion.captioning.text import (
+    AttributeFinder,
+    cap_length,
+    fill_template,
+    load_token_counter,
+    template_fields,
+)
+from pakfashion.common.files import read_json, read_jsonl, write_jsonl
+from pakfashion.config import CaptionConfig, Captioner, PathsConfig, VocabConfig
+from pakfashion.contracts import (
+    CRAWL_REPORT_FILE,
+    METADATA_FILE,
+    SPLITS,
+    TRAIN_SPLIT,
+    VALIDATION_SPLIT,
+    ImageStatus,
+    MetadataRow,
+)
+
+log = logging.getLogger(__name__)
+
+CaptionFn = Callable[[list[Image.Image]], list[str]]
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    images: int
+    train: int
+    validation: int
+    products: int
+    distinct_texts: int
+    mean_text_words: float
+    images_captioned: int
+    caption_seconds: float
+    garment_coverage: float
+    colour_coverage: float
+    fabric_coverage: float
+
+
+def load_examples(images_csv: Path, products_csv: Path) -> pd.DataFrame:
+    """One row per stored image (duplicates and failures dropped) joined with its product."""
+    images = pd.read_csv(images_csv, dtype=str, keep_default_na=False)
+    products = pd.read_csv(products_csv, dtype=str, keep_default_na=False)
+    ok = images[images["status"] == ImageStatus.ok.value].drop_duplicates("sha256")
+    joined = ok.merge(products, on=["site", "product_id"], how="inner", validate="many_to_one")
+    if joined.empty:
+        raise ValueError(f"no downloaded images in {images_csv}: run the download stage and check its ledger")
+    return joined.sort_values(["site", "product_id", "position"], key=lambda c: c.astype(str)).reset_index(drop=True)
+
+
+def split_of(site: str, product_id: str, *, seed: int, validation_percent: int) -> str:
+    """A product's split from a hash of its identity: stable when other products come and go."""
+    digest = hashlib.sha256(f"{seed}:{site}:{product_id}".encode()).hexdigest()
+    return VALIDATION_SPLIT if int(digest[:8], 16) % 100 < validation_percent else TRAIN_SPLIT
+
+
+def assign_splits(examples: pd.DataFrame, *, seed: int, validation_percent: int) -> pd.Series:
+    """Split per product; if hashing leaves a split empty, the product nearest the cut moves over."""
+    splits = [split_of(s, p, seed=seed, validation_percent=validation_percent)
+              for s, p in zip(examples["site"], examples["product_id"])]
+    result = pd.Series(splits, index=examples.index)
+    products = examples[["site", "product_id"]].drop_duplicates()
+    if len(products) >= 2 and result.nunique() < 2:
+        missing = VALIDATION_SPLIT if (result == TRAIN_SPLIT).all() else TRAIN_SPLIT
+        first = products.iloc[0]
+        result[(examples["site"] == first["site"]) & (examples["product_id"] == first["product_id"])] = missing
+        log.warning("hash split left %s empty; moved product %s/%s there", missing, first["site"], first["product_id"])
+    return result
+
+
+def clean_caption(text: str) -> str:
+    """Model output without special-token debris, repeated words, or trailing punctuation."""
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = re.sub(r"[^\w\s,.'&/-]", " ", text)
+    text = re.sub(r"\b(\w+)(\s+\1\b)+", r"\1", text.lower())  # "kurta kurta kurta" → "kurta"
+    return re.sub(r"\s+", " ", text).strip(" ,.")
+
+
+class CaptionCache:
+    """Captions by image sha256 for one captioner setting (JSON Lines, appended as batches finish)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.captions: dict[str, str] = {}
+        if path.exists():
+            self.captions = {row["sha256"]: row["caption"] for row in read_jsonl(path)}
+
+    def add(self, items: dict[str, str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for sha, caption in items.items():
+                handle.write(json.dumps({"sha256": sha, "caption": caption}) + "\n")
+        self.captions.update(items)
+
+
+def cache_path(state_dir: Path, settings: CaptionConfig) -> Path:
+    """One cache per captioner, model and generation length: other settings give other captions."""
+    key = json.dumps([settings.captioner.value, settings.model, settings.max_new_tokens])
+    return state_dir / "cache" / "captions" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
+
+
+class ImageFiles:
+    """A map-style dataset of image files for a DataLoader (workers decode ahead of the model)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        with Image.open(self.paths[index]) as image:
+            return image.convert("RGB")
+
+
+def caption_missing(shas: list[str], images_dir: Path, caption_fn: CaptionFn, cache: CaptionCache,
+                    settings: CaptionConfig) -> int:
+    """Caption the images not in the cache, in batches; returns how many the model captioned."""
+    from torch.utils.data import DataLoader
+
+    todo = [sha for sha in dict.fromkeys(shas) if sha not in cache.captions]
+    if not todo:
+        return 0
+    # Similar sizes in one batch: the processor's resizes cost alike and workers finish together.
+    todo.sort(key=lambda sha: (images_dir / f"{sha}.jpg").stat().st_size)
+    loader = DataLoader(ImageFiles([images_dir / f"{sha}.jpg" for sha in todo]), batch_size=settings.batch_size,
+                        num_workers=settings.num_workers, collate_fn=list)
+    done = 0
+    for batch in tqdm(loader, desc="caption", unit="batch", mininterval=2.0):
+        names = todo[done : done + len(batch)]
+        cache.add({sha: clean_caption(text) for sha, text in zip(names, caption_fn(batch))})
+        done += len(batch)
+    return done
+
+
+def load_caption_fn(settings: CaptionConfig, *, device: str) -> CaptionFn | None:
+    """The configured captioner as a batch function; None for ``metadata_only``."""
+    if settings.captioner is Captioner.metadata_only:
+        return None
+    from pakfashion.captioning.captioner import load_blip2
+
+    model = load_blip2(settings.model, device=device)
+    return lambda images: model.caption(images, max_new_tokens=settings.max_new_tokens)
+
+
+def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: CaptionConfig,
+                  vocab: VocabConfig) -> list[dict[str, Any]]:
+    """metadata.jsonl rows (:class:`MetadataRow`: file_name and text first, then caption, attributes and
+    product columns), each with its ``split``."""
+    finder = AttributeFinder(vocab)
+    count_tokens = load_token_counter(settings.text_tokenizer)
+    rows = []
+    for record in examples.to_dict("records"):
+        record["tags"] = json.loads(record.get("tags") or "[]")
+        caption = captions.get(record["sha256"], "")
+        attributes = finder.find(record)
+        text = fill_template(settings.template, template_fields(caption, record, attributes))
+        row = MetadataRow(
+            file_name=f"{record['sha256']}.jpg",
+            text=cap_length(text, count_tokens, max_tokens=settings.max_text_tokens),
+            caption=caption, garment=attributes.garment, colours=attributes.colours,
+            fabrics=attributes.fabrics, site=record["site"], product_id=record["product_id"],
+            product_url=record["product_url"], title=record["title"], category=record["category"],
+            price=record["price"], currency=record["currency"], image_url=record["url"],
+            sha256=record["sha256"],
+        )  # fmt: skip
+        rows.append({**row, "split": record["split"]})
+    return rows
+
+
+def write_imagefolder(rows: list[dict[str, Any]], images_dir: Path, out_dir: Path) -> None:
+    """Copy images into ``<split>/`` folders beside each split's metadata.jsonl."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    for split in SPLITS:
+        split_rows = [{k: v for k, v in r.items() if k != "split"} for r in rows if r["split"] == split]
+        (out_dir / split).mkdir(parents=True, exist_ok=True)
+        for row in split_rows:
+            shutil.copyfile(images_dir / row["file_name"], out_dir / split / row["file_name"])
+        write_jsonl(out_dir / split / METADATA_FILE, split_rows)
+
+
+def dataset_stats(rows: list[dict[str, Any]], *, captioned: int, seconds: float) -> DatasetStats:
+    texts = [r["text"] for r in rows]
+
+    def share(key: str) -> float:
+        return round(sum(bool(r[key]) for r in rows) / len(rows), 4)
+
+    return DatasetStats(
+        images=len(rows), train=sum(r["split"] == TRAIN_SPLIT for r in rows),
+        validation=sum(r["split"] == VALIDATION_SPLIT for r in rows),
+        products=len({(r["site"], r["product_id"]) for r in rows}), distinct_texts=len(set(texts)),
+        mean_text_words=round(sum(len(t.split()) for t in texts) / len(texts), 2), images_captioned=captioned,
+        caption_seconds=round(seconds, 2), garment_coverage=share("garment"), colour_coverage=share("colours"),
+        fabric_coverage=share("fabrics"),
+    )
+
+
+def shard_of(items: list[str], *, index: int, count: int) -> list[str]:
+    """This process's share of the work under ``accelerate launch`` (every count-th item)."""
+    return items[index::count]
+
+
+def caption_share(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionConfig, caption_fn: CaptionFn | None,
+                  *, process: tuple[int, int]) -> tuple[int, float]:
+    """Caption this process's share of the images the cache lacks; (count captioned, seconds)."""
+    if caption_fn is None:
+        return 0, 0.0
+    index, count = process
+    cache_file = cache_path(paths.state, settings)
+    shard_cache = CaptionCache(cache_file if count == 1 else cache_file.with_suffix(f".part{index}.jsonl"))
+    shard_cache.captions.update(CaptionCache(cache_file).captions)
+    started = time.monotonic()
+    shas = shard_of(list(examples["sha256"]), index=index, count=count)
+    captioned = caption_missing(shas, paths.images, caption_fn, shard_cache, settings)
+    return captioned, time.monotonic() - started
+
+
+def build_dataset(paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfig, *, seed: int,
+                  caption_fn: CaptionFn | None, process: tuple[int, int] = (0, 1),
+                  barrier: Callable[[], None] = lambda: None) -> DatasetStats | None:
+    """Caption what the cache lacks, then (main process) split by product and write the imagefolder.
+
+    Args:
+        process: (index, count) of this process among ``accelerate launch`` workers; each captions
+            its share into its own cache part; after ``barrier`` only process 0 merges and writes.
+    """
+    examples = load_examples(paths.images_csv, paths.products_csv)
+    captioned, seconds = caption_share(examples, paths, settings, caption_fn, process=process)
+    barrier()
+    if process[0] != 0:
+        return None
+    return write_dataset(examples, paths, settings, vocab, seed=seed, captioned=captioned, seconds=seconds,
+                         count=process[1])
+
+
+def merged_captions(cache_file: Path, count: int) -> dict[str, str]:
+    """The main cache plus every process's part (parts are folded into the main cache)."""
+    cache = CaptionCache(cache_file)
+    for part in sorted(cache_file.parent.glob(f"{cache_file.stem}.part*.jsonl")) if count > 1 else []:
+        cache.add({k: v for k, v in CaptionCache(part).captions.items() if k not in cache.captions})
+        part.unlink()
+    return cache.captions
+
+
+def write_dataset(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfig, *,
+                  seed: int, captioned: int, seconds: float, count: int) -> DatasetStats:
+    examples["split"] = assign_splits(examples, seed=seed, validation_percent=settings.validation_percent)
+    captions = merged_captions(cache_path(paths.state, settings), count) if settings.captioner is not Captioner.metadata_only else {}
+    rows = metadata_rows(examples, captions, settings, vocab)
+    write_imagefolder(rows, paths.images, paths.dataset)
+    return dataset_stats(rows, captioned=captioned, seconds=seconds)
+
+
+def card_inputs(paths: PathsConfig, settings: CaptionConfig, stats: DatasetStats) -> CardInputs:
+    """Everything the dataset card reports, read from the stages' own outputs."""
+    reports = [read_json(p) for p in sorted(paths.raw.glob(f"*/{CRAWL_REPORT_FILE}"))]
+    excluded = pd.read_csv(paths.excluded_csv, dtype=str, keep_default_na=False)
+    return CardInputs(
+        crawl_reports=reports,
+        exclusions=excluded["reason"].value_counts().sort_index().to_dict(),
+        captioner=settings.captioner.value,
+        caption_model=settings.model,
+        template=settings.template,
+        images=stats.images,
+        train=stats.train,
+        validation=stats.validation,
+        products=stats.products,
+    )

@@ -1,0 +1,1 @@
+"""Small helpers every stage shares: atomic files and JSON Lines, W&B runs."""

@@ -1,0 +1,215 @@
+"""A site's crawl: platform detection, the adapters' records, site rules, politeness, the report.
+
+The stage entry is :mod:`pakfashion.crawl`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pakfashion.common.files import write_json, write_jsonl
+from pakfashion.config import CrawlConfig, Platform, SiteConfig, WebConfig
+from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
+from pakfashion.crawling.pages import SitemapCrawl, normalise_page_product
+from pakfashion.crawling.record import ProductRecord
+from pakfashion.crawling.shopify import (
+    ShopifyCrawl,
+    iter_shopify_products,
+    looks_like_shopify,
+    normalise_shopify_product,
+)
+from pakfashion.crawling.shopify_collections import CollectionsCrawl
+from pakfashion.web import HostBlockedError, PoliteClient
+from pakfashion.web.frontier import Frontier
+
+log = logging.getLogger(__name__)
+
+# Keep-alive connections kept per host: a site's crawl fetches one URL at a time.
+CRAWL_CONNECTIONS = 2
+
+
+class CrawlError(RuntimeError):
+    """The site cannot be crawled as configured (unknown platform, robots.txt, ...)."""
+
+
+@dataclass
+class CrawlReport:
+    """Everything crawl.json records about one site's crawl."""
+
+    site: str
+    base_url: str
+    snapshot: str
+    user_agent: str
+    started_at: str
+    finished_at: str = ""
+    platform: str = ""
+    opted_out: bool = False
+    stopped_reason: str | None = None
+    products: int = 0
+    duplicates_skipped: int = 0
+    filtered_by_site_rules: int = 0
+    errors: list[str] = field(default_factory=list)
+    pages: dict[str, Any] = field(default_factory=dict)
+    robots: list[dict[str, Any]] = field(default_factory=list)
+    http: dict[str, int] = field(default_factory=dict)
+    # Shopify collection membership (sources.shopify_collections.CollectionsCrawl.to_dict()); {} elsewhere.
+    collections: dict[str, Any] = field(default_factory=dict)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def build_client(web: WebConfig, settings: CrawlConfig, site: SiteConfig) -> PoliteClient:
+    """The web client at the crawl's pace (or the site's own), redirects kept within the site's hosts."""
+    min_delay_s = settings.min_delay_s if site.min_delay_s is None else site.min_delay_s
+    return PoliteClient(web, min_delay_s=min_delay_s, pool_size=CRAWL_CONNECTIONS, allowed_hosts=site_hosts(site))
+
+
+def site_hosts(site: SiteConfig) -> set[str]:
+    """Hosts redirects may lead to: the site's host, its www/apex twin, and site.allowed_hosts."""
+    host = (urlsplit(site.base_url).hostname or "").lower()
+    twin = host.removeprefix("www.") if host.startswith("www.") else f"www.{host}"
+    return {host, twin, *(h.lower() for h in site.allowed_hosts)}
+
+
+def passes_site_rules(record: ProductRecord, site: SiteConfig) -> bool:
+    """Whether a product survives the site's include/exclude rules on product_type and tags."""
+    product_type = record.category.strip().lower()
+    if site.include_product_types and product_type not in {t.lower() for t in site.include_product_types}:
+        return False
+    if product_type and product_type in {t.lower() for t in site.exclude_product_types}:
+        return False
+    return not {t.lower() for t in record.tags} & {t.lower() for t in site.exclude_tags}
+
+
+def detect_platform(client: PoliteClient, site: SiteConfig, pages: SitemapCrawl) -> Platform:
+    """The site's platform: as configured, or probed (Shopify JSON first, then sitemaps).
+
+    Raises:
+        CrawlError: naming the site and everything that was tried.
+    """
+    if site.platform is not Platform.auto:
+        return site.platform
+    if looks_like_shopify(client, site.base_url):
+        return Platform.shopify
+    if pages.product_page_urls():
+        return Platform.sitemap
+    refusals = client.refusals(site.base_url)
+    if refusals:
+        raise HostBlockedError(f"{site.base_url}: {refusals} refusals or bot challenges while probing the platform")
+    raise CrawlError(
+        f"site {site.name!r} ({site.base_url}): platform not recognised; tried Shopify "
+        f"({site.base_url.rstrip('/')}/products.json) and product pages in the sitemaps {pages.roots()} "
+        f"(site.product_url_pattern={site.product_url_pattern!r}). Set site.platform or site.sitemap_urls."
+    )
+
+
+def remembered_platform(frontier: Frontier, site: SiteConfig) -> Platform | None:
+    """The platform a previous (killed) run of this snapshot detected, so a resume doesn't probe again."""
+    done = frontier.get(f"platform:{site.base_url}")
+    return Platform(done[1]) if done is not None else None
+
+
+def check_opt_out(client: PoliteClient, site: SiteConfig, settings: CrawlConfig) -> bool:
+    """True when robots.txt declares ``Content-Signal: ai-train=no`` and we honour it."""
+    signals = client.robots.snapshot(site.base_url).content_signals
+    if signals.get("ai-train") != "no":
+        return False
+    if settings.honor_content_signal:
+        log.warning("%s declares Content-Signal ai-train=no: not crawling it", site.name)
+        return True
+    log.warning("%s declares Content-Signal ai-train=no, crawling anyway (crawl.honor_content_signal=false)", site.name)
+    return False
+
+
+def iter_records(
+    platform: Platform, site: SiteConfig, shop: ShopifyCrawl, pages: SitemapCrawl
+) -> Iterator[ProductRecord]:
+    """Normalised products from the platform's adapter (malformed ones logged in the report)."""
+    if platform is Platform.shopify:
+        for raw in iter_shopify_products(shop, site.base_url):
+            try:
+                yield normalise_shopify_product(
+                    raw, site=site.name, base_url=site.base_url, currency=site.currency, crawled_at=now_iso()
+                )
+            except (KeyError, TypeError, ValueError) as err:
+                shop.errors.append(f"product {raw.get('id')!r}: malformed ({err!r})")
+        return
+    for url, product, how in pages.products(pages.product_page_urls()):
+        yield normalise_page_product(url, product, how, site=site.name, currency=site.currency, crawled_at=now_iso())
+
+
+def collect_products(records: Iterator[ProductRecord], site: SiteConfig, report: CrawlReport) -> list[ProductRecord]:
+    """Records de-duplicated by product id (listings repeat products), capped by site.max_products."""
+    unique: dict[str, ProductRecord] = {}
+    for record in records:
+        if record.product_id in unique:
+            report.duplicates_skipped += 1
+            continue
+        if not passes_site_rules(record, site):
+            report.filtered_by_site_rules += 1
+            continue
+        unique[record.product_id] = record
+        if site.max_products and len(unique) >= site.max_products:
+            log.info("%s: site.max_products=%d reached", site.name, site.max_products)
+            break
+    return list(unique.values())
+
+
+def crawl_site(
+    site: SiteConfig, settings: CrawlConfig, web: WebConfig, *, frontier: Frontier
+) -> tuple[list[ProductRecord], CrawlReport]:
+    """Crawl one site politely. Blocks and opt-outs end the crawl with a report, not an exception."""
+    report = CrawlReport(
+        site=site.name, base_url=site.base_url, snapshot=settings.snapshot,
+        user_agent=web.user_agent, started_at=now_iso(),
+    )
+    client = build_client(web, settings, site)
+    shop = ShopifyCrawl(client, frontier, page_size=settings.page_size, max_pages=settings.max_pages,
+                        errors=report.errors)
+    pages = SitemapCrawl(client, frontier, site.base_url, site.product_url_pattern, site.sitemap_urls,
+                         honor_noai=settings.honor_content_signal, errors=report.errors)
+    collections: CollectionsCrawl | None = None
+    records: list[ProductRecord] = []
+    try:
+        if check_opt_out(client, site, settings):
+            report.opted_out = True
+            report.stopped_reason = "Content-Signal ai-train=no"
+        else:
+            platform = remembered_platform(frontier, site) or detect_platform(client, site, pages)
+            frontier.put(f"platform:{site.base_url}", "platform", platform.value)
+            report.platform = platform.value
+            records = collect_products(iter_records(platform, site, shop, pages), site, report)
+            if platform is Platform.shopify:
+                collections = CollectionsCrawl(shop, site.base_url, settings.collections)
+                collections.run()
+    except HostBlockedError as err:
+        log.error("%s blocked us, stopping this site: %s", site.name, err)
+        report.stopped_reason = f"blocked: {err}"
+    finally:
+        client.close()
+    if collections is not None:
+        # Products already listed are kept when a block comes while reading collections.
+        records = collections.label(records)
+        report.collections = collections.to_dict()
+    report.products = len(records)
+    report.pages = {"opted_out": pages.pages_opted_out, "without_product": pages.pages_without_product,
+                    "x_robots_tag": dict(pages.x_robots_tags), "finished": frontier.count()}
+    report.robots = [snap.to_dict() for snap in client.robots.snapshots()]
+    report.http = dict(sorted(client.stats.items()))
+    report.finished_at = now_iso()
+    return records, report
+
+
+def write_crawl_outputs(records: list[ProductRecord], report: CrawlReport, out_dir: Path) -> None:
+    """Write products.jsonl (sorted by product id for stable diffs) and crawl.json."""
+    rows = sorted((r.to_dict() for r in records), key=lambda row: row["product_id"])
+    write_jsonl(out_dir / PRODUCTS_FILE, rows)
+    write_json(out_dir / CRAWL_REPORT_FILE, report.__dict__)
+    log.info("%s: %d products, %d errors → %s", report.site, report.products, len(report.errors), out_dir)

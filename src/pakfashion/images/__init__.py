@@ -1,0 +1,1 @@
+"""Image download, normalisation, de-duplication and the download ledger."""
