@@ -38,7 +38,7 @@ def demo_repo(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path
     """A git copy of the repository after one full `dvc repro` on the demo store, committed."""
     import sys
 
-    from tests.repo_copy import commit_all, copy_repo, run
+    from tests.helpers.repo import commit_all, copy_repo, run
 
     work = copy_repo(repo_root, tmp_path_factory.mktemp("e2e") / "repo", with_git=True)
     run([sys.executable, "-m", "pakfashion.demo", "run", "--port", "0", "--", "dvc", "repro"], work)

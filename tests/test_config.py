@@ -129,7 +129,7 @@ def stage_deps(repo: Path) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("profile", ["demo", "full"])
 def test_only_the_demo_builds_and_depends_on_tiny_models(repo_root: Path, tmp_path: Path, profile: str) -> None:
-    from tests.repo_copy import copy_repo
+    from tests.helpers.repo import copy_repo
 
     repo = copy_repo(repo_root, tmp_path / "repo", with_git=True)
     (repo / "params.yaml").write_text(yaml.safe_dump(OmegaConf.to_container(composed(repo_root, [f"profile={profile}"]))))

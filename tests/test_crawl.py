@@ -23,8 +23,8 @@ from pakfashion.crawling.site import (
 )
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
-from tests.http_fixtures import Reply, scripted_server
-from tests.repo_copy import copy_repo
+from tests.helpers.http import Reply, scripted_server
+from tests.helpers.repo import copy_repo
 
 pytestmark = pytest.mark.network
 

@@ -17,7 +17,7 @@ from pakfashion.crawling.shopify_collections import signal_rank
 from pakfashion.crawling.site import CrawlReport, crawl_site, write_crawl_outputs
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
-from tests.http_fixtures import Reply, scripted_server
+from tests.helpers.http import Reply, scripted_server
 
 pytestmark = pytest.mark.network
 

@@ -23,7 +23,7 @@ from pakfashion.images.normalise import ImagePolicy, Rejected, normalise_image
 from pakfashion.web import PoliteClient
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
-from tests.http_fixtures import Reply, scripted_server
+from tests.helpers.http import Reply, scripted_server
 
 # The shipped download settings at loopback pace.
 SETTINGS = configured(DownloadConfig, min_delay_s=0.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.repo_copy import run
+from tests.helpers.repo import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 

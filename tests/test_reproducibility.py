@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.repo_copy import clone_with_outputs, commit_all, run
+from tests.helpers.repo import clone_with_outputs, commit_all, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 

@@ -19,7 +19,7 @@ from pakfashion.web.http import retry_after_s
 from pakfashion.web.optout import forbids_ai_use
 from pakfashion.web.robots import parse_content_signals
 from tests.helpers import configured, quick_web
-from tests.http_fixtures import Reply, scripted_server
+from tests.helpers.http import Reply, scripted_server
 
 ROBOTS = Reply(200, b"User-agent: *\nDisallow: /private\nCrawl-delay: 0.2\n\nUser-agent: otherbot\nDisallow: /\n")
 # RFC 9309: a group naming our agent replaces the `*` group entirely.

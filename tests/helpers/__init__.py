@@ -1,5 +1,6 @@
-"""Helpers shared by the tests: settings from the composed conf/ (never a second copy of a default),
-and small datasets and runs built on disk."""
+"""Helpers shared by the tests, in one package: here, settings from the composed conf/ (never a second copy of
+a default) and small datasets and runs built on disk; :mod:`tests.helpers.http` scripted loopback servers;
+:mod:`tests.helpers.repo` copies of the repository for pipeline runs."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from pakfashion.config import (
 )
 from pakfashion.contracts import LORA_WEIGHTS_FILE
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 SECTIONS: dict[type, str] = {CaptionConfig: "caption", EvaluateConfig: "evaluate", ModelConfig: "model",
                              TrainConfig: "train", VocabConfig: "vocab", WandbConfig: "tracking.wandb",
