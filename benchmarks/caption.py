@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
+from pakfashion.captioning.captioner import load_blip2
 from pakfashion.captioning.dataset import CaptionCache, caption_missing
 from pakfashion.config import CaptionConfig, compose_config, settings_from
 from pakfashion.demo.images import COLOURS, DrawSpec, draw_garment
-from pakfashion.captioning.captioner import load_blip2
 from pakfashion.models.tiny import build_tiny_blip2
 
 RESULTS = Path(__file__).parent / "results" / "caption.json"

@@ -19,15 +19,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from pakfashion.config import CrawlConfig, SiteConfig, WebConfig, compose_config, settings_from
+from omegaconf import OmegaConf
+
+from pakfashion.config import (
+    CrawlConfig,
+    SiteConfig,
+    WebConfig,
+    as_typed,
+    compose_config,
+    settings_from,
+)
+from pakfashion.crawling.pages import SitemapCrawl
 from pakfashion.crawling.site import build_client, crawl_site
 from pakfashion.demo import DemoServer, build_world
-from pakfashion.crawling.pages import SitemapCrawl
 from pakfashion.web.frontier import Frontier
 
 RESULTS = Path(__file__).parent / "results" / "crawl.json"
 # The shipped crawl and web settings, at loopback pace: ours reads collection membership as a real crawl does.
-CONF = compose_config(Path(__file__).resolve().parents[1] / "conf")
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF = compose_config(CONF_DIR)
 SETTINGS = settings_from(CONF, "crawl", CrawlConfig, snapshot="bench", min_delay_s=0.0)
 WEB = settings_from(CONF, "web", WebConfig)
 
@@ -66,7 +76,8 @@ def main() -> None:
     world = build_world(extra_shop_products=max(0, args.products - standard))
     with DemoServer(world, port=0) as server, tempfile.TemporaryDirectory() as scratch:
         server.faults.slow_s = args.latency_ms / 1000
-        site = SiteConfig(name="demo_shop", base_url=server.base_url("demo_shop"))
+        site = as_typed(OmegaConf.merge(compose_config(CONF_DIR, ["+site=demo_shop"]).site,
+                                        {"base_url": server.base_url("demo_shop")}), SiteConfig)
         results = {}
         for name, runner in (("ours", run_ours), ("baseline", run_page_per_product)):
             server.clear_log()

@@ -119,7 +119,13 @@ def write_dataset(root: Path, *, colours: tuple[str, ...], caption: str, images:
 
 def fine_tune(work: Path, dataset: Path, base: Path, *, steps: int, lr: float, ema_decay: float | None) -> dict:
     """Our train stage, unchanged, as ``train=full`` on the colour dataset; returns its metrics."""
-    from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, compose_config, settings_from
+    from pakfashion.config import (
+        ModelConfig,
+        PathsConfig,
+        TrainConfig,
+        compose_config,
+        settings_from,
+    )
     from pakfashion.training.loop import train
 
     cfg = compose_config(Path(__file__).resolve().parents[1] / "conf", ["train=full"])

@@ -115,7 +115,13 @@ def run_ours(work: Path, *, steps: int, threads: int, compile_unet: bool, out: P
     """(in the venv) Our train stage's function, as ``dvc repro`` runs it, with a fresh state dir."""
     import torch
 
-    from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, compose_config, settings_from
+    from pakfashion.config import (
+        ModelConfig,
+        PathsConfig,
+        TrainConfig,
+        compose_config,
+        settings_from,
+    )
     from pakfashion.training.loop import train
 
     torch.set_num_threads(threads)

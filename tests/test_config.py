@@ -68,6 +68,13 @@ def test_every_group_option_validates(repo_root: Path, override: str) -> None:
     as_typed(cfg.tracking.wandb, WandbConfig)
 
 
+def test_every_site_file_validates(repo_root: Path) -> None:
+    names = sorted(p.stem for p in (repo_root / "conf" / "site").glob("*.yaml") if p.stem != "generic")
+    for name in names:
+        site = as_typed(composed(repo_root, [f"+site={name}"]).site, SiteConfig)
+        assert site.name == name and site.base_url.startswith("http"), name
+
+
 def test_every_crawled_site_has_a_valid_site_file(repo_root: Path) -> None:
     for profile in ("demo", "full"):
         for name in composed(repo_root, [f"profile={profile}"]).crawl.sites:

@@ -22,7 +22,7 @@ from pakfashion.crawling.site import (
     write_crawl_outputs,
 )
 from pakfashion.web.frontier import Frontier
-from tests.helpers import configured, quick_web
+from tests.helpers import configured, quick_web, site_settings
 from tests.helpers.http import Reply, scripted_server
 from tests.helpers.repo import copy_repo
 
@@ -34,7 +34,7 @@ WEB = quick_web()
 
 
 def site(name: str, base_url: str) -> SiteConfig:
-    return SiteConfig(name=name, base_url=base_url)
+    return site_settings(name, base_url)
 
 
 def crawl(
@@ -131,7 +131,7 @@ def test_cli_crawls_any_store_with_site_generic(tmp_path: Path, repo_root: Path,
 
 
 def test_site_rules_filter_by_type_and_tag(demo_store) -> None:  # noqa: ANN001
-    rules = SiteConfig(name="demo_shop", base_url=demo_store.base_url("demo_shop"),
+    rules = site_settings("demo_shop", demo_store.base_url("demo_shop"),
                        exclude_product_types=["Fragrance"], exclude_tags=["kids"])
     records, report = crawl(rules, SETTINGS)
     assert not [r for r in records if r.category == "Fragrance" or "kids" in [t.lower() for t in r.tags]]
@@ -142,8 +142,8 @@ def test_site_rules_filter_by_type_and_tag(demo_store) -> None:  # noqa: ANN001
 def test_redirects_may_go_to_the_www_twin() -> None:
     from pakfashion.crawling.site import site_hosts
 
-    assert site_hosts(SiteConfig(name="l", base_url="https://limelight.pk")) == {"limelight.pk", "www.limelight.pk"}
-    assert "sanasafinaz.com" in site_hosts(SiteConfig(name="s", base_url="https://www.sanasafinaz.com/pk"))
+    assert site_hosts(site_settings("l", "https://limelight.pk")) == {"limelight.pk", "www.limelight.pk"}
+    assert "sanasafinaz.com" in site_hosts(site_settings("s", "https://www.sanasafinaz.com/pk"))
 
 
 def test_atelier_pages_give_url_handle_skus_and_breadcrumbs(demo_store) -> None:  # noqa: ANN001

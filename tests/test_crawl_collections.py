@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from pakfashion.common.files import read_json, read_jsonl
-from pakfashion.config import CollectionsConfig, CrawlConfig, SiteConfig
+from pakfashion.config import CollectionsConfig, CrawlConfig
 from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
 from pakfashion.crawling.record import ProductRecord
 from pakfashion.crawling.shopify_collections import signal_rank
 from pakfashion.crawling.site import CrawlReport, crawl_site, write_crawl_outputs
 from pakfashion.web.frontier import Frontier
-from tests.helpers import configured, quick_web
+from tests.helpers import configured, quick_web, site_settings
 from tests.helpers.http import Reply, scripted_server
 
 pytestmark = pytest.mark.network
@@ -36,7 +36,7 @@ def with_budget(max_requests: int, settings: CrawlConfig = SETTINGS) -> CrawlCon
 def crawl(demo, name: str, settings: CrawlConfig = SETTINGS,  # noqa: ANN001
           db: Path | None = None) -> tuple[list[ProductRecord], CrawlReport]:
     with Frontier(db or Path(tempfile.mkdtemp()) / "frontier.sqlite") as frontier:
-        return crawl_site(SiteConfig(name=name, base_url=demo.base_url(name)), settings, WEB, frontier=frontier)
+        return crawl_site(site_settings(name, demo.base_url(name)), settings, WEB, frontier=frontier)
 
 
 def collection_requests(demo, name: str) -> list[str]:  # noqa: ANN001
@@ -170,7 +170,7 @@ def test_a_block_while_reading_collections_stops_the_site_and_keeps_its_products
     }
     with scripted_server(routes) as (base, script):
         with Frontier(Path(tempfile.mkdtemp()) / "frontier.sqlite") as frontier:
-            records, report = crawl_site(SiteConfig(name="blocky", base_url=base), SETTINGS, WEB, frontier=frontier)
+            records, report = crawl_site(site_settings("blocky", base), SETTINGS, WEB, frontier=frontier)
     assert [r.product_id for r in records] == ["1"]
     assert report.stopped_reason is not None and report.stopped_reason.startswith("blocked")
     assert not [path for path, _ in script.log if "perfumes" in path]

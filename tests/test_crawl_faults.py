@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from pakfashion.config import CrawlConfig, SiteConfig
+from pakfashion.config import CrawlConfig
 from pakfashion.crawling.record import ProductRecord
 from pakfashion.crawling.site import CrawlReport, crawl_site
 from pakfashion.web.frontier import Frontier
-from tests.helpers import configured, quick_web
+from tests.helpers import configured, quick_web, site_settings
 
 pytestmark = pytest.mark.network
 
@@ -22,7 +22,7 @@ SETTINGS = configured(CrawlConfig, snapshot="faults", min_delay_s=0.0, page_size
 
 def crawl(demo, name: str) -> tuple[list[ProductRecord], CrawlReport]:  # noqa: ANN001
     with Frontier(Path(tempfile.mkdtemp()) / "frontier.sqlite") as frontier:
-        return crawl_site(SiteConfig(name=name, base_url=demo.base_url(name)), SETTINGS, quick_web(), frontier=frontier)
+        return crawl_site(site_settings(name, demo.base_url(name)), SETTINGS, quick_web(), frontier=frontier)
 
 
 def expected_id(product) -> str:  # noqa: ANN001

@@ -14,27 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from pakfashion.config import CrawlConfig, SiteConfig
+from pakfashion.config import CrawlConfig
 from pakfashion.crawling.site import crawl_site
 from pakfashion.web.frontier import Frontier
-from tests.helpers import configured, quick_web
+from tests.helpers import configured, quick_web, site_settings
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 # Product pages only: collection membership is read after the listing and has its own resume test.
 SETTINGS = configured(CrawlConfig, "crawl.collections.terms=[]", snapshot="kill-test", min_delay_s=0.0, page_size=4)
 WEB = quick_web(timeout_s=10.0)
-# The child crawls with the same settings (pickled to argv[3]).
+# The child crawls the same site with the same settings (pickled to argv[2]).
 CHILD = """
 import pickle
 import sys
 from pathlib import Path
-from pakfashion.config import SiteConfig
 from pakfashion.crawling.site import crawl_site
 from pakfashion.web.frontier import Frontier
-settings, web = pickle.loads(Path(sys.argv[3]).read_bytes())
-with Frontier(Path(sys.argv[2])) as frontier:
-    crawl_site(SiteConfig(name="demo_shop", base_url=sys.argv[1]), settings, web, frontier=frontier)
+site, settings, web = pickle.loads(Path(sys.argv[2]).read_bytes())
+with Frontier(Path(sys.argv[1])) as frontier:
+    crawl_site(site, settings, web, frontier=frontier)
 """
 
 
@@ -48,7 +47,7 @@ def finished_pages(db: Path) -> int:
 
 def crawl_in_process(base_url: str, db: Path) -> list[dict]:
     with Frontier(db) as frontier:
-        records, report = crawl_site(SiteConfig(name="demo_shop", base_url=base_url), SETTINGS, WEB, frontier=frontier)
+        records, report = crawl_site(site_settings("demo_shop", base_url), SETTINGS, WEB, frontier=frontier)
     assert not report.errors
     return sorted(({k: v for k, v in r.to_dict().items() if k != "crawled_at"} for r in records),
                   key=lambda row: row["product_id"])
@@ -63,8 +62,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_crawl(tmp_path: Path, demo_
     base = demo_store.base_url("demo_shop")
     demo_store.faults.slow_s = 0.15
     db, settings = tmp_path / "frontier.sqlite", tmp_path / "settings.pickle"
-    settings.write_bytes(pickle.dumps((SETTINGS, WEB)))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, base, str(db), str(settings)])
+    settings.write_bytes(pickle.dumps((site_settings("demo_shop", base), SETTINGS, WEB)))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(settings)])
     deadline = time.monotonic() + 60
     while finished_pages(db) < 4 and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.02)

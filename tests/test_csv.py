@@ -28,6 +28,7 @@ from pakfashion.products.tables import (
     classifier_from_config,
     score_labelled_sets,
 )
+from tests.helpers import site_settings
 
 
 def composed(repo_root: Path, *overrides: str) -> Any:
@@ -254,14 +255,14 @@ def expected_fields(notes: str) -> tuple[str, ...]:
 @pytest.mark.network
 def test_demo_store_crawl_every_product_decided_right_with_its_signal(demo_store, tmp_path: Path, repo_root: Path) -> None:  # noqa: ANN001
     """Crawl the three demo sites as the stage does (collections within budget), then classify them."""
-    from pakfashion.config import CrawlConfig, SiteConfig, WebConfig, as_typed
+    from pakfashion.config import CrawlConfig, WebConfig, as_typed
     from pakfashion.crawling.site import crawl_site, write_crawl_outputs
     from pakfashion.web.frontier import Frontier
 
     cfg = composed(repo_root)
     settings, web = as_typed(cfg.crawl, CrawlConfig), as_typed(cfg.web, WebConfig)
     for name in demo_store.world.sites:
-        site_config = SiteConfig(name=name, base_url=demo_store.base_url(name))
+        site_config = site_settings(name, demo_store.base_url(name))
         with Frontier(tmp_path / f"{name}.sqlite") as frontier:
             records, report = crawl_site(site_config, settings, web, frontier=frontier)
         assert report.collections.get("requests", 0) <= settings.collections.max_requests

@@ -83,26 +83,21 @@ class Platform(str, enum.Enum):
 
 @dataclass(frozen=True)
 class SiteConfig:
-    name: str = "???"
-    base_url: str = "???"
-    brand: str = ""
-    currency: str = "PKR"
-    platform: Platform = Platform.auto
-    # Extra hosts (image CDNs) the crawler may follow redirects to.
-    allowed_hosts: list[str] = field(default_factory=list)
-    # 0 = no limit. A cap for trial runs.
-    max_products: int = 0
-    # Sitemap platform: which sitemap-listed URLs are product pages (regex searched in the URL).
-    product_url_pattern: str = r"/products?/|\.html?$"
-    # Sitemap platform: start here instead of robots.txt's Sitemap lines / <base>/sitemap.xml.
-    sitemap_urls: list[str] = field(default_factory=list)
-    # Catalog rules (case-insensitive, exact product_type / tag): keep only these types when set,
-    # and drop these types and tags (e.g. a retailer's "Home" line). The csv stage still classifies.
-    include_product_types: list[str] = field(default_factory=list)
-    exclude_product_types: list[str] = field(default_factory=list)
-    exclude_tags: list[str] = field(default_factory=list)
-    # Per-site politeness override; None keeps crawl.min_delay_s.
-    min_delay_s: float | None = None
+    """One retailer (conf/site/<site>.yaml over conf/site_base.yaml, which documents each key)."""
+
+    name: str = MISSING
+    base_url: str = MISSING
+    brand: str = MISSING
+    currency: str = MISSING
+    platform: Platform = MISSING
+    allowed_hosts: list[str] = MISSING
+    max_products: int = MISSING
+    product_url_pattern: str = MISSING
+    sitemap_urls: list[str] = MISSING
+    include_product_types: list[str] = MISSING
+    exclude_product_types: list[str] = MISSING
+    exclude_tags: list[str] = MISSING
+    min_delay_s: float | None = MISSING
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,12 @@ from pakfashion.config import (
     EvaluateConfig,
     ModelConfig,
     PathsConfig,
+    SiteConfig,
     TrainConfig,
     VocabConfig,
     WandbConfig,
     WebConfig,
+    as_typed,
     compose_config,
     settings_from,
 )
@@ -52,6 +54,12 @@ def composed(*overrides: str) -> Any:
 def configured(schema: type[T], *overrides: str, **changes: Any) -> T:
     """A stage section as users run it (``overrides`` as on the command line), then the test's ``changes``."""
     return settings_from(composed(*overrides), SECTIONS[schema], schema, **changes)
+
+
+def site_settings(name: str, base_url: str, **changes: Any) -> SiteConfig:
+    """A site as ``python -m pakfashion.crawl site=generic site.name=... site.base_url=...`` configures it."""
+    node = OmegaConf.merge(composed("+site=generic").site, {"name": name, "base_url": base_url, **changes})
+    return as_typed(node, SiteConfig)
 
 
 def child_pythonpath() -> str:
