@@ -139,7 +139,7 @@ SHOP_DESIGNS: tuple[Design, ...] = (
         "<p>A white lawn frock for girls with embroidered yoke.</p>"),
     _kg("Gulab Lehenga Set", "red", "lehenga", "dress", "<p>A red festive lehenga set for girls.</p>"),
     _kg("Nargis Printed Kurti", "yellow", "kurti", "short_tunic", "<p>A yellow printed kurti for girls.</p>"),
-    _kg("Sahar Shalwar Kameez", "teal", "shalwar kameez", "tunic",
+    _kg("Sahar Shalwar Kameez", "teal", "shalwar kameez", "shalwar_suit",
         "<p>A teal cotton shalwar kameez for girls.</p>"),
     _kg("Rida Cotton Frock", "orange", "frock", "frock", "<p>An orange cotton frock for girls.</p>"),
     Design("Gulnar", "<p>A pink lawn kurta with delicate thread work.</p>",
@@ -150,7 +150,7 @@ SHOP_DESIGNS: tuple[Design, ...] = (
            "kurta", tags=("blue",), sku_code="KG", handle="ss25-kg-noor-bano"),
     Design("Jewel Embroidered Lawn Suit", "<p>A maroon unstitched lawn suit from our Jewel range, with an "
            "embroidered front and a printed chiffon dupatta.</p>",
-           "keep", "adult: 'Jewel' is a design name, not jewellery", "maroon", "tunic", "3-piece suit",
+           "keep", "adult: 'Jewel' is a design name, not jewellery", "maroon", "suit3", "3-piece suit",
            "Unstitched", ("women", "lawn", "maroon"), sizes=("Unstitched",), price=8990, pattern="neckline",
            collections=("unstitched-lawn", NEW)),
     Design("Raat Ki Rani Chiffon Kurta", "<p>A black chiffon kurta with a sequinned neckline. Pair it with "
@@ -198,7 +198,7 @@ BOUTIQUE_DESIGNS: tuple[Design, ...] = (
            collections=("dupattas-shawls", NEW)),
     Design("Mughal Era Jacquard Shalwar Kameez", "<p>A navy jacquard shalwar kameez with motifs from the "
            "Mughal era.</p>",
-           "keep", "adult: 'Mughal Era' is a design story", "navy", "tunic", "shalwar kameez", "Shalwar Kameez",
+           "keep", "adult: 'Mughal Era' is a design story", "navy", "shalwar_suit", "shalwar kameez", "Shalwar Kameez",
            ("women", "jacquard", "festive"), sizes=ADULT, price=7990, pattern="hem",
            collections=("eid-edit", "women-pret", NEW)),
 )

@@ -1,8 +1,9 @@
 """Garment images for the demo store: flat Pillow drawings in named colours.
 
-Each image is a simple silhouette (tunic, dress, wrap, trousers, frock, bottle, ...)
-filled with one named colour on a light background, so tests and evaluations can
-check that the dominant colour at the image centre is the one the product names.
+Each image is a simple silhouette (tunic, suits over trousers or a shalwar, dress, wrap,
+shawl, trousers, frock, bottle, ...) filled with one named colour on a light background, so
+tests and evaluations can check that the dominant colour at the image centre is the one the
+product names.
 """
 
 from __future__ import annotations
@@ -45,13 +46,15 @@ ACCENTS: dict[str, RGB] = {
 """Embroidery and trim colours (never used as a garment's own colour)."""
 
 BACKGROUND: RGB = (236, 236, 233)
-"""Plain light-grey studio background."""
+"""Plain light-grey studio background (the default of `DrawSpec.background`)."""
 
 Shape = Literal[
-    "tunic", "short_tunic", "sleeveless", "dress", "abaya", "wrap", "trousers",
-    "shalwar", "frock", "bottle", "candle", "sheet", "shoe", "plate",
+    "tunic", "short_tunic", "sleeveless", "dress", "abaya", "wrap", "shawl", "trousers",
+    "shalwar", "suit", "suit3", "shalwar_suit", "frock", "bottle", "candle", "sheet", "shoe", "plate",
 ]
 Pattern = Literal["none", "neckline", "hem", "buttis", "border"]
+BORDERED: frozenset[str] = frozenset({"wrap", "shawl"})
+"""Shapes whose embroidery is a border: any pattern but "none" draws one (the only shapes "border" suits)."""
 Point = tuple[float, float]
 
 
@@ -68,6 +71,7 @@ class DrawSpec:
         height: Image height in pixels.
         fmt: Encoding, "JPEG" (quality 90) or "PNG".
         scale: Silhouette size relative to the image (children's wear is smaller).
+        background: Plain studio background colour (the image border is always this colour).
     """
 
     shape: Shape
@@ -78,6 +82,7 @@ class DrawSpec:
     height: int = 512
     fmt: Literal["JPEG", "PNG"] = "JPEG"
     scale: float = 0.86
+    background: RGB = BACKGROUND
 
 
 _SLEEVED_BODY: list[Point] = [
@@ -116,6 +121,31 @@ _FROCK: list[Point] = [
     (0.84, 0.26), (0.72, 0.32), (0.66, 0.36), (0.92, 0.94), (0.08, 0.94),
     (0.34, 0.36), (0.28, 0.32), (0.16, 0.26), (0.26, 0.10),
 ]
+_KAMEEZ: list[Point] = [
+    (0.38, 0.04), (0.45, 0.11), (0.55, 0.11), (0.62, 0.04), (0.80, 0.09),
+    (0.97, 0.38), (0.87, 0.43), (0.76, 0.25), (0.78, 0.64), (0.22, 0.64),
+    (0.24, 0.25), (0.13, 0.43), (0.03, 0.38), (0.20, 0.09),
+]
+"""The knee-length shirt of a suit; its hem (y 0.64) overlaps the top of the bottoms."""
+_STRAIGHT_BOTTOMS: list[Point] = [
+    (0.31, 0.58), (0.69, 0.58), (0.69, 0.97), (0.54, 0.97), (0.50, 0.74),
+    (0.46, 0.97), (0.31, 0.97),
+]
+_SHALWAR_BOTTOMS: list[Point] = [
+    (0.28, 0.58), (0.72, 0.58), (0.92, 0.84), (0.74, 0.97), (0.56, 0.93),
+    (0.50, 0.76), (0.44, 0.93), (0.26, 0.97), (0.08, 0.84),
+]
+"""A shalwar's flare below a kameez: wider than the shirt's hem, gathered at the ankles."""
+_SUIT_DUPATTA: list[Point] = [
+    (0.19, 0.09), (0.31, 0.03), (0.87, 0.44), (0.91, 0.90), (0.78, 0.90), (0.74, 0.54),
+]
+"""A dupatta over the left shoulder, across the chest (clear of the centre) and down the right side."""
+_SUITS: dict[str, list[Point]] = {
+    "suit": _STRAIGHT_BOTTOMS, "suit3": _STRAIGHT_BOTTOMS, "shalwar_suit": _SHALWAR_BOTTOMS,
+}
+"""Suits: the bottoms drawn under `_KAMEEZ`."""
+_HEMS: dict[str, tuple[float, float]] = {shape: (0.57, 0.62) for shape in _SUITS}
+"""Where the "hem" band sits (top, bottom) on shapes whose shirt ends above the default (0.82, 0.87)."""
 
 _POLYGONS: dict[str, list[Point]] = {
     "tunic": _SLEEVED_BODY,
@@ -175,12 +205,30 @@ class _Box:
         return max(1, round(fraction * self.side))
 
 
-def _draw_polygon_garment(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
-    """Draw a polygon silhouette and its embroidery pattern."""
-    fill = colour_rgb(spec.colour)
-    points = [box.pt(x, y) for x, y in _POLYGONS[spec.shape]]
+def _outlined(draw: ImageDraw.ImageDraw, box: _Box, outline: list[Point], fill: RGB) -> None:
+    """Fill the unit-coordinate polygon `outline` and trace its edge in a darker shade."""
+    points = [box.pt(x, y) for x, y in outline]
     draw.polygon(points, fill=fill, outline=_darker(fill))
     draw.line(points + [points[0]], fill=_darker(fill), width=box.px(0.006))
+
+
+def _draw_suit(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
+    """Draw a suit: bottoms a shade darker, the shirt over them, and a "suit3" dupatta with fringes."""
+    fill = colour_rgb(spec.colour)
+    _outlined(draw, box, _SUITS[spec.shape], _darker(fill, 0.92) if sum(fill) >= 120 else fill)
+    _outlined(draw, box, _KAMEEZ, fill)
+    _draw_pattern(draw, box, spec)
+    if spec.shape == "suit3":
+        shade = _darker(fill, 0.78)
+        _outlined(draw, box, _SUIT_DUPATTA, shade)
+        for i in range(7):
+            x = 0.79 + i * 0.11 / 6
+            draw.line([box.pt(x, 0.90), box.pt(x, 0.96)], fill=shade, width=box.px(0.01))
+
+
+def _draw_polygon_garment(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
+    """Draw a polygon silhouette and its embroidery pattern."""
+    _outlined(draw, box, _POLYGONS[spec.shape], colour_rgb(spec.colour))
     _draw_pattern(draw, box, spec)
     if spec.shape == "sleeveless":
         for i in range(4):
@@ -193,7 +241,7 @@ def _draw_polygon_garment(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) 
 def _draw_pattern(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
     """Draw embroidery in the accent colour, kept away from the image centre.
 
-    The "border" pattern only applies to wraps (see `_draw_wrap`).
+    The "border" pattern only applies to `BORDERED` shapes (see `_draw_wrap`, `_draw_shawl`).
     """
     accent = colour_rgb(spec.accent)
     if spec.pattern == "neckline":
@@ -207,7 +255,8 @@ def _draw_pattern(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
         draw.rectangle(box.rect(0.27, 0.84, 0.42, 0.88), fill=accent)
         draw.rectangle(box.rect(0.58, 0.84, 0.73, 0.88), fill=accent)
     elif spec.pattern == "hem":
-        draw.rectangle(box.rect(0.26, 0.82, 0.74, 0.87), fill=accent)
+        top, bottom = _HEMS.get(spec.shape, (0.82, 0.87))
+        draw.rectangle(box.rect(0.26, top, 0.74, bottom), fill=accent)
     elif spec.pattern == "buttis":
         r = box.px(0.01)
         for gy in range(6):
@@ -220,7 +269,7 @@ def _draw_pattern(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
 
 
 def _draw_wrap(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
-    """Draw a dupatta/shawl: a draped rectangle with fringes along the bottom."""
+    """Draw a dupatta: a long draped rectangle with fringes along the bottom."""
     fill = colour_rgb(spec.colour)
     draw.rectangle(box.rect(0.12, 0.10, 0.88, 0.86), fill=fill, outline=_darker(fill))
     if spec.pattern != "none":
@@ -231,6 +280,27 @@ def _draw_wrap(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
         draw.line([box.pt(x, 0.86), box.pt(x, 0.95)], fill=_darker(fill), width=box.px(0.006))
 
 
+_SHAWL: list[Point] = [(0.03, 0.18), (0.97, 0.18), (0.50, 0.90)]
+"""A wide shawl folded into a triangle, the fold along the top."""
+
+
+def _draw_shawl(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
+    """Draw a shawl: a folded triangle with a darker fold band and fringes along both slanted sides."""
+    fill = colour_rgb(spec.colour)
+    _outlined(draw, box, _SHAWL, fill)
+    draw.polygon([box.pt(0.03, 0.18), box.pt(0.97, 0.18), box.pt(0.90, 0.26), box.pt(0.10, 0.26)],
+                 fill=_darker(fill, 0.85))
+    if spec.pattern != "none":
+        draw.line([box.pt(x, y) for x, y in [*_SHAWL, _SHAWL[0]]], fill=colour_rgb(spec.accent),
+                  width=box.px(0.03))
+    for i in range(1, 12):
+        t = i / 12
+        for (x0, y0), sign in ((_SHAWL[0], -1), (_SHAWL[1], 1)):
+            x, y = x0 + t * (0.50 - x0), y0 + t * (0.90 - y0)
+            draw.line([box.pt(x, y), box.pt(x + sign * 0.06, y + 0.03)], fill=_darker(fill),
+                      width=box.px(0.012))
+
+
 def _draw_bottle(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
     """Draw a perfume bottle with a cap and a small label."""
     fill = colour_rgb(spec.colour)
@@ -239,7 +309,7 @@ def _draw_bottle(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
                            fill=fill, outline=_darker(fill), width=box.px(0.006))
     draw.rectangle(box.rect(0.43, 0.20, 0.57, 0.32), fill=_darker(fill))
     draw.rectangle(box.rect(0.37, 0.05, 0.63, 0.20), fill=accent)
-    draw.rectangle(box.rect(0.33, 0.70, 0.67, 0.85), fill=BACKGROUND if spec.colour != "white" else accent)
+    draw.rectangle(box.rect(0.33, 0.70, 0.67, 0.85), fill=spec.background if spec.colour != "white" else accent)
 
 
 def _draw_candle(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
@@ -288,13 +358,17 @@ def _draw_plate(draw: ImageDraw.ImageDraw, box: _Box, spec: DrawSpec) -> None:
 
 def render_image(spec: DrawSpec) -> Image.Image:
     """Draw the image described by `spec` and return it as an RGB Pillow image."""
-    image = Image.new("RGB", (spec.width, spec.height), BACKGROUND)
+    image = Image.new("RGB", (spec.width, spec.height), spec.background)
     draw = ImageDraw.Draw(image)
     box = _Box(spec.width, spec.height, spec.scale)
     if spec.shape in _POLYGONS:
         _draw_polygon_garment(draw, box, spec)
+    elif spec.shape in _SUITS:
+        _draw_suit(draw, box, spec)
     elif spec.shape == "wrap":
         _draw_wrap(draw, box, spec)
+    elif spec.shape == "shawl":
+        _draw_shawl(draw, box, spec)
     elif spec.shape == "bottle":
         _draw_bottle(draw, box, spec)
     elif spec.shape == "candle":

@@ -27,7 +27,7 @@ from pakfashion.demo.evidence import (
     Expected,
     Meaning,
 )
-from pakfashion.demo.images import COLOURS, DrawSpec, Pattern, Shape
+from pakfashion.demo.images import BORDERED, COLOURS, DrawSpec, Pattern, Shape
 
 Platform = Literal["shopify", "sfcc"]
 Layout = Literal["product", "type_list", "graph", "group", "cdata", "trailing_comma", "og_only",
@@ -96,15 +96,15 @@ GARMENTS: tuple[GarmentKind, ...] = (
                 ("lawn", "cambric", "khaddar", "cotton", "linen", "silk")),
     GarmentKind("kurti", "short_tunic", "{fabric} Kurti", "Kurti",
                 ("lawn", "cambric", "cotton", "chiffon"), price=(1990, 4490)),
-    GarmentKind("shalwar kameez", "tunic", "{fabric} Shalwar Kameez", "Shalwar Kameez",
+    GarmentKind("shalwar kameez", "shalwar_suit", "{fabric} Shalwar Kameez", "Shalwar Kameez",
                 ("lawn", "cambric", "cotton", "khaddar"), price=(3990, 8990)),
-    GarmentKind("3-piece suit", "tunic", "3 Piece Unstitched {fabric} Suit", "Unstitched",
+    GarmentKind("3-piece suit", "suit3", "3 Piece Unstitched {fabric} Suit", "Unstitched",
                 ("lawn", "khaddar", "karandi", "cambric"), ("Unstitched",), (4990, 12990)),
-    GarmentKind("2-piece suit", "tunic", "2 Piece {fabric} Suit", "2 Piece",
+    GarmentKind("2-piece suit", "suit", "2 Piece {fabric} Suit", "2 Piece",
                 ("lawn", "cambric", "khaddar", "linen"), price=(3990, 7990)),
     GarmentKind("dupatta", "wrap", "{fabric} Dupatta", "Dupatta",
                 ("chiffon", "lawn", "silk", "cotton"), ("One Size",), (1490, 3990)),
-    GarmentKind("shawl", "wrap", "{fabric} Shawl", "Shawl",
+    GarmentKind("shawl", "shawl", "{fabric} Shawl", "Shawl",
                 ("karandi", "khaddar", "cotton"), ("One Size",), (2990, 8990)),
     GarmentKind("lehenga", "dress", "{fabric} Lehenga", "Lehenga",
                 ("silk", "chiffon"), price=(14990, 39990)),
@@ -559,7 +559,7 @@ class _SiteBuilder:
         noun = kind.noun.format(fabric=fabric.title())
         title = title or f"{colour.title()} {adjective} {noun}"
         pattern: Pattern = ADJECTIVES[adjective]
-        if kind.shape == "wrap" and pattern != "none":
+        if kind.shape in BORDERED and pattern != "none":
             pattern = "border"
         specs = []
         for index in range(1, n_images + 1):
