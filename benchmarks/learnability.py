@@ -1,18 +1,35 @@
-"""Learnability benchmark: does our train stage teach a model colour words? Fine-tuned vs base, same prompts.
+"""Learnability benchmark: does our train stage teach the pretrained tiny SD colours it has never seen?
 
-A small Stable Diffusion is built in-process from the real classes: the tiny text encoder and tokenizer
-(:mod:`pakfashion.models.tiny`), a small VAE trained for a few hundred steps to reconstruct the demo store's
-garment drawings (a random VAE keeps no colours, so no model could show any), and an untrained UNet with
-cross-attention at both levels (32 px images, 8x8 latents, so it fits CPU minutes). That is the base.
-A dataset of garments in named colours (``pakfashion.demo.images``, captions like "red kurta") is written
-as an imagefolder, and :func:`pakfashion.training.loop.train` fine-tunes the base on it with ``train.method=full``
-(with EMA; a LoRA on an untrained UNet does not learn in CPU minutes: separation ~0 after 600 steps).
-Both pipelines then generate the same prompts and seeds, and the score is the separation: mean(R - B)
-over pixels (0-255) of images for "red ..." prompts minus that for "blue ..." prompts.
+The base is the committed tiny Stable Diffusion, ``assets/tiny/sd`` (``python -m pakfashion.pretraining``:
+32 px images, 8x8x4 latents, pretrained on world drawings of every colour except
+:data:`pakfashion.pretraining.world.HELD_OUT_COLOURS`, purple and pink). An imagefolder of world drawings
+(:func:`pakfashion.pretraining.world.world_images`, a seed of their own) is written: mostly the held-out
+colours, plus a share of pretrained colours (``--pretrained-share``), as a real catalogue mixes what the
+base knows with what it lacks, each with its caption ("purple embroidered lawn kurta"). Our train stage
+(:func:`pakfashion.training.loop.train`, unchanged) fine-tunes the base on it with the composed
+``train=lora`` settings (``--method full`` for the whole UNet), changed only where CPU minutes need it
+(steps, batch, lr, rank, no mixed precision, no checkpoints or validation grids).
 
-    .venv/bin/python benchmarks/learnability.py [--images 48] [--steps 600] [--vae-steps 300]
+Both models then draw the evaluate stage's attribute prompts (``evaluate.attributes.template``,
+"a {colour} {garment}") for the held-out colours over every garment word of the world's captions, from the
+same seeds, and each image's colour is read from its pixels by
+:func:`pakfashion.evaluation.attributes.image_colour` (the evaluate stage's colour check, its shipped
+``evaluate.attributes`` settings). The palette is the whole world's: every colour the drawings use
+(:data:`pakfashion.demo.images.COLOURS`, 16), so an image counts only when its garment is nearer the
+asked colour than any other world colour (and within ``max_delta_e``): chance is 1/16, and a near miss
+such as magenta for pink does not count. The accuracy against only the two prompt colours is recorded too
+(``accuracy_prompt_palette``), as are the accuracies on a few pretrained colours' prompts (``control``:
+what the LoRA must not break), and ``vae_ceiling``: the same check on the base VAE's own round trips of
+held-out drawings, the most any UNet can reach through this VAE (with the committed VAE and the shipped
+``max_delta_e`` 25, purple comes back about 30 CIELAB units off, so the ceiling is pink's half: 0.5).
+The defaults (LoRA rank 8 at lr 1e-3, 300 steps of batch 32 on 256 drawings) take about 2.5 minutes on
+one CPU thread; 600 steps score no better.
 
-Ends with ``ratio=<ours / max(|baseline|, 1)> ours=<separation> baseline=<separation> unit=...``.
+    .venv/bin/python benchmarks/learnability.py [--method lora] [--steps 300] [--images 256] [--seeds 3]
+
+Ends with ``ratio=<ours / max(baseline, 1/16)> ours=<fine-tuned accuracy> baseline=<base accuracy>
+unit=...``: the denominator is floored at chance, so a base that never draws purple or pink does not
+make the ratio infinite.
 """
 
 from __future__ import annotations
@@ -22,178 +39,223 @@ import json
 import logging
 import os
 import platform
+import random
 import sys
 import tempfile
 import time
-from itertools import cycle, islice
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 RESULTS = HERE / "results" / "learnability.json"
-IMAGE_PX = 32
-SHAPES = {"tunic": "kurta", "dress": "dress", "frock": "frock", "wrap": "dupatta", "shalwar": "shalwar"}
-COLOURS = ("red", "blue", "green")
-EPS = 1.0  # separations below one grey level count as none
+BASE = REPO / "assets" / "tiny" / "sd"
+CONTROL_COLOURS = ("red", "blue", "green", "yellow")
+"""Pretrained colours whose prompts are scored too (what fine-tuning must keep)."""
+DATA_SEED = 1000
+"""World seed of the fine-tuning drawings (the pretraining build uses seeds 0 and 1)."""
+METHOD_LR = {"lora": 1e-3, "full": 1e-4}
 
 log = logging.getLogger("learnability")
 
 
-def garment_pixels(colours: list[str]):  # noqa: ANN201 (torch imported lazily)
-    """Every shape in every colour, as training tensors in [-1, 1] (IMAGE_PX square)."""
-    import torch
+def write_dataset(root: Path, *, images: int, pretrained_share: float, px: int) -> dict[str, int]:
+    """``root/train`` as an imagefolder: held-out-colour drawings with a share of pretrained colours.
 
-    from pakfashion.demo.images import DrawSpec, render_image
-    from pakfashion.training.data import preprocess_image
-
-    images = [render_image(DrawSpec(shape=shape, colour=colour, width=128, height=128))
-              for shape in SHAPES for colour in colours]  # fmt: skip
-    return torch.stack([preprocess_image(image, resolution_px=IMAGE_PX, flip=False) for image in images])
-
-
-def train_vae(steps: int, *, seed: int):  # noqa: ANN201
-    """A small AutoencoderKL trained to reconstruct garment drawings in all demo colours."""
-    import torch
-    import torch.nn.functional as F
-    from diffusers import AutoencoderKL
-
-    from pakfashion.demo.images import COLOURS as ALL_COLOURS
-
-    torch.manual_seed(seed)
-    channels = (16, 32, 32)
-    vae = AutoencoderKL(
-        sample_size=IMAGE_PX, block_out_channels=channels, down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3, latent_channels=4, norm_num_groups=8,
-    )  # fmt: skip
-    pixels = garment_pixels(list(ALL_COLOURS))
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=3e-3)
-    for _ in range(steps):
-        batch = pixels[torch.randint(len(pixels), (16,))]
-        posterior = vae.encode(batch).latent_dist
-        loss = F.mse_loss(vae.decode(posterior.sample()).sample, batch) + 1e-6 * posterior.kl().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():  # unit-variance latents, as SD's 0.18215 gives its own VAE
-        std = vae.encode(pixels).latent_dist.mean.std().item()
-    vae.register_to_config(scaling_factor=1 / std)
-    log.info("VAE reconstruction loss after %d steps: %.4f; latent std %.2f", steps, loss.item(), std)
-    return vae.eval()
-
-
-def build_base_model(out_dir: Path, *, vae_steps: int, seed: int) -> None:
-    """Save the base pipeline: tiny text encoder/tokenizer/scheduler, trained VAE, untrained UNet."""
-    import torch
-    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
-
-    from pakfashion.models.tiny import HIDDEN, build_tiny_sd
-
-    build_tiny_sd(out_dir, seed=seed)
-    pipe = StableDiffusionPipeline.from_pretrained(out_dir)
-    torch.manual_seed(seed)
-    pipe.unet = UNet2DConditionModel(
-        sample_size=IMAGE_PX // 4, block_out_channels=(32, 64), layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D",) * 2, up_block_types=("CrossAttnUpBlock2D",) * 2,
-        cross_attention_dim=HIDDEN, attention_head_dim=8,
-    )  # fmt: skip
-    pipe.vae = train_vae(vae_steps, seed=seed)
-    pipe.save_pretrained(out_dir)
-
-
-def write_dataset(root: Path, *, colours: tuple[str, ...], caption: str, images: int = 0) -> Path:
-    """An imagefolder train split of garments cycling through shapes and colours (``images``; 0 = each pair once).
-
-    ``caption`` is a format string over ``colour`` and ``noun``.
+    Returns the number of images per colour.
     """
-    from pakfashion.demo.images import DrawSpec, draw_garment
+    from pakfashion.demo.images import COLOURS
+    from pakfashion.pretraining.world import HELD_OUT_COLOURS, world_images, write_imagefolder
 
-    split = root / "train"
-    split.mkdir(parents=True)
-    rows = []
-    pairs = [(shape, colour) for shape in SHAPES for colour in colours]
-    for index, (shape, colour) in enumerate(islice(cycle(pairs), images or len(pairs))):
-        (split / f"{index}.jpg").write_bytes(draw_garment(DrawSpec(shape=shape, colour=colour, width=128, height=128)))
-        rows.append({"file_name": f"{index}.jpg", "text": caption.format(colour=colour, noun=SHAPES[shape])})
-    (split / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return root
+    known = [colour for colour in COLOURS if colour not in HELD_OUT_COLOURS]
+    others = round(images * pretrained_share)
+    drawings = world_images(DATA_SEED, images - others, px=px, colours=HELD_OUT_COLOURS)
+    drawings += world_images(DATA_SEED + 1, others, px=px, colours=known)
+    random.Random(DATA_SEED).shuffle(drawings)  # interleaved, the same order every run
+    write_imagefolder(drawings, root / "train")
+    counts: dict[str, int] = {}
+    for item in drawings:
+        counts[item.colour] = counts.get(item.colour, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def fine_tune(work: Path, dataset: Path, base: Path, *, steps: int, lr: float, ema_decay: float | None) -> dict:
-    """Our train stage, unchanged, as ``train=full`` on the colour dataset; returns its metrics."""
-    from pakfashion.config import (
-        ModelConfig,
-        PathsConfig,
-        TrainConfig,
-        compose_config,
-        settings_from,
-    )
+def fine_tune(cfg: Any, work: Path, base: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Our train stage on ``work/dataset`` from ``base``, with the composed ``train=<method>`` settings."""
+    from accelerate.utils import set_seed
+
+    from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, settings_from
     from pakfashion.training.loop import train
 
-    cfg = compose_config(Path(__file__).resolve().parents[1] / "conf", ["train=full"])
-    paths = settings_from(cfg, "paths", PathsConfig, dataset=dataset, models=work / "models", metrics=work / "metrics",
-                          plots=work / "plots", state=work / "state")  # fmt: skip
-    settings = settings_from(cfg, "train", TrainConfig, run_name="colour", max_steps=steps, batch_size=16, lr=lr,
-                             log_every=max(1, steps // 5), snr_gamma=5.0, ema_decay=ema_decay,
-                             checkpoint_every=0)  # fmt: skip
-    model = settings_from(cfg, "model", ModelConfig, name="colour", pretrained=str(base), resolution=IMAGE_PX)
-    return train(paths, model, settings, seed=0)
+    paths = settings_from(cfg, "paths", PathsConfig, dataset=work / "dataset", models=work / "models",
+                          metrics=work / "metrics", plots=work / "plots", state=work / "state")  # fmt: skip
+    changes: dict[str, Any] = {
+        "run_name": "learnability", "max_steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+        "lr_warmup_steps": 0, "mixed_precision": "no", "aspect_buckets": False, "checkpoint_every": 0,
+        "validation_every": 0, "log_every": max(1, args.steps // 10),
+    }  # fmt: skip
+    if args.rank:
+        changes |= {"rank": args.rank, "lora_alpha": args.rank}
+    if args.method == "full":
+        changes["ema_decay"] = None  # a few hundred steps: EMA at 0.9999 would keep the base weights
+    settings = settings_from(cfg, "train", TrainConfig, **changes)
+    model = settings_from(cfg, "model", ModelConfig, name="tiny-world", pretrained=str(base), weights=str(base))
+    log.info("fine-tuning %s with %s: %s", base, args.method, changes)
+    set_seed(args.seed)  # as the train stage's main() does: the LoRA's initial weights come from torch's RNG
+    metrics = train(paths, model, settings, seed=args.seed)
+    return {"model": model, "run_dir": paths.models / settings.run_name, "metrics": metrics,
+            "settings": {key: str(value) for key, value in changes.items()} | {"rank": settings.rank}}
 
 
-def red_minus_blue(pipe, *, seeds: list[int], steps: int, guidance: float) -> dict[str, float]:  # noqa: ANN001
-    """Mean R - B (0-255) of generated images per prompt colour, and the red-minus-blue separation."""
+def colour_jobs(colours: list[str], garments: list[str], seeds: list[int], template: str) -> list[Any]:
+    """Every ``template`` prompt of ``colours`` x ``garments`` with every seed."""
+    from pakfashion.models.sampling import Job
+
+    return [Job(template.format(colour=c, garment=g), seed) for c in colours for g in garments for seed in seeds]
+
+
+def score(images: list[Any], colours: list[str], *, palettes: dict[str, dict[str, Any]], attributes: Any,
+          per_colour: int) -> dict[str, Any]:
+    """Colour accuracy of ``images`` (``per_colour`` consecutive images per asked colour) per palette,
+    overall and per colour, and what colours were found (world palette)."""
+    from pakfashion.evaluation.attributes import image_colour
+
+    asked = [colour for colour in colours for _ in range(per_colour)]
+    found = {name: [image_colour(image, palette, attributes) for image in images] for name, palette in palettes.items()}
+    result: dict[str, Any] = {}
+    for name, values in found.items():
+        key = "accuracy" if name == "world" else f"accuracy_{name}_palette"
+        result[key] = sum(f == a for f, a in zip(values, asked, strict=True)) / len(asked)
+        result[f"{key}_by_colour"] = {
+            colour: sum(f == colour for f, a in zip(values, asked, strict=True) if a == colour) / per_colour
+            for colour in colours
+        }
+    seen: dict[str, dict[str, int]] = {colour: {} for colour in colours}
+    for value, colour in zip(found["world"], asked, strict=True):
+        seen[colour][str(value)] = seen[colour].get(str(value), 0) + 1
+    result["found"] = {colour: dict(sorted(c.items(), key=lambda kv: -kv[1])) for colour, c in seen.items()}
+    return result
+
+
+def vae_ceiling(pipe: Any, colours: list[str], *, per_colour: int, px: int, palettes: dict[str, dict[str, Any]],
+                attributes: Any) -> dict[str, Any]:
+    """The score of the base VAE's own round trips (encode, decode the latent mean) of held-out world
+    drawings in ``colours``: what a perfect UNet could reach through this VAE."""
+    import numpy as np
     import torch
 
-    scores = {}
-    for colour in ("red", "blue"):
-        prompts = [f"{colour} {noun}" for noun in SHAPES.values() for _ in seeds]
-        generators = [torch.Generator().manual_seed(seed) for _ in SHAPES for seed in seeds]
-        images = pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
-                      output_type="np").images  # fmt: skip
-        scores[colour] = float((images[..., 0] - images[..., 2]).mean() * 255)
-    return {**scores, "separation": scores["red"] - scores["blue"]}
+    from pakfashion.pretraining.world import world_images
+
+    drawings = [item.image for colour in colours
+                for item in world_images(DATA_SEED, per_colour, split="held_out", px=px, colours=(colour,))]  # fmt: skip
+    pixels = torch.from_numpy(np.stack([np.asarray(image, dtype=np.float32) for image in drawings]))
+    with torch.no_grad():
+        latents = pipe.vae.encode(pixels.permute(0, 3, 1, 2) / 127.5 - 1).latent_dist.mean
+        decoded = pipe.vae.decode(latents).sample
+    images = pipe.image_processor.postprocess(decoded, output_type="pil")
+    return score(images, colours, palettes=palettes, attributes=attributes, per_colour=per_colour)
+
+
+def evaluate_pair(base: Path, run_dir: Path, args: argparse.Namespace, evaluate: Any,
+                  garments: list[str], seeds: list[int]) -> dict[str, dict[str, Any]]:
+    """Held-out and control colour scores of the base and the fine-tuned model (same prompts and seeds)."""
+    from pakfashion.demo.images import COLOURS
+    from pakfashion.models.sampling import Sampling, generate_images
+    from pakfashion.models.sd import load_pipeline, load_run
+    from pakfashion.pretraining.world import HELD_OUT_COLOURS
+
+    attributes = evaluate.attributes
+    sampling = Sampling(args.inference_steps or evaluate.num_inference_steps,
+                        evaluate.guidance_scale if args.guidance is None else args.guidance, evaluate.batch_size)
+    sets = {"held_out": list(HELD_OUT_COLOURS), "control": list(CONTROL_COLOURS)}
+    per_colour = len(garments) * len(seeds)
+    pipe = load_pipeline(str(base), device="cpu")
+    held_out = list(HELD_OUT_COLOURS)
+    results: dict[str, dict[str, Any]] = {"vae_ceiling": {"held_out": vae_ceiling(
+        pipe, held_out, per_colour=per_colour, px=args.px, attributes=attributes,
+        palettes={"world": dict(COLOURS), "prompt": {c: COLOURS[c] for c in held_out}})}}  # fmt: skip
+    for model in ("base", "finetuned"):
+        if model == "finetuned":
+            pipe = load_run(run_dir, base=pipe, device="cpu")  # a LoRA goes onto the base pipeline
+        results[model] = {}
+        for name, colours in sets.items():
+            jobs = colour_jobs(colours, garments, seeds, attributes.template)
+            images = list(generate_images(pipe, jobs, sampling, resolution_px=args.px, desc=f"{model} {name}"))
+            palettes = {"world": dict(COLOURS), "prompt": {c: COLOURS[c] for c in colours}}
+            results[model][name] = score(images, colours, palettes=palettes, attributes=attributes,
+                                         per_colour=per_colour)
+            if args.save_samples and name == "held_out":
+                from pakfashion.models.sampling import write_png
+
+                for job, image in zip(jobs, images, strict=True):
+                    write_png(args.save_samples / model / f"{job.prompt.replace(' ', '_')}-{job.seed}.png", image)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=48)
-    parser.add_argument("--steps", type=int, default=600, help="fine-tune optimizer steps (batch 16)")
-    parser.add_argument("--vae-steps", type=int, default=300)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--ema-decay", type=float, default=0.99)
-    parser.add_argument("--seeds", type=int, default=4, help="images per prompt")
-    parser.add_argument("--inference-steps", type=int, default=20)
-    parser.add_argument("--guidance", type=float, default=5.0)
+    parser.add_argument("--method", choices=("lora", "full"), default="lora", help="train=<method> (default lora)")
+    parser.add_argument("--base", type=Path, default=BASE, help="the pretrained pipeline (default assets/tiny/sd)")
+    parser.add_argument("--images", type=int, default=256, help="fine-tuning drawings")
+    parser.add_argument("--pretrained-share", type=float, default=0.25, help="share of them in pretrained colours")
+    parser.add_argument("--steps", type=int, default=300, help="fine-tune optimizer steps")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, help="default: 1e-3 for lora, 1e-4 for full")
+    parser.add_argument("--rank", type=int, default=8, help="LoRA rank (= alpha); 0 keeps train.rank")
+    parser.add_argument("--seeds", type=int, help="images per prompt (default: evaluate.attributes.seeds)")
+    parser.add_argument("--inference-steps", type=int, help="default: evaluate.num_inference_steps")
+    parser.add_argument("--guidance", type=float, help="default: evaluate.guidance_scale")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--conf", type=Path, default=REPO / "conf")
+    parser.add_argument("--save-samples", type=Path, help="write the held-out prompts' images here")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if not (args.base / "model_index.json").is_file():
+        sys.exit(f"{args.base} has no pipeline: build it with `python -m pakfashion.pretraining --out assets/tiny`")
+    args.lr = args.lr or METHOD_LR[args.method]
 
-    from diffusers import StableDiffusionPipeline
+    from pakfashion.config import EvaluateConfig, ModelConfig, compose_config, settings_from
+    from pakfashion.demo.images import COLOURS
+    from pakfashion.pretraining.world import SHAPE_GARMENTS
+
+    cfg = compose_config(args.conf, [f"train={args.method}"])
+    evaluate = settings_from(cfg, "evaluate", EvaluateConfig)
+    args.px = settings_from(cfg, "model", ModelConfig).resolution
+    garments = sorted({word for _, word in SHAPE_GARMENTS.values()})
+    seeds = list(range(args.seeds)) if args.seeds else list(evaluate.attributes.seeds)
 
     started = time.perf_counter()
-    sample = {"seeds": list(range(args.seeds)), "steps": args.inference_steps, "guidance": args.guidance}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        build_base_model(work / "base", vae_steps=args.vae_steps, seed=0)
-        dataset = write_dataset(work / "dataset", colours=COLOURS, caption="{colour} {noun}", images=args.images)
-        metrics = fine_tune(work, dataset, work / "base", steps=args.steps, lr=args.lr, ema_decay=args.ema_decay)
-        separations = {}
-        for name, folder in (("base", work / "base"), ("finetuned", work / "models" / "colour")):
-            pipe = StableDiffusionPipeline.from_pretrained(folder)
-            pipe.set_progress_bar_config(disable=True)
-            separations[name] = red_minus_blue(pipe, **sample)
+        counts = write_dataset(work / "dataset", images=args.images, pretrained_share=args.pretrained_share,
+                               px=args.px)
+        tuned = fine_tune(cfg, work, args.base, args)
+        scores = evaluate_pair(args.base, tuned["run_dir"], args, evaluate, garments, seeds)
     seconds = time.perf_counter() - started
-    base, ours = separations["base"], separations["finetuned"]
-    print(f"base:       red prompts R-B {base['red']:+.1f}, blue prompts R-B {base['blue']:+.1f}")
-    print(f"fine-tuned: red prompts R-B {ours['red']:+.1f}, blue prompts R-B {ours['blue']:+.1f}")
-    print(f"train: {metrics['steps']} steps at {metrics['steps_per_s']:.2f} steps/s, final loss "
+    base, ours = scores["base"]["held_out"]["accuracy"], scores["finetuned"]["held_out"]["accuracy"]
+    chance = 1 / len(COLOURS)
+    metrics = tuned["metrics"]
+    for model in ("base", "finetuned"):
+        held, control = scores[model]["held_out"], scores[model]["control"]
+        print(f"{model:>9}: held-out {held['accuracy']:.3f} {held['accuracy_by_colour']} "
+              f"(vs prompt colours only {held['accuracy_prompt_palette']:.3f}); "
+              f"control {control['accuracy']:.3f}; found {held['found']}")  # fmt: skip
+    ceiling = scores["vae_ceiling"]["held_out"]
+    print(f"VAE round trips of held-out drawings (a perfect UNet's ceiling): {ceiling['accuracy']:.3f} "
+          f"{ceiling['accuracy_by_colour']}; found {ceiling['found']}")  # fmt: skip
+    print(f"train ({args.method}): {metrics['steps']} steps at {metrics['steps_per_s']:.2f} steps/s, final loss "
           f"{metrics['final_loss']:.4f}; whole benchmark {seconds:.0f} s")  # fmt: skip
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps({
-        "machine": platform.node(), "cpus": os.cpu_count(), "seconds": round(seconds, 1),
-        "settings": {key: str(value) for key, value in vars(args).items()}, **separations, "train": metrics,
-    }, indent=2))  # fmt: skip
-    ratio = ours["separation"] / max(abs(base["separation"]), EPS)
-    print(f"ratio={ratio:.2f} ours={ours['separation']:.1f} baseline={base['separation']:.1f} "
-          "unit=mean(R-B) red minus blue prompts")  # fmt: skip
+    record = {
+        "machine": platform.node(), "cpus": os.cpu_count(), "threads": os.environ.get("OMP_NUM_THREADS"),
+        "seconds": round(seconds, 1), "settings": {k: str(v) for k, v in vars(args).items()},
+        "train_settings": tuned["settings"], "dataset": counts, "garments": garments, "seeds": seeds,
+        "palette": list(COLOURS), "chance": chance, **scores, "train": metrics,
+    }  # fmt: skip
+    args.results.write_text(json.dumps(record, indent=2) + "\n")
+    ratio = ours / max(base, chance)
+    print(f"ratio={ratio:.2f} ours={ours:.3f} baseline={base:.3f} "
+          f"unit=held-out colour accuracy (purple, pink; {args.method}; ratio floor 1/{len(COLOURS)})")  # fmt: skip
 
 
 if __name__ == "__main__":

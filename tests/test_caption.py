@@ -11,6 +11,7 @@ from PIL import Image
 
 from pakfashion.captioning.card import render_dataset_card
 from pakfashion.captioning.dataset import (
+    caption_score,
     assign_splits,
     build_dataset,
     card_inputs,
@@ -183,3 +184,17 @@ def test_shards_caption_disjoint_parts_and_merge(tmp_path: Path) -> None:
     rows = [json.loads(line) for split in ("train", "validation")
             for line in (paths.dataset / split / "metadata.jsonl").read_text().splitlines()]
     assert all(row["caption"] == "x" for row in rows)
+
+
+def test_caption_score_counts_captions_naming_the_products_colour_and_garment() -> None:
+    vocab = configured(VocabConfig)
+    rows = [
+        {"caption": "a red embroidered kurta", "garment": "kurta", "colours": ["red"], "fabrics": []},
+        {"caption": "a blue plain shawl", "garment": "kurta", "colours": ["red", "gold"], "fabrics": []},
+        {"caption": "a maroon dupatta", "garment": "dupatta", "colours": [], "fabrics": []},
+        {"caption": "", "garment": "kurta", "colours": ["red"], "fabrics": []},  # no model caption: not scored
+    ]
+    metrics = caption_score(rows, vocab).metrics()
+    assert (metrics["caption_colour_right"], metrics["caption_colour_known"]) == (1, 2)
+    assert (metrics["caption_garment_right"], metrics["caption_garment_known"]) == (2, 3)
+    assert metrics["caption_colour_accuracy"] == 0.5 and metrics["caption_garment_accuracy"] == pytest.approx(0.6667)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -22,6 +23,7 @@ from pakfashion.evaluation.clip import load_clip
 from pakfashion.evaluation.run import (
     HEADER_HEIGHT_PX,
     LABEL_WIDTH_PX,
+    MIN_CELL_PX,
     CategoryRow,
     Sample,
     ScoreRow,
@@ -174,7 +176,11 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
     )
     model = tiny_model(str(tiny_dir / "sd"))
     write_random_lora(model.pretrained, paths.models / "lora-tiny")
-    settings = configured(EvaluateConfig, 
+    shipped = configured(EvaluateConfig)
+    attributes = dataclasses.replace(shipped.attributes, colours=["red", "blue"], concept_colours=["purple"],
+                                     garments=["kurta", "3-piece suit"], seeds=[0, 1])
+    settings = dataclasses.replace(
+        shipped,
         clip_model=str(tiny_dir / "clip"),
         prompts=["red lawn kurta", "blue chiffon suit"],
         seeds=[0, 1],
@@ -183,8 +189,9 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
         batch_size=3,
         num_images_for_fid=3,
         kid_subsets=4,
+        attributes=attributes,
     )
-    vocab = VocabConfig(garments={"kurta": ["kurta"], "3-piece suit": ["suit"]}, colours=[], fabrics=[])
+    vocab = dataclasses.replace(configured(VocabConfig), garments={"kurta": ["kurta"], "3-piece suit": ["suit"]})
     run = RecordingRun()
     metrics = evaluate(paths, model, settings, lora_dir=paths.models / "lora-tiny", vocab=vocab, run=run)
 
@@ -193,8 +200,15 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
     clip_keys = {f"clip_score_{m}{s}" for m in ("base", "finetuned") for s in ("", "_std")} | {"clip_score_delta"}
     fid_keys = {"fid_base", "fid_finetuned", "fid_delta", "kid_base", "kid_base_std", "kid_finetuned",
                 "kid_finetuned_std", "kid_delta"}
-    counts = {"num_images", "num_fid_images", "num_validation_images"}
-    assert clip_keys | fid_keys | counts == on_disk.keys()
+    counts = {"num_images", "num_fid_images", "num_validation_images", "num_attribute_images", "num_concept_images",
+              "num_pretrained_images"}
+    attribute_keys = {f"{group}{check}_{part}{bound}" for group in ("", "concept_", "pretrained_")
+                      for check in ("colour_accuracy", "garment_accuracy") for part in ("base", "finetuned", "delta")
+                      for bound in ("", "_ci_low", "_ci_high")} | {"colour_unmatched_base", "colour_unmatched_finetuned"}
+    assert clip_keys | fid_keys | counts | attribute_keys == on_disk.keys()
+    assert on_disk["num_attribute_images"] == 3 * 2 * 2 and on_disk["num_concept_images"] == 2 * 2
+    for key in ("colour_accuracy_delta", "concept_garment_accuracy_base"):
+        assert on_disk[f"{key}_ci_low"] <= on_disk[key] <= on_disk[f"{key}_ci_high"]
     assert on_disk["num_fid_images"] == 3 and on_disk["num_validation_images"] == 2
     # The random LoRA changes every image: equal FIDs would mean evaluation dropped it.
     assert math.isfinite(on_disk["fid_base"]) and on_disk["fid_finetuned"] != pytest.approx(on_disk["fid_base"])
@@ -211,11 +225,13 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
         (c, m) for c in ("kurta", "3-piece suit") for m in ("base", "finetuned")
     }
     grid = Image.open(paths.reports / "samples.png")
-    assert grid.size == (LABEL_WIDTH_PX + 4 * 64, HEADER_HEIGHT_PX + prompts * 64)
+    assert grid.size == (LABEL_WIDTH_PX + 4 * MIN_CELL_PX, HEADER_HEIGHT_PX + prompts * MIN_CELL_PX)  # 64 px scaled up
     report = (paths.reports / "eval.md").read_text()
     assert "| FID |" in report and "| KID |" in report and "![samples](samples.png)" in report
+    assert "| taught concept (4) | colour accuracy |" in report and "bootstrap intervals" in report
     assert len(list((paths.state / "evaluate").glob("*.npy"))) == 1  # validation features cached
-    assert {"fid_base", "kid_finetuned", "samples", "eval_summary", "eval_report"} <= run.logged.keys()
+    assert {"fid_base", "kid_finetuned", "samples", "eval_summary", "eval_report", "eval_attributes",
+            "concept_colour_accuracy_delta"} <= run.logged.keys()
 
 
 @pytest.mark.slow

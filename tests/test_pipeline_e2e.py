@@ -45,6 +45,18 @@ def test_dataset_loads_and_exclusions_are_explained(demo_repo: Path) -> None:
     assert not excluded[excluded["reason"] == "non_clothing"]["title"].str.contains("Kurta").any()
 
 
+def test_demo_run_shows_the_models_learnt(demo_repo: Path) -> None:
+    """What `make demo` must show: captions name what the images show, the base draws the colours it was
+    pretrained on, and the default LoRA teaches the demo store's purple and pink (interval above 0)."""
+    caption = json.loads((demo_repo / "metrics/caption.json").read_text())
+    assert caption["caption_colour_accuracy"] >= 0.8 and caption["caption_garment_accuracy"] >= 0.7, caption
+    metrics = json.loads((demo_repo / "metrics/eval.json").read_text())
+    assert metrics["clip_own_caption_rate"] >= 0.8, metrics
+    assert metrics["pretrained_colour_accuracy_base"] >= 0.6, metrics
+    assert metrics["concept_colour_accuracy_delta_ci_low"] > 0, metrics
+    assert metrics["fid_finetuned"] < metrics["fid_base"], metrics
+
+
 def test_experiment_with_another_step_count_is_listed(demo_repo: Path) -> None:
     out = run(["dvc", "exp", "run", "-S", "train.max_steps=7", "-n", "steps7"], demo_repo)
     # A train-only change re-runs train and evaluate, nothing upstream.

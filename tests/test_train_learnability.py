@@ -1,4 +1,5 @@
-"""The train stage teaches colour words: a small run of benchmarks/learnability.py (about a minute on CPU)."""
+"""The train stage's LoRA teaches the committed tiny SD colours its pretraining lacked: a small run of
+benchmarks/learnability.py (about a minute on CPU)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,18 @@ pytestmark = pytest.mark.slow
 LAST_LINE = re.compile(r"^ratio=(?P<ratio>\S+) ours=(?P<ours>\S+) baseline=(?P<baseline>\S+) unit=")
 
 
-def test_fine_tuned_model_separates_red_from_blue_and_base_does_not(repo_root: Path, tmp_path: Path) -> None:
+def test_lora_teaches_the_held_out_colours_and_the_base_does_not_draw_them(repo_root: Path, tmp_path: Path) -> None:
     results = tmp_path / "learnability.json"
-    command = [sys.executable, str(repo_root / "benchmarks" / "learnability.py"), "--steps", "250",
-               "--vae-steps", "200", "--seeds", "2", "--results", str(results)]
+    command = [sys.executable, str(repo_root / "benchmarks" / "learnability.py"), "--steps", "100", "--images", "128",
+               "--seeds", "1", "--results", str(results)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # steady on a shared machine; the numbers are per-thread-count
     done = subprocess.run(command, cwd=repo_root, env=env, capture_output=True, text=True, timeout=600, check=True)
     match = LAST_LINE.match(done.stdout.strip().splitlines()[-1])
     assert match, done.stdout
     ours, baseline = float(match["ours"]), float(match["baseline"])
-    assert ours > 10, f"fine-tuned red-minus-blue separation {ours} is not clearly positive\n{done.stdout}"
-    assert ours > 5 * max(abs(baseline), 1.0), done.stdout
+    chance = 1 / 16  # the world palette's colours
+    assert ours >= 0.2, f"fine-tuned held-out colour accuracy {ours} is not clearly above chance\n{done.stdout}"
+    assert ours > 2 * max(baseline, chance), done.stdout
     recorded = json.loads(results.read_text())
-    assert recorded["finetuned"]["separation"] == pytest.approx(ours, abs=0.05)
-    assert recorded["train"]["steps"] == 250
+    assert recorded["finetuned"]["held_out"]["accuracy"] == pytest.approx(ours, abs=0.001)
+    assert recorded["train"]["steps"] == 100

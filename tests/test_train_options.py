@@ -22,7 +22,7 @@ from pakfashion.training.loop import (
     make_accelerator,
     train,
 )
-from pakfashion.training.loss import train_step
+from pakfashion.training.loss import drop_captions, train_step
 from pakfashion.training.models import is_sdxl, load_denoiser
 from tests.helpers import configured, paths_under, tiny_model, write_colour_dataset
 
@@ -154,3 +154,20 @@ def test_bf16_mixed_precision_trains_and_validates(tiny_sd: str, tmp_path: Path,
     metrics = train(_paths(tmp_path, dataset), tiny_model(tiny_sd), settings, seed=0)
     assert metrics["steps"] == 2 and math.isfinite(metrics["final_loss"])  # neither NaN nor inf under bf16
     assert (tmp_path / "state" / "train" / "bf16" / "validation" / "step-2.png").is_file()
+
+
+def test_caption_dropout_swaps_in_the_empty_caption_at_its_rate() -> None:
+    batch = {"text_states": torch.ones(400, 3, 2), "empty_text_states": torch.zeros(400, 3, 2),
+             "pooled_text": torch.ones(400, 2), "empty_pooled_text": torch.zeros(400, 2)}
+    generator = torch.Generator().manual_seed(0)
+    assert drop_captions(batch, 0.0, generator=generator) is batch
+    dropped = drop_captions(batch, 0.25, generator=generator)
+    empty = dropped["text_states"].sum(dim=(1, 2)) == 0
+    assert 0.18 < empty.float().mean() < 0.32
+    assert torch.equal(empty, dropped["pooled_text"].sum(dim=1) == 0)  # both encoders' texts drop together
+    assert (drop_captions(batch, 1.0, generator=generator)["text_states"] == 0).all()
+
+
+def test_caption_dropout_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="caption_dropout"):
+        check_settings(configured(TrainConfig, caption_dropout=1.5))

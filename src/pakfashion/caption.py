@@ -12,7 +12,6 @@ new images. Under ``accelerate launch`` each process captions its share of the m
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from typing import Any
 
 from pakfashion.captioning.card import render_dataset_card
@@ -44,7 +43,7 @@ def main(cfg: Any) -> None:
         return
     write_text_atomic(paths.dataset / DATASET_CARD_FILE, render_dataset_card(card_inputs(paths, settings, stats)))
     per_s = stats.images_captioned / stats.caption_seconds if stats.caption_seconds else 0.0
-    write_json(paths.metrics / CAPTION_METRICS, {**asdict(stats), "images_per_s": round(per_s, 2)})
+    write_json(paths.metrics / CAPTION_METRICS, {**stats.metrics(), "images_per_s": round(per_s, 2)})
     log.info("dataset: %d train / %d validation images → %s", stats.train, stats.validation, paths.dataset)
 
 

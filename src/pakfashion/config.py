@@ -66,6 +66,8 @@ class PathsConfig:
     dataset: Path = MISSING
     models: Path = MISSING
     tiny_models: Path = MISSING
+    # The tiny models pretrained on the garment world, committed (profile=demo runs them).
+    pretrained_tiny: Path = MISSING
     metrics: Path = MISSING
     plots: Path = MISSING
     reports: Path = MISSING
@@ -286,6 +288,8 @@ class VocabConfig:
     garments: dict[str, list[str]] = MISSING
     colours: list[str] = MISSING
     fabrics: list[str] = MISSING
+    # Colour name -> [R, G, B] for the colours measured in images (every vocab colour but "multi").
+    palette: dict[str, list[int]] = MISSING
 
 
 class PredictionType(str, enum.Enum):
@@ -345,6 +349,9 @@ class TrainConfig:
     snr_gamma: float | None = MISSING
     # Offset noise (0.05-0.1 helps very dark/bright images); 0 = off.
     noise_offset: float = MISSING
+    # Probability that an example's caption is replaced by the empty one (trains the unconditional
+    # prediction classifier-free guidance uses); 0 = never.
+    caption_dropout: float = MISSING
     # method=full: keep an EMA of the UNet weights (diffusers' EMAModel) and save it; None = off.
     ema_decay: float | None = MISSING
     optimizer: Optimizer = MISSING
@@ -372,6 +379,33 @@ class TrainConfig:
         return self.batch_size * self.grad_accum
 
 
+@dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
+class AttributesConfig:
+    """The attribute prompt set (colour x garment x seed) and how its images are checked (conf/evaluate)."""
+
+    colours: list[str] = MISSING
+    # Colours fine-tuning teaches (absent from the base model's world); reported apart from the rest.
+    concept_colours: list[str] = MISSING
+    garments: list[str] = MISSING
+    seeds: list[int] = MISSING
+    # Prompt of one colour and garment, e.g. "a {colour} {garment}".
+    template: str = MISSING
+    # CLIP zero-shot prompt of a canonical garment name, e.g. "a {garment}".
+    garment_template: str = MISSING
+    # CIELAB distance from the border's colour above which a pixel is garment (at least).
+    background_delta_e: float = MISSING
+    # CIELAB distance beyond which a garment's colour matches no palette entry.
+    max_delta_e: float = MISSING
+    bootstrap_resamples: int = MISSING
+    confidence: float = MISSING
+
+    def __post_init__(self) -> None:
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"evaluate.attributes.confidence={self.confidence}: give a level in (0, 1), e.g. 0.95")
+        if self.bootstrap_resamples < 1:
+            raise ValueError(f"evaluate.attributes.bootstrap_resamples={self.bootstrap_resamples}: must be at least 1")
+
+
 @dataclass(frozen=True)
 class EvaluateConfig:
     clip_model: str = MISSING
@@ -391,6 +425,7 @@ class EvaluateConfig:
     # KID: random subsets and rows per subset (capped by the smaller set), as in clean-fid.
     kid_subsets: int = MISSING
     kid_subset_size: int = MISSING
+    attributes: AttributesConfig = MISSING
 
 
 class WandbMode(str, enum.Enum):

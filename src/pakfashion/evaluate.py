@@ -4,9 +4,12 @@ Reads ``model.pretrained``, the LoRA in ``paths.models/<train.run_name>``, ``eva
 ``paths.dataset/validation`` (``metadata.jsonl`` and its images). Per model it generates the sample grid
 (``evaluate.prompts`` plus up to four validation captions, times ``evaluate.seeds``), scored with CLIP,
 and ``evaluate.num_images_for_fid`` images from the validation captions, compared with the validation
-images by FID and KID on Inception-v3 features (cached per dataset version under ``paths.state``).
+images by FID and KID on Inception-v3 features (cached per dataset version under ``paths.state``), and
+the attribute prompt set (``evaluate.attributes``: colours x garments x seeds), whose colour is read from
+the pixels (``vocab.palette``) and garment by CLIP zero-shot (``vocab.garments``).
 Writes ``paths.metrics/eval.json`` (flat keys: ``clip_score_*``, ``fid_*``, ``kid_*``, deltas = fine-tuned
-minus base), ``paths.plots/clip_scores.csv`` (prompt, seed, model, clip_score, label),
+minus base; ``[concept_|pretrained_]colour_accuracy_*`` and ``garment_accuracy_*`` with ``_ci_low`` and
+``_ci_high`` bootstrap bounds), ``paths.plots/clip_scores.csv`` (prompt, seed, model, clip_score, label),
 ``paths.plots/clip_by_category.csv`` (garment category from ``vocab.garments``, model, mean CLIP score,
 label), ``paths.reports/samples.png`` (rows = prompts; per seed, base and fine-tuned side by side) and
 ``paths.reports/eval.md`` (metrics table with deltas and their meaning, the grid).

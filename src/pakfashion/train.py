@@ -35,11 +35,9 @@ from pakfashion.training.loop import train
 def main(cfg: DictConfig) -> None:
     """Stage entry: ``python -m pakfashion.train`` (reads params.yaml through stage.yaml)."""
     from accelerate import PartialState
-    from accelerate.utils import set_seed
     from omegaconf import OmegaConf
 
     paths = as_typed(cfg.paths, PathsConfig)
-    set_seed(cfg.seed)
     tracking = as_typed(cfg.tracking.wandb, WandbConfig)
     config = OmegaConf.to_container(cfg, resolve=True)
     main_process = PartialState().is_main_process  # under `accelerate launch`, one W&B run, not one per GPU

@@ -11,7 +11,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from tqdm import tqdm
 from pakfashion.captioning.card import CardInputs
 from pakfashion.captioning.text import (
     AttributeFinder,
+    Attributes,
+    CaptionScore,
     cap_length,
     fill_template,
     load_token_counter,
@@ -57,6 +59,13 @@ class DatasetStats:
     garment_coverage: float
     colour_coverage: float
     fabric_coverage: float
+    # How often the model captions name the colour and garment their products' own words give.
+    caption_score: CaptionScore
+
+    def metrics(self) -> dict[str, Any]:
+        """The flat ``caption.json`` keys: every field, the caption score as ``caption_{colour,garment}_*``."""
+        fields = {name: value for name, value in asdict(self).items() if name != "caption_score"}
+        return {**fields, **self.caption_score.metrics()}
 
 
 def load_examples(images_csv: Path, products_csv: Path) -> pd.DataFrame:
@@ -202,7 +211,17 @@ def write_imagefolder(rows: list[dict[str, Any]], images_dir: Path, out_dir: Pat
         write_jsonl(out_dir / split / METADATA_FILE, split_rows)
 
 
-def dataset_stats(rows: list[dict[str, Any]], *, captioned: int, seconds: float) -> DatasetStats:
+def caption_score(rows: list[dict[str, Any]], vocab: VocabConfig) -> CaptionScore:
+    """Model captions (rows with one) read with ``vocab``, against the attributes of their product's texts."""
+    finder, score = AttributeFinder(vocab), CaptionScore()
+    for row in rows:
+        if row["caption"]:
+            truth = Attributes(row["garment"], row["colours"], row["fabrics"])
+            score = score.add(finder.find({"title": row["caption"]}), truth)
+    return score
+
+
+def dataset_stats(rows: list[dict[str, Any]], vocab: VocabConfig, *, captioned: int, seconds: float) -> DatasetStats:
     texts = [r["text"] for r in rows]
 
     def share(key: str) -> float:
@@ -214,7 +233,7 @@ def dataset_stats(rows: list[dict[str, Any]], *, captioned: int, seconds: float)
         products=len({(r["site"], r["product_id"]) for r in rows}), distinct_texts=len(set(texts)),
         mean_text_words=round(sum(len(t.split()) for t in texts) / len(texts), 2), images_captioned=captioned,
         caption_seconds=round(seconds, 2), garment_coverage=share("garment"), colour_coverage=share("colours"),
-        fabric_coverage=share("fabrics"),
+        fabric_coverage=share("fabrics"), caption_score=caption_score(rows, vocab),
     )
 
 
@@ -271,7 +290,7 @@ def write_dataset(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionC
     captions = merged_captions(cache_path(paths.state, settings), count) if settings.captioner is not Captioner.metadata_only else {}
     rows = metadata_rows(examples, captions, settings, vocab)
     write_imagefolder(rows, paths.images, paths.dataset)
-    return dataset_stats(rows, captioned=captioned, seconds=seconds)
+    return dataset_stats(rows, vocab, captioned=captioned, seconds=seconds)
 
 
 def card_inputs(paths: PathsConfig, settings: CaptionConfig, stats: DatasetStats) -> CardInputs:

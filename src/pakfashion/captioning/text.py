@@ -50,6 +50,39 @@ class AttributeFinder:
         return list(dict.fromkeys(pattern.findall(text))) if pattern is not None else []
 
 
+@dataclass(frozen=True)
+class CaptionScore:
+    """How often captions name the colour and garment their products' own words give (known: the product
+    names one; right: the caption's first colour is among the product's, its garment is the product's)."""
+
+    colour_known: int = 0
+    colour_right: int = 0
+    garment_known: int = 0
+    garment_right: int = 0
+
+    def add(self, caption: Attributes, truth: Attributes) -> CaptionScore:
+        """This score with one more caption (``caption``'s attributes) of a product with ``truth``."""
+        colour_known, garment_known = bool(truth.colours), bool(truth.garment)
+        return CaptionScore(
+            colour_known=self.colour_known + colour_known,
+            colour_right=self.colour_right + (bool(caption.colours) and caption.colours[0] in truth.colours),
+            garment_known=self.garment_known + garment_known,
+            garment_right=self.garment_right + (garment_known and caption.garment == truth.garment),
+        )
+
+    def metrics(self) -> dict[str, float | int | None]:
+        """``caption_{colour,garment}_{accuracy,right,known}`` (accuracy None when nothing is known)."""
+        def share(right: int, known: int) -> float | None:
+            return round(right / known, 4) if known else None
+
+        return {
+            "caption_colour_accuracy": share(self.colour_right, self.colour_known),
+            "caption_colour_right": self.colour_right, "caption_colour_known": self.colour_known,
+            "caption_garment_accuracy": share(self.garment_right, self.garment_known),
+            "caption_garment_right": self.garment_right, "caption_garment_known": self.garment_known,
+        }
+
+
 def fill_template(template: str, fields: dict[str, str]) -> str:
     """Fill ``template``; parts left empty and their commas disappear, spaces collapse."""
     parts = [_SPACES.sub(" ", part).strip() for part in template.format(**fields).split(",")]

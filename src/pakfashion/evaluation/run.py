@@ -41,6 +41,15 @@ from pakfashion.contracts import (
     SAMPLES_REPORT,
     VALIDATION_SPLIT,
 )
+from pakfashion.evaluation.attributes import (
+    ATTRIBUTE_COLUMNS,
+    AttributeRow,
+    attribute_jobs,
+    attribute_metrics,
+    attribute_rows,
+    attribute_table,
+    check_attributes,
+)
 from pakfashion.evaluation.clip import ClipBundle, load_clip
 from pakfashion.evaluation.fid import frechet_distance, kernel_inception_distance
 from pakfashion.evaluation.inception import (
@@ -48,6 +57,7 @@ from pakfashion.evaluation.inception import (
     inception_features,
     load_inception,
 )
+from pakfashion.evaluation.samples import BASE, FINETUNED, MODEL_LABELS, Sample
 from pakfashion.models.devices import default_device
 from pakfashion.models.sampling import (
     Job,
@@ -63,26 +73,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BASE, FINETUNED = "base", "finetuned"
-MODEL_LABELS = {BASE: "base", FINETUNED: "fine-tuned"}
 OTHER_CATEGORY = "other"
 MAX_VALIDATION_PROMPTS = 4
 LABEL_WIDTH_PX = 200
+MIN_CELL_PX = 128
+"""Grid cells are at least this wide: smaller images (the tiny demo model's 32 px) are scaled up to be seen."""
 HEADER_HEIGHT_PX = 28
 LINE_HEIGHT_PX = 12
 CHAR_WIDTH_PX = 6
 FEATURE_CACHE_VERSION = "inception-clean-v1"
 SUMMARY_COLUMNS = ["metric", "base", "fine-tuned", "delta", "better when", "fine-tuning"]
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One generated image and the prompt, seed and model that made it."""
-
-    prompt: str
-    seed: int
-    model: str
-    image: Image.Image
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,21 @@ class CategoryRow:
 
 
 @dataclass(frozen=True)
+class EvalJobs:
+    """The images each model generates: the sample grid, the FID images and the attribute prompt set."""
+
+    grid: list[Job]
+    fid: list[Job]
+    attributes: list[Job]
+
+
+@dataclass(frozen=True)
 class Generated:
-    """What one model produced: the grid samples and the Inception features of its FID images."""
+    """What one model produced: grid and attribute samples, and the Inception features of its FID images."""
 
     samples: list[Sample]
     features: np.ndarray
+    attributes: list[Sample]
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,7 @@ class Results:
     prompts: list[str]
     samples: list[Sample]
     scores: list[ScoreRow]
+    attributes: list[AttributeRow]
     metrics: dict[str, float | int]
 
 
@@ -172,30 +183,36 @@ def fid_jobs(captions: list[str], seeds: list[int], *, count: int) -> list[Job]:
     return [Job(captions[i % len(captions)], seeds[i % len(seeds)]) for i in range(count)]
 
 
+def _samples(pipe: DiffusionPipeline, jobs: list[Job], settings: EvaluateConfig, *, model: str, resolution_px: int,
+             desc: str) -> list[Sample]:
+    images = generate_images(pipe, jobs, sampling_of(settings), resolution_px=resolution_px, desc=f"{model} {desc}")
+    return [Sample(job.prompt, job.seed, model, image) for job, image in zip(jobs, images, strict=True)]
+
+
 def generate_for_model(
     pipe: DiffusionPipeline,
-    grid: list[Job],
-    fid: list[Job],
+    jobs: EvalJobs,
     settings: EvaluateConfig,
     *,
     model: str,
     resolution_px: int,
     inception: Inception,
 ) -> Generated:
-    """Grid samples, then FID images streamed into Inception features (one batch in memory at a time)."""
-    images = generate_images(pipe, grid, sampling_of(settings), resolution_px=resolution_px, desc=f"{model} grid")
-    samples = [Sample(job.prompt, job.seed, model, image) for job, image in zip(grid, images, strict=True)]
-    fid_images = generate_images(pipe, fid, sampling_of(settings), resolution_px=resolution_px, desc=f"{model} FID images")
+    """Grid and attribute samples, then FID images streamed into Inception features (one batch in memory)."""
+    samples = _samples(pipe, jobs.grid, settings, model=model, resolution_px=resolution_px, desc="grid")
+    attributes = _samples(pipe, jobs.attributes, settings, model=model, resolution_px=resolution_px, desc="attributes")
+    fid_images = generate_images(pipe, jobs.fid, sampling_of(settings), resolution_px=resolution_px,
+                                 desc=f"{model} FID images")
     features = inception_features(
-        fid_images, inception=inception, batch_size=settings.fid_batch_size, total=len(fid), desc=f"{model} features"
+        fid_images, inception=inception, batch_size=settings.fid_batch_size, total=len(jobs.fid), desc=f"{model} features"
     )
-    return Generated(samples=samples, features=features)
+    return Generated(samples=samples, features=features, attributes=attributes)
 
 
 def generate_both(
     pretrained: str,
     lora_dir: Path,
-    jobs: tuple[list[Job], list[Job]],
+    jobs: EvalJobs,
     settings: EvaluateConfig,
     *,
     resolution_px: int,
@@ -203,15 +220,11 @@ def generate_both(
     inception: Inception,
 ) -> dict[str, Generated]:
     """Outputs of the base pipeline, then of the fine-tuned one: the base with the run's LoRA loaded,
-    or the run's own full pipeline (``train.method=full``).
-
-    Args:
-        jobs: the grid jobs and the FID jobs, run for both models.
-    """
+    or the run's own full pipeline (``train.method=full``); both run the same ``jobs``."""
     pipe = load_pipeline(pretrained, device=device)
-    base = generate_for_model(pipe, *jobs, settings, model=BASE, resolution_px=resolution_px, inception=inception)
+    base = generate_for_model(pipe, jobs, settings, model=BASE, resolution_px=resolution_px, inception=inception)
     pipe = load_run(lora_dir, base=pipe, device=device)
-    tuned = generate_for_model(pipe, *jobs, settings, model=FINETUNED, resolution_px=resolution_px, inception=inception)
+    tuned = generate_for_model(pipe, jobs, settings, model=FINETUNED, resolution_px=resolution_px, inception=inception)
     return {BASE: base, FINETUNED: tuned}
 
 
@@ -272,9 +285,26 @@ def clip_scores(
     return scores
 
 
-def score_samples(samples: list[Sample], *, clip_model: str, device: str) -> list[ScoreRow]:
+def own_caption_rate(validation_dir: Path, rows: list[dict[str, Any]], *, clip: ClipBundle, seed: int) -> float:
+    """Share of dataset images whose CLIP score with their own caption beats that with another image's.
+
+    Each image is paired with the caption of the image a seeded derangement gives it (pairs whose two
+    captions are the same text are left out): near 0.5 means the captions do not describe their images.
+    """
+    order = np.random.default_rng(seed).permutation(len(rows))
+    order = np.where(order == np.arange(len(rows)), np.roll(order, 1), order)
+    texts = [str(row["text"]) for row in rows]
+    pairs = [(i, int(j)) for i, j in enumerate(order) if texts[i] != texts[j]]
+    if not pairs:
+        raise ValueError(f"{validation_dir}: every caption is the same text, so no image can beat another's caption")
+    images = [_open_rgb(validation_dir / rows[i]["file_name"]) for i, _ in pairs]
+    own = clip_scores(images, [texts[i] for i, _ in pairs], clip=clip)
+    other = clip_scores(images, [texts[j] for _, j in pairs], clip=clip)
+    return sum(a > b for a, b in zip(own, other, strict=True)) / len(pairs)
+
+
+def score_samples(samples: list[Sample], *, clip: ClipBundle) -> list[ScoreRow]:
     """CLIP-score every sample against its own prompt."""
-    clip = load_clip(clip_model, device=device)
     scores = clip_scores([s.image for s in samples], [s.prompt for s in samples], clip=clip)
     return [ScoreRow(s.prompt, s.seed, s.model, score) for s, score in zip(samples, scores, strict=True)]
 
@@ -423,10 +453,14 @@ def report_markdown(
         "Biased upwards with few images, so compare only runs with the same image counts.",
         "- **KID**: unbiased kernel (MMD) distance on the same features, mean ± std over subsets; less "
         "biased than FID at small counts, can be slightly negative when the sets are indistinguishable.",
+        f"- **Dataset captions**: for {metrics['clip_own_caption_rate']:.1%} of the validation images CLIP scores "
+        "the image's own caption above another image's (0.5 = the captions say nothing about their images).",
         "",
         "## CLIP score by garment",
         "",
         *_markdown_table(["category", "base", "fine-tuned", "delta"], category_table(categories)),
+        "",
+        *attribute_section(metrics, settings),
         "",
         "## Samples",
         "",
@@ -435,6 +469,29 @@ def report_markdown(
         f"![samples]({grid_link})",
     ]
     return "\n".join(lines) + "\n"
+
+
+def attribute_section(metrics: dict[str, float | int], settings: EvaluateConfig) -> list[str]:
+    """The report's attribute checks: accuracies with their intervals, and how to read them."""
+    attributes = settings.attributes
+    level = f"{100 * attributes.confidence:g}%"
+    return [
+        "## Attribute checks",
+        "",
+        f"Prompts \"{attributes.template}\" over colours × garments, seeds {attributes.seeds}; taught concept: "
+        f"colours {attributes.concept_colours or 'none'}. Colour accuracy: the garment's most common colour (pixels "
+        "unlike the image border) is the prompt's colour, nearest among the prompt set's `vocab.palette` colours "
+        f"within ΔE {attributes.max_delta_e:g} (images matching none: base {metrics['colour_unmatched_base']:.1%}, "
+        f"fine-tuned {metrics['colour_unmatched_finetuned']:.1%}). Garment accuracy: CLIP (`{settings.clip_model}`) "
+        f"zero-shot over the `vocab.garments` names (\"{attributes.garment_template}\") picks the prompt's garment.",
+        "",
+        *_markdown_table(ATTRIBUTE_COLUMNS, attribute_table(metrics)),
+        "",
+        f"Brackets: {level} bootstrap intervals ({attributes.bootstrap_resamples} resamples of the prompt × seed "
+        "images, the same resample for both models, so the delta's interval is that of the paired difference). "
+        "A delta whose interval excludes 0 is a change these prompts support; one that includes 0 may be chance "
+        "at this number of images, and an interval as wide as the table's differences asks for more seeds.",
+    ]
 
 
 def write_rows_csv(path: Path, rows: list[Any]) -> None:
@@ -456,20 +513,25 @@ def log_to_wandb(run: Any, metrics: dict[str, float | int], grid: Image.Image, r
             **metrics,
             "samples": wandb.Image(grid, caption="rows: prompts; columns: seed x (base, fine-tuned)"),
             "eval_summary": table,
+            "eval_attributes": wandb.Table(columns=ATTRIBUTE_COLUMNS, data=attribute_table(metrics)),
             "eval_report": wandb.Html(f"<pre>{html.escape(report)}</pre>"),
         }
     )
 
 
-def run_models(paths: PathsConfig, model: ModelConfig, settings: EvaluateConfig, *, lora_dir: Path) -> Results:
-    """Generate with both models and score them with CLIP (grid samples) and FID/KID (FID images)."""
+def run_models(
+    paths: PathsConfig, model: ModelConfig, settings: EvaluateConfig, *, lora_dir: Path, vocab: VocabConfig
+) -> Results:
+    """Generate with both models and score them: CLIP score (grid), FID/KID (FID images), attribute checks."""
     device = default_device()
     validation_dir = paths.dataset / VALIDATION_SPLIT
     rows = validation_rows(validation_dir)
     captions = [str(row["text"]) for row in rows]
     prompts = eval_prompts(settings.prompts, captions)
-    jobs = (grid_jobs(prompts, settings.seeds), fid_jobs(captions, settings.seeds, count=settings.num_images_for_fid))
-    log.info("evaluating %d grid + %d FID images per model on %s", len(jobs[0]), len(jobs[1]), device)
+    jobs = EvalJobs(grid_jobs(prompts, settings.seeds), fid_jobs(captions, settings.seeds, count=settings.num_images_for_fid),
+                    attribute_jobs(settings.attributes))
+    log.info("evaluating %d grid + %d attribute + %d FID images per model on %s", len(jobs.grid), len(jobs.attributes),
+             len(jobs.fid), device)
     inception = load_inception(device=device)
     cache_dir = paths.state / "evaluate"
     reference = validation_features(
@@ -479,10 +541,15 @@ def run_models(paths: PathsConfig, model: ModelConfig, settings: EvaluateConfig,
         model.pretrained, lora_dir, jobs, settings, resolution_px=model.resolution, device=device, inception=inception
     )
     samples = outputs[BASE].samples + outputs[FINETUNED].samples
-    scores = score_samples(samples, clip_model=settings.clip_model, device=device)
+    clip = load_clip(settings.clip_model, device=device)
+    scores = score_samples(samples, clip=clip)
+    checked = attribute_rows(outputs[BASE].attributes + outputs[FINETUNED].attributes, clip=clip, vocab=vocab,
+                             settings=settings.attributes)
     features = {name: output.features for name, output in outputs.items()}
-    metrics = {**summarize(scores), **distribution_metrics(reference, features, settings)}
-    return Results(prompts=prompts, samples=samples, scores=scores, metrics=metrics)
+    metrics = {**summarize(scores), **distribution_metrics(reference, features, settings),
+               **attribute_metrics(checked, settings.attributes),
+               "clip_own_caption_rate": own_caption_rate(validation_dir, rows, clip=clip, seed=settings.seeds[0])}
+    return Results(prompts=prompts, samples=samples, scores=scores, attributes=checked, metrics=metrics)
 
 
 def evaluate(
@@ -496,9 +563,10 @@ def evaluate(
 ) -> dict[str, float | int]:
     """Run the whole stage and write its outputs; returns the metrics written to ``eval.json``."""
     check_settings(settings)
-    results = run_models(paths, model, settings, lora_dir=lora_dir)
+    check_attributes(settings.attributes, vocab)
+    results = run_models(paths, model, settings, lora_dir=lora_dir, vocab=vocab)
     metrics, categories = results.metrics, scores_by_category(results.scores, vocab)
-    grid = sample_grid(results.samples, prompts=results.prompts, seeds=settings.seeds, cell_px=model.resolution)
+    grid = sample_grid(results.samples, prompts=results.prompts, seeds=settings.seeds, cell_px=max(model.resolution, MIN_CELL_PX))
     grid_path, report_path = paths.reports / SAMPLES_REPORT, paths.reports / EVAL_REPORT
     link = os.path.relpath(grid_path, report_path.parent)
     report = report_markdown(metrics, categories, settings=settings, run_name=lora_dir.name, grid_link=link)

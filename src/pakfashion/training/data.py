@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 ENCODER_FOLDERS = ("vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
 
 
@@ -78,6 +78,7 @@ class LatentCache:
             mean and log-variance; variant 1 (when present) is the horizontally flipped image.
         example_bucket: ``[examples]`` bucket of each example; ``example_row`` its row in that bucket.
         caption_index: ``[examples]`` row of each example's caption in ``text_states``.
+        empty_caption: the row of the empty caption (what ``train.caption_dropout`` conditions on).
         text_states: ``[captions, tokens, hidden]`` text-encoder output per distinct caption (SDXL: both
             encoders' penultimate layers, concatenated).
         pooled_text: ``[captions, dim]`` SDXL's pooled text embedding; None for SD 1.x/2.x.
@@ -91,6 +92,7 @@ class LatentCache:
     example_bucket: torch.Tensor
     example_row: torch.Tensor
     caption_index: torch.Tensor
+    empty_caption: int
     text_states: torch.Tensor
     pooled_text: torch.Tensor | None
     time_ids: torch.Tensor
@@ -290,8 +292,8 @@ def encode_split(
     encoders: Encoders, examples: list[Example], *, buckets: list[tuple[int, int]], flips: bool, batch_size: int,
     device: str,
 ) -> LatentCache:
-    """Encode every image (and its flip) into its bucket and every distinct caption once."""
-    captions = sorted({example.text for example in examples})
+    """Encode every image (and its flip) into its bucket, and every distinct caption and the empty one once."""
+    captions = sorted({example.text for example in examples} | {""})
     row = {caption: index for index, caption in enumerate(captions)}
     members, latents, time_ids = encode_images(
         encoders, examples, buckets=buckets, flips=flips, batch_size=batch_size, device=device
@@ -308,6 +310,7 @@ def encode_split(
         example_bucket=example_bucket,
         example_row=example_row,
         caption_index=torch.tensor([row[example.text] for example in examples]),
+        empty_caption=row[""],
         text_states=text_states,
         pooled_text=pooled_text,
         time_ids=time_ids,
@@ -386,10 +389,12 @@ class CachedLatents(torch.utils.data.Dataset):
         item = {
             "latent_params": cache.buckets[cache.example_bucket[example]][cache.example_row[example], variant],
             "text_states": cache.text_states[caption],
+            "empty_text_states": cache.text_states[cache.empty_caption],
             "time_ids": cache.time_ids[example, variant],
         }
         if cache.pooled_text is not None:
             item["pooled_text"] = cache.pooled_text[caption]
+            item["empty_pooled_text"] = cache.pooled_text[cache.empty_caption]
         return item
 
 

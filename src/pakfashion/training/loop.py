@@ -430,6 +430,8 @@ def check_settings(settings: TrainConfig) -> None:
             f"train.checkpoint_every={settings.checkpoint_every}, train.checkpoints_keep={settings.checkpoints_keep}: "
             "use checkpoint_every >= 0 (0 = no checkpoints) and checkpoints_keep >= 1"
         )
+    if not 0 <= settings.caption_dropout <= 1:
+        raise ValueError(f"train.caption_dropout={settings.caption_dropout}: use a probability in [0, 1] (0 = off)")
     if settings.snr_gamma is not None and settings.snr_gamma <= 0:
         raise ValueError(f"train.snr_gamma={settings.snr_gamma}: use a positive gamma (5.0 is usual) or null")
     if settings.ema_decay is not None and (settings.method is not TrainMethod.full or not 0 < settings.ema_decay < 1):
@@ -466,7 +468,10 @@ def train(
     Returns:
         The metrics written to ``paths.metrics/train.json``.
     """
+    from accelerate.utils import set_seed
+
     check_settings(settings)
+    set_seed(seed)  # the LoRA's (or any new layer's) initial weights: same seed, same run
     accelerator = make_accelerator(settings)
     weight_dtype = weight_dtype_for(settings.mixed_precision)
     split = paths.dataset / TRAIN_SPLIT

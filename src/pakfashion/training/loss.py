@@ -59,6 +59,23 @@ def added_conditioning(denoiser: Denoiser, batch: dict[str, torch.Tensor]) -> di
     return {"text_embeds": batch["pooled_text"].to(dtype), "time_ids": batch["time_ids"].to(dtype)}
 
 
+def drop_captions(batch: dict[str, torch.Tensor], rate: float, *, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The batch with each example's text replaced by the empty caption's with probability ``rate``.
+
+    Trains the unconditional prediction that classifier-free guidance subtracts (``train.caption_dropout``).
+    """
+    if rate <= 0:
+        return batch
+    states = batch["text_states"]
+    dropped = torch.rand(states.shape[0], generator=generator, device=generator.device) < rate
+    changed = dict(batch)
+    for key in ("text_states", "pooled_text"):
+        if key in batch:
+            mask = dropped.to(batch[key].device).view(-1, *[1] * (batch[key].dim() - 1))
+            changed[key] = torch.where(mask, batch[f"empty_{key}"], batch[key])
+    return changed
+
+
 def train_step(
     denoiser: Denoiser,
     batch: dict[str, torch.Tensor],
@@ -82,6 +99,7 @@ def train_step(
         0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator, device=latents.device
     )
     noisy = scheduler.add_noise(latents, noise, timesteps)
+    batch = drop_captions(batch, settings.caption_dropout, generator=generator)
     text_states = batch["text_states"].to(denoiser.weight_dtype)
     prediction = denoiser.unet(
         noisy, timesteps, text_states, added_cond_kwargs=added_conditioning(denoiser, batch), return_dict=False
