@@ -5,7 +5,7 @@ The quality bar: on the taught colours the fine-tuned model's colour accuracy be
 whose 95% bootstrap interval excludes 0, and it still draws the pretrained colours. Each mutation is a bug
 that every shape-and-file test passes; each must fail the bar: (a) evaluation without the LoRA applied,
 (b) the dataset's captions shuffled across images, (c) empty prompts fed to the UNet during training
-(caption dropout 1.0), (d) zero training steps.
+(caption dropout 1.0), (d) zero training steps (the stage refuses ``max_steps=0``, so: one step at lr 0).
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ pytestmark = pytest.mark.slow
 SD = REPO_ROOT / "assets" / "tiny" / "sd"
 CLIP = REPO_ROOT / "assets" / "tiny" / "clip"
 TRAIN_IMAGES = 240
-CONCEPT_SHARE = 0.2
+CONCEPT_SHARE = 0.5
 """Share of the fine-tuning images in the taught colours (the demo store's: 17 of its 86 garments)."""
+MAX_STEPS = 300
+"""The shipped profile=demo LoRA settings but fewer steps: half the images teach the new colours."""
 MUTATIONS = ["none", "no_lora_at_evaluation", "shuffled_captions", "empty_prompts", "zero_steps"]
 
 
@@ -67,11 +69,11 @@ def train_variant(root: Path, variant: str) -> tuple[PathsConfig, ModelConfig, T
     paths = paths_under(root, dataset=write_dataset(root / "dataset"))
     if variant == "shuffled_captions":
         shuffle_captions(paths.dataset / TRAIN_SPLIT)
-    changes: dict[str, Any] = {"checkpoint_every": 0}
+    changes: dict[str, Any] = {"checkpoint_every": 0, "max_steps": MAX_STEPS}
     if variant == "empty_prompts":
         changes["caption_dropout"] = 1.0
-    if variant == "zero_steps":
-        changes["max_steps"] = 0
+    if variant == "zero_steps":  # the stage refuses max_steps=0: one step at lr 0 leaves the LoRA at its start
+        changes |= {"max_steps": 1, "lr": 0.0}
     model, settings = tiny_model(SD), configured(TrainConfig, "profile=demo", **changes)
     train(paths, model, settings, seed=0)
     return paths, model, settings
@@ -103,9 +105,17 @@ def evaluate_run(paths: PathsConfig, model: ModelConfig, settings: TrainConfig, 
                     evaluate_settings, lora_dir=paths.models / settings.run_name, vocab=configured(VocabConfig))
 
 
+MIN_CONCEPT_GAIN = 0.25
+"""The lower end of the taught colours' accuracy gain (95% interval) the unbroken run must reach. Measured:
+unbroken 0.15 -> 0.88 (interval from 0.60); empty prompts in training 0.15 -> 0.25 (from 0.02): drawing
+more purple and pink for every prompt is not learning the words."""
+
+
 def passes_quality_bar(metrics: dict[str, Any]) -> bool:
-    """The taught colours are learnt (delta's interval above 0) and the pretrained ones kept (>= 0.5)."""
-    return metrics["concept_colour_accuracy_delta_ci_low"] > 0 and metrics["pretrained_colour_accuracy_finetuned"] >= 0.5
+    """The taught colours are learnt (the gain's interval starts above MIN_CONCEPT_GAIN) and the pretrained
+    ones kept (>= 0.5)."""
+    return (metrics["concept_colour_accuracy_delta_ci_low"] > MIN_CONCEPT_GAIN
+            and metrics["pretrained_colour_accuracy_finetuned"] >= 0.5)
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS)
@@ -122,6 +132,7 @@ def test_fine_tuning_teaches_the_new_colours_and_each_bug_is_caught(
     summary = {key: round(metrics[key], 3) for key in (
         "concept_colour_accuracy_base", "concept_colour_accuracy_finetuned", "concept_colour_accuracy_delta_ci_low",
         "pretrained_colour_accuracy_finetuned")}
+    print(f"{mutation}: {summary}")  # pytest -s shows every variant's figures
     if mutation == "none":
         assert passes_quality_bar(metrics), summary
     else:

@@ -171,3 +171,8 @@ def test_caption_dropout_swaps_in_the_empty_caption_at_its_rate() -> None:
 def test_caption_dropout_outside_zero_to_one_is_refused() -> None:
     with pytest.raises(ValueError, match="caption_dropout"):
         check_settings(configured(TrainConfig, caption_dropout=1.5))
+
+
+def test_zero_steps_are_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="max_steps=0"):
+        check_settings(configured(TrainConfig, max_steps=0))

@@ -430,6 +430,9 @@ def check_settings(settings: TrainConfig) -> None:
             f"train.checkpoint_every={settings.checkpoint_every}, train.checkpoints_keep={settings.checkpoints_keep}: "
             "use checkpoint_every >= 0 (0 = no checkpoints) and checkpoints_keep >= 1"
         )
+    if settings.max_steps < 1:
+        raise ValueError(f"train.max_steps={settings.max_steps}: train at least 1 step (the evaluate stage "
+                         "already compares the fine-tuned model with the base)")
     if not 0 <= settings.caption_dropout <= 1:
         raise ValueError(f"train.caption_dropout={settings.caption_dropout}: use a probability in [0, 1] (0 = off)")
     if settings.snr_gamma is not None and settings.snr_gamma <= 0:
