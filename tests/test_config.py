@@ -87,7 +87,7 @@ def test_every_crawled_site_has_a_valid_site_file(repo_root: Path) -> None:
 TRAIN = {  # (profile, train) -> lr, max_steps, mixed_precision, ema_decay
     ("full", "lora"): (1e-4, 10000, "bf16", None),
     ("full", "full"): (1e-5, 10000, "bf16", 0.9999),
-    ("demo", "lora"): (1e-3, 60, "no", None),
+    ("demo", "lora"): (1e-3, 800, "no", None),
     ("demo", "full"): (1e-5, 60, "no", 0.9999),
 }
 MODELS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5", "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +146,7 @@ def test_validation_features_are_cached_per_metadata_hash(tmp_path: Path, monkey
         Image.new("RGB", (40, 50), colour).save(validation / row["file_name"])
     (validation / "metadata.jsonl").write_text("".join(f'{{"file_name": "{r["file_name"]}"}}\n' for r in rows))
     fake = Inception(net=MeanColour(), device="cpu")
-    first = validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1)
+    first = validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1, resolution_px=32)
     assert first.shape == (2, 2048) and len(list((tmp_path / "cache").glob("*.npy"))) == 1
 
     def fail(*args: object, **kwargs: object) -> None:
@@ -153,8 +154,30 @@ def test_validation_features_are_cached_per_metadata_hash(tmp_path: Path, monkey
 
     monkeypatch.setattr("pakfashion.evaluation.run.inception_features", fail)
     np.testing.assert_array_equal(
-        validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1), first
+        validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1, resolution_px=32), first
     )
     (validation / "metadata.jsonl").write_text('{"file_name": "red.png"}\n')  # a new dataset version
     with pytest.raises(AssertionError, match="recomputed"):
-        validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1)
+        validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1, resolution_px=32)
+
+
+def test_validation_features_see_the_images_at_the_model_resolution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fine pattern the model's resolution cannot hold is gone from the reference too (and cached apart)."""
+    validation = tmp_path / "validation"
+    validation.mkdir()
+    stripes = Image.fromarray(np.tile(np.array([[0], [255]], dtype=np.uint8), (32, 64)).astype(np.uint8)).convert("RGB")
+    stripes.save(validation / "s.png")
+    rows = [{"file_name": "s.png", "text": "striped kurta"}]
+    (validation / "metadata.jsonl").write_text('{"file_name": "s.png"}\n')
+    seen: list[Image.Image] = []
+
+    def recording(images: Iterable[Image.Image], **kwargs: object) -> np.ndarray:
+        seen.extend(images)
+        return np.zeros((len(seen), 2048))
+
+    monkeypatch.setattr("pakfashion.evaluation.run.inception_features", recording)
+    validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=None, batch_size=1, resolution_px=16)
+    assert seen[0].size == (16, 16)
+    assert len(list((tmp_path / "cache").glob("*-16px-*.npy"))) == 1

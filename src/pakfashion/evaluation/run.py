@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from pakfashion.captioning.text import AttributeFinder
 from pakfashion.common.files import (
@@ -234,18 +234,23 @@ def _open_rgb(path: Path) -> Image.Image:
 
 
 def validation_features(
-    validation_dir: Path, rows: list[dict[str, Any]], *, cache_dir: Path, inception: Inception, batch_size: int
+    validation_dir: Path, rows: list[dict[str, Any]], *, cache_dir: Path, inception: Inception, batch_size: int,
+    resolution_px: int,
 ) -> np.ndarray:
-    """Inception features of the validation images, cached under ``cache_dir`` by the metadata's sha256.
+    """Inception features of the validation images as the model trains on them (scaled and center-cropped to
+    ``resolution_px`` squares, as the train stage does), cached under ``cache_dir`` by the metadata's sha256.
 
+    At the model's own resolution FID compares what is drawn, not the sharpness a 32 px model cannot have.
     ``file_name`` is the image's own sha256 in this dataset, so the metadata hash names the images too.
     """
     digest = file_sha256(validation_dir / METADATA_FILE)
-    cache = cache_dir / f"{FEATURE_CACHE_VERSION}-{digest}.npy"
+    cache = cache_dir / f"{FEATURE_CACHE_VERSION}-{resolution_px}px-{digest}.npy"
     if cache.is_file():
         log.info("validation features from cache %s", cache)
         return np.load(cache)
-    images = (_open_rgb(validation_dir / row["file_name"]) for row in rows)
+    square = (resolution_px, resolution_px)
+    images = (ImageOps.fit(_open_rgb(validation_dir / row["file_name"]), square, Image.Resampling.BILINEAR)
+              for row in rows)
     features = inception_features(
         images, inception=inception, batch_size=batch_size, total=len(rows), desc="validation features"
     )
@@ -535,7 +540,8 @@ def run_models(
     inception = load_inception(device=device)
     cache_dir = paths.state / "evaluate"
     reference = validation_features(
-        validation_dir, rows, cache_dir=cache_dir, inception=inception, batch_size=settings.fid_batch_size
+        validation_dir, rows, cache_dir=cache_dir, inception=inception, batch_size=settings.fid_batch_size,
+        resolution_px=model.resolution,
     )
     outputs = generate_both(
         model.pretrained, lora_dir, jobs, settings, resolution_px=model.resolution, device=device, inception=inception
