@@ -454,7 +454,8 @@ def report_markdown(
         f"(`{settings.clip_model}`), mean ± std over {metrics['num_images'] // 2} images per model; "
         "higher means the images follow their prompts more closely.",
         "- **FID**: Fréchet distance between Inception-v3 features (the TensorFlow FID weights, clean-fid "
-        "resizing) of the generated and the validation images; lower means closer to the real catalog photos. "
+        "resizing) of the generated and the validation images (scaled and cropped to the model's resolution, as "
+        "it trains on them); lower means closer to the real catalog photos. "
         "Biased upwards with few images, so compare only runs with the same image counts.",
         "- **KID**: unbiased kernel (MMD) distance on the same features, mean ± std over subsets; less "
         "biased than FID at small counts, can be slightly negative when the sets are indistinguishable.",
