@@ -171,7 +171,9 @@ def test_latent_cache_is_reused_and_keyed(
     half_white.save(dataset_dir / "train" / "0.jpg")
     first = encode(tiny_sd, dataset_dir, cache_dir)
     assert first.buckets[0].shape == (8, 2, 8, 32, 32)  # 8 images x (plain, flipped) x (mean, logvar)
-    assert first.text_states.shape[0] == 8 and sorted(first.caption_index.tolist()) == list(range(8))
+    # 8 distinct captions and the empty one (sorted first) that caption dropout trains on
+    assert first.text_states.shape[0] == 9 and first.empty_caption == 0
+    assert sorted(first.caption_index.tolist()) == list(range(1, 9))
     assert not torch.allclose(first.buckets[0][0, 0], first.buckets[0][0, 1])  # the flipped copy
 
     def no_encoders(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -199,7 +201,8 @@ def _two_bucket_cache(examples: tuple[int, int] = (7, 3)) -> LatentCache:
     return LatentCache(
         buckets=[torch.zeros(examples[0], 2, 8, 4, 4), torch.zeros(examples[1], 2, 8, 5, 3)],
         bucket_sizes=torch.tensor([[8, 8], [6, 10]]), example_bucket=bucket, example_row=rows,
-        caption_index=torch.zeros(total, dtype=torch.long), text_states=torch.zeros(1, 1, 1), pooled_text=None,
+        caption_index=torch.zeros(total, dtype=torch.long), empty_caption=0, text_states=torch.zeros(1, 1, 1),
+        pooled_text=None,
         time_ids=torch.zeros(total, 2, 6), scaling_factor=1.0,
     )  # fmt: skip
 
