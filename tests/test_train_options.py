@@ -46,7 +46,7 @@ def test_sdxl_cache_holds_pooled_text_and_time_ids(tiny_sdxl: str, tmp_path: Pat
         weight_dtype=torch.float32, batch_size=4, device="cpu",
     )  # fmt: skip
     assert cache.text_states.shape[-1] == 64  # both encoders' 32-wide states, concatenated
-    assert cache.pooled_text is not None and cache.pooled_text.shape == (8, 32)
+    assert cache.pooled_text is not None and cache.pooled_text.shape == (9, 32)  # 8 captions and the empty one
     assert cache.time_ids[0, 0].tolist() == [64, 80, 0, 8, 64, 64]  # 80x64 image, 8 px off each side
 
 
