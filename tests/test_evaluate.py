@@ -205,7 +205,8 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
     attribute_keys = {f"{group}{check}_{part}{bound}" for group in ("", "concept_", "pretrained_")
                       for check in ("colour_accuracy", "garment_accuracy") for part in ("base", "finetuned", "delta")
                       for bound in ("", "_ci_low", "_ci_high")} | {"colour_unmatched_base", "colour_unmatched_finetuned"}
-    assert clip_keys | fid_keys | counts | attribute_keys == on_disk.keys()
+    assert clip_keys | fid_keys | counts | attribute_keys | {"clip_own_caption_rate"} == on_disk.keys()
+    assert 0 <= on_disk["clip_own_caption_rate"] <= 1
     assert on_disk["num_attribute_images"] == 3 * 2 * 2 and on_disk["num_concept_images"] == 2 * 2
     for key in ("colour_accuracy_delta", "concept_garment_accuracy_base"):
         assert on_disk[f"{key}_ci_low"] <= on_disk[key] <= on_disk[f"{key}_ci_high"]
