@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -92,8 +93,10 @@ def test_content_signal_ai_train_no_is_honoured() -> None:
 
 def test_unknown_platform_names_site_and_what_was_tried() -> None:
     routes = {"/robots.txt": [Reply(404)], "/products.json": [Reply(200, b"<html>shop</html>")]}
-    with scripted_server(routes) as (base, _), pytest.raises(CrawlError, match=r"'mystery'.*tried Shopify"):
-        crawl(site("mystery", base), SETTINGS)
+    with scripted_server(routes) as (base, _):
+        records, report = crawl(site("mystery", base), SETTINGS)
+    assert records == [] and report.failed
+    assert re.search(r"'mystery'.*tried Shopify", report.stopped_reason or "")
 
 
 def test_malformed_pages_are_logged_and_the_crawl_goes_on() -> None:

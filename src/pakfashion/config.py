@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
+
+from pakfashion.common.errors import StageError, describe
 
 T = TypeVar("T")
 # OmegaConf's mandatory-value marker: the value must come from conf/ (as_typed fails without it).
@@ -23,8 +27,19 @@ def as_typed(node: Any, schema: type[T]) -> T:
         OmegaConf,  # local: library code below main() never needs OmegaConf
     )
 
+    from omegaconf.errors import OmegaConfBaseException
+
     merged = OmegaConf.merge(OmegaConf.structured(schema), node)
-    return cast(T, OmegaConf.to_object(merged))
+    try:
+        return cast(T, OmegaConf.to_object(merged))
+    except OmegaConfBaseException:
+        raise
+    except ValueError as err:  # a dataclass's own check (__post_init__)
+        raise ConfigError(str(err)) from err
+
+
+class ConfigError(StageError, ValueError):
+    """A config value fails its section's check; the message names the key and what it must be."""
 
 
 def compose_config(conf_dir: Path, overrides: Sequence[str] = ()) -> Any:
@@ -50,10 +65,28 @@ def stage_main(func: Callable[[Any], None]) -> Callable[[], None]:
 
     DVC runs every stage from the repository root, so the config directory is the current
     directory (not the installed package's location): a copy of the repository runs its own params.
+    A known failure (:class:`StageError`, a bad config value) ends the stage with its one-line message
+    and exit status 1; anything else is a bug, and Hydra prints its traceback.
     """
     import hydra
+    from omegaconf.errors import OmegaConfBaseException
 
-    return hydra.main(config_path=str(Path.cwd()), config_name="stage", version_base="1.3")(func)
+    @functools.wraps(func)
+    def reported(cfg: Any) -> None:
+        try:
+            func(cfg)
+        except (StageError, OmegaConfBaseException) as err:
+            logging.getLogger(func.__module__).error("%s", _one_line(err))
+            raise SystemExit(1) from None
+
+    return hydra.main(config_path=str(Path.cwd()), config_name="stage", version_base="1.3")(reported)
+
+
+def _one_line(err: Exception) -> str:
+    """A known failure as one line; an OmegaConf error names its key."""
+    key = getattr(err, "full_key", None)
+    text = describe(err, with_type=False)
+    return f"bad config value for {key}: {text}" if key else text
 
 
 @dataclass(frozen=True)
@@ -108,7 +141,9 @@ class WebConfig:
 
     # Sent with every request; robots.txt groups and X-Robots-Tag name its product token (before "/").
     user_agent: str = MISSING
+    # Silence allowed between two reads, and the whole request (connect, headers, body) at most.
     timeout_s: float = MISSING
+    deadline_s: float = MISSING
     # Retries of 408/429/5xx and connection errors, with exponential backoff and jitter.
     max_retries: int = MISSING
     backoff_base_s: float = MISSING
@@ -117,14 +152,19 @@ class WebConfig:
     max_response_bytes: int = MISSING
     # Refusals (401/403/430 or challenge pages) from one host before the host is given up.
     max_refusals: int = MISSING
+    # Stalls (silent past timeout_s, or past deadline_s) from one host before the host is given up.
+    max_stalls: int = MISSING
 
     def __post_init__(self) -> None:
         if not self.user_agent.partition("/")[0].strip() or "+" not in self.user_agent:
             raise ValueError(f"web.user_agent={self.user_agent!r}: name the project and a contact, "
                              "e.g. 'pakfashion-bot/0.1 (+https://example.org; mailto:you@example.org)'")
-        for key in ("timeout_s", "max_response_bytes", "max_refusals"):
+        for key in ("timeout_s", "deadline_s", "max_response_bytes", "max_refusals", "max_stalls"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"web.{key}={getattr(self, key)}: must be greater than 0")
+        if self.deadline_s < self.timeout_s:
+            raise ValueError(f"web.deadline_s={self.deadline_s} is shorter than web.timeout_s={self.timeout_s}: "
+                             "the deadline bounds the whole request, so make it at least the per-read timeout")
         for key in ("max_retries", "backoff_base_s", "max_delay_s"):
             if getattr(self, key) < 0:
                 raise ValueError(f"web.{key}={getattr(self, key)}: must be 0 or more")
@@ -241,8 +281,10 @@ class DownloadConfig:
     # Spacing between requests to one image host (robots.txt Crawl-delay wins when larger).
     min_delay_s: float = MISSING
     per_host_concurrency: int = MISSING
-    # Largest image body (web.max_response_bytes caps pages).
+    # Largest image body (web.max_response_bytes caps pages), and the most one image's request may take
+    # (web.deadline_s bounds pages).
     max_bytes: int = MISSING
+    deadline_s: float = MISSING
     max_image_pixels: int = MISSING
     min_side_px: int = MISSING
     # 0 keeps the size; else the resize_mode (keep | center_crop | pad) applies at this side.
@@ -256,6 +298,10 @@ class DownloadConfig:
     min_success_rate: float = MISSING
     contact_sheet_images: int = MISSING
     log_every_s: float = MISSING
+
+    def __post_init__(self) -> None:
+        if self.deadline_s <= 0:
+            raise ValueError(f"download.deadline_s={self.deadline_s}: must be greater than 0")
 
 
 class Captioner(str, enum.Enum):

@@ -54,6 +54,10 @@ class ImageStatus(str, enum.Enum):
     fetch_failed = "fetch_failed"
     decode_failed = "decode_failed"
     too_small = "too_small"
+    # Not requested: a scheme other than http(s) (file:, data:, ftp:, javascript:), or a URL that does not
+    # parse (the names of pakfashion.web.urls.UrlProblem).
+    unsupported_scheme = "unsupported_scheme"
+    bad_url = "bad_url"
 
 
 # Statuses whose image is stored under paths.images (a duplicate points at the kept one's file).

@@ -17,6 +17,7 @@ from pakfashion.config import (
     as_typed,
     stage_main,
 )
+from pakfashion.contracts import CRAWL_REPORT_FILE
 from pakfashion.crawling.site import CrawlError, crawl_site, write_crawl_outputs
 from pakfashion.web.frontier import Frontier, frontier_path
 
@@ -30,7 +31,10 @@ def main(cfg: Any) -> None:
     paths = as_typed(cfg.paths, PathsConfig)
     with Frontier(frontier_path(paths.state, site.name, settings.snapshot)) as frontier:
         records, report = crawl_site(site, settings, as_typed(cfg.web, WebConfig), frontier=frontier)
-    write_crawl_outputs(records, report, paths.raw / site.name)
+    out_dir = paths.raw / site.name
+    write_crawl_outputs(records, report, out_dir)
+    if report.failed:
+        raise CrawlError(f"{report.stopped_reason} (report: {out_dir / CRAWL_REPORT_FILE})")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from typing import Any
 
 from parsel import Selector
 
+from pakfashion.common.jsontext import JsonTooDeepError, loads_limited
+
 log = logging.getLogger(__name__)
 
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -17,26 +19,33 @@ _PRODUCT_TYPES = {"product", "productgroup", "individualproduct", "productmodel"
 
 
 def _loads_lenient(text: str) -> Any:
-    """JSON as real sites write it: HTML comments, CDATA, control characters, trailing commas."""
+    """JSON as real sites write it: HTML comments, CDATA, control characters, trailing commas.
+
+    Raises json.JSONDecodeError, or JsonTooDeepError past MAX_DEPTH levels.
+    """
     cleaned = text.strip()
     for junk in ("<!--", "-->", "//<![CDATA[", "//]]>", "<![CDATA[", "]]>"):
         cleaned = cleaned.replace(junk, "")
     try:
-        return json.loads(cleaned, strict=False)
+        return loads_limited(cleaned)
     except json.JSONDecodeError:
-        return json.loads(_TRAILING_COMMA.sub(r"\1", cleaned), strict=False)
+        return loads_limited(_TRAILING_COMMA.sub(r"\1", cleaned))
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    """Every JSON object in a JSON-LD document (lists, @graph and nested values included)."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _walk(item)
-    elif isinstance(node, dict):
-        yield node
-        for value in node.values():
-            if isinstance(value, (list, dict)):
-                yield from _walk(value)
+    """Every JSON object in a JSON-LD document (lists, @graph and nested values included), in document
+    order, without recursion."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        stack.extend(child for child in reversed(children) if isinstance(child, (list, dict)))
 
 
 def _types(node: dict[str, Any]) -> set[str]:
@@ -45,12 +54,21 @@ def _types(node: dict[str, Any]) -> set[str]:
     return {str(v).rsplit("/", 1)[-1].lower() for v in values}
 
 
-def jsonld_nodes(html: str) -> list[dict[str, Any]]:
-    """Every JSON object of every JSON-LD block on a page; unparsable blocks are skipped with a log line."""
+def jsonld_nodes(html: str, problems: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every JSON object of every JSON-LD block on a page.
+
+    Blocks that are not JSON are skipped with a log line; blocks nested too deep are skipped and, with
+    ``problems``, reported there (a hostile page, not a typo).
+    """
     nodes: list[dict[str, Any]] = []
     for block in Selector(text=html).xpath('//script[contains(@type, "ld+json")]/text()').getall():
         try:
             document = _loads_lenient(block)
+        except JsonTooDeepError as err:
+            log.warning("skipping a JSON-LD block: %s", err)
+            if problems is not None:
+                problems.append(f"JSON-LD block skipped: {err}")
+            continue
         except json.JSONDecodeError as err:
             log.debug("skipping unparsable JSON-LD block (%s)", err)
             continue
@@ -183,12 +201,13 @@ def canonical_url(html: str) -> str:
     return (Selector(text=html).xpath('//link[@rel="canonical"]/@href').get() or "").strip()
 
 
-def extract_product(html: str) -> tuple[dict[str, Any], str] | None:
+def extract_product(html: str, problems: list[str] | None = None) -> tuple[dict[str, Any], str] | None:
     """The page's product and how it was found (``jsonld`` or ``open_graph``); None if neither.
 
-    The product carries the page's JSON-LD ``breadcrumbs`` (names) whichever way it was found.
+    The product carries the page's JSON-LD ``breadcrumbs`` (names) whichever way it was found. JSON-LD
+    blocks refused as hostile are described in ``problems``.
     """
-    nodes = jsonld_nodes(html)
+    nodes = jsonld_nodes(html, problems)
     found = _products(nodes)
     if found:
         # A page may describe related products too; the one with most data is the page's own.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from pakfashion.common.errors import describe
 from pakfashion.crawling.jsonld import canonical_url, extract_product
 from pakfashion.crawling.record import (
     ProductRecord,
@@ -26,6 +27,7 @@ from pakfashion.web import (
     RobotsDisallowedError,
 )
 from pakfashion.web.frontier import Frontier
+from pakfashion.web.urls import url_problem
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class SitemapCrawl:
     x_robots_tags: Counter[str] = field(default_factory=Counter)
     pages_opted_out: int = 0
     pages_without_product: int = 0
+    # URLs listed in sitemaps (or canonical links) that were not followed, by UrlProblem name.
+    refused_urls: Counter[str] = field(default_factory=Counter)
 
     def roots(self) -> list[str]:
         """Sitemaps to start from: configured, else robots.txt's, else ``<base>/sitemap.xml``."""
@@ -56,7 +60,7 @@ class SitemapCrawl:
 
     def product_page_urls(self) -> list[str]:
         """Product page URLs from every product sitemap reachable from the roots (indexes followed)."""
-        queue, seen, pages = list(self.roots()), set(), []
+        queue, seen, pages = [root for root in self.roots() if self._followable(root)], set(), []
         while queue and len(seen) < MAX_SITEMAPS:
             url = queue.pop(0)
             if url in seen:
@@ -65,9 +69,17 @@ class SitemapCrawl:
             document = self._sitemap(url)
             if document is None:
                 continue
-            queue.extend(child for child in document["sitemaps"] if is_product_sitemap(child))
-            pages.extend(document["pages"])
+            queue.extend(child for child in document["sitemaps"] if is_product_sitemap(child) and self._followable(child))
+            pages.extend(page for page in document["pages"] if self._followable(page))
         return product_urls(pages, self.product_url_pattern)
+
+    def _followable(self, url: str) -> bool:
+        """Whether ``url`` is an http(s) URL on the site's hosts (others are counted in ``refused_urls``)."""
+        problem = url_problem(url, allowed_hosts=self.client.allowed_hosts)
+        if problem is not None:
+            self.refused_urls[problem[0].value] += 1
+            log.debug("not following %s: %s", url[:200], problem[1])
+        return problem is None
 
     def _sitemap(self, url: str) -> dict[str, list[str]] | None:
         done = self.frontier.get(url)
@@ -77,7 +89,7 @@ class SitemapCrawl:
             resp = self.client.get(url)
             if resp.status != 200:
                 raise FetchError(f"{url}: HTTP {resp.status}")
-            parsed = parse_sitemap(resp.body)
+            parsed = parse_sitemap(resp.body, max_bytes=self.client.max_response_bytes)
         except RobotsDisallowedError:
             log.info("sitemap %s is disallowed by robots.txt", url)
             return None
@@ -87,6 +99,10 @@ class SitemapCrawl:
             log.error("sitemap skipped: %s", err)
             self.errors.append(f"{url}: {err}" if isinstance(err, ValueError) else str(err))
             return None
+        if parsed.error:
+            log.error("sitemap %s: %s; keeping the %d URLs before it", url, parsed.error,
+                      len(parsed.pages) + len(parsed.sitemaps))
+            self.errors.append(f"{url}: {parsed.error} (kept the {len(parsed.pages) + len(parsed.sitemaps)} URLs before it)")
         document = {"sitemaps": parsed.sitemaps, "pages": parsed.pages}
         self.frontier.put(url, "sitemap", document)
         return document
@@ -130,13 +146,40 @@ class SitemapCrawl:
             self.pages_opted_out += 1
             return {"final_url": url, "product": None, "how": "opted_out"}
         html = resp.body.decode("utf-8", errors="replace")
-        found = extract_product(html)
+        problems: list[str] = []
+        try:
+            found = extract_product(html, problems)
+            final_url = self._canonical(url, html)
+        except Exception as err:  # noqa: BLE001 (one page's markup must not cost the crawl)
+            log.exception("product page %s could not be read", url)
+            self.errors.append(f"{url}: page not readable ({describe(err)})")
+            return {"final_url": url, "product": None, "how": "malformed"}
+        self.errors.extend(f"{url}: {problem}" for problem in problems)
         if found is None:
             self.pages_without_product += 1
             log.warning("no JSON-LD Product or Open Graph product data on %s", url)
             return {"final_url": url, "product": None, "how": "none"}
         product, how = found
-        return {"final_url": urljoin(url, canonical_url(html) or url), "product": product, "how": how}
+        return {"final_url": final_url, "product": product, "how": how}
+
+    def _canonical(self, url: str, html: str) -> str:
+        """The page's canonical URL when it is an http(s) URL on the site's hosts, else the URL fetched."""
+        href = canonical_url(html)
+        if not href:
+            return url
+        try:
+            target = urljoin(url, href)
+        except ValueError:
+            target = href
+        return target if self._followable(target) else url
+
+
+def _resolved(page_url: str, url: str) -> str:
+    """``url`` relative to the page, or as it is when it does not parse (downloads record it as bad_url)."""
+    try:
+        return urljoin(page_url, url)
+    except ValueError:
+        return url
 
 
 def url_handle(page_url: str) -> str:
@@ -156,7 +199,7 @@ def normalise_page_product(
 ) -> ProductRecord:
     """A JSON-LD / Open Graph product as a :class:`ProductRecord` (relative image URLs resolved)."""
     prices = [p for p in (parse_price(v) for v in product.get("prices", [])) if p is not None]
-    images = [urljoin(page_url, url) for url in product.get("images", []) if url]
+    images = [_resolved(page_url, url) for url in product.get("images", []) if isinstance(url, str) and url]
     return ProductRecord(
         site=site,
         product_id=_product_id(product, page_url),

@@ -84,12 +84,26 @@ def parse_price(value: Any) -> float | None:
 
 
 def normalise_image_url(url: str, *, base_scheme: str) -> str:
-    """Give protocol-relative URLs (``//cdn...``) the site's scheme; drop fragments."""
+    """Give protocol-relative URLs (``//cdn...``) the site's scheme; drop fragments.
+
+    A URL that does not parse is kept as it is: the download stage records it as ``bad_url``.
+    """
     url = url.strip()
     if url.startswith("//"):
         url = f"{base_scheme}:{url}"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+def _same_file_key(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.lower()
+    return f"{parts.netloc}{parts.path}".lower()
 
 
 def unique_image_urls(urls: list[str], *, base_scheme: str) -> list[str]:
@@ -100,8 +114,7 @@ def unique_image_urls(urls: list[str], *, base_scheme: str) -> list[str]:
         if not url:
             continue
         normal = normalise_image_url(url, base_scheme=base_scheme)
-        parts = urlsplit(normal)
-        key = f"{parts.netloc}{parts.path}".lower()
+        key = _same_file_key(normal)
         if key not in seen:
             seen.add(key)
             result.append(normal)

@@ -161,7 +161,7 @@ class CollectionsCrawl:
                 break
             url = listing_page_url(listing, page=page, limit=page_size)
             try:
-                items = self._page(url, lambda: fetch_json_list(self.shop.client, url, "collections", self.shop.frontier))
+                listed = self._page(url, lambda: fetch_json_list(self.shop.client, url, "collections", self.shop.frontier))
             except BudgetSpent:
                 log.warning("%s: crawl.collections.max_requests spent while listing collections", listing)
                 break
@@ -170,8 +170,8 @@ class CollectionsCrawl:
             except FetchError as err:
                 self._error(f"collections listing: {err}")
                 break
-            collections += items
-            if len(items) < page_size:
+            collections += listed.items
+            if listed.listed < page_size:
                 self.listing_complete = True
                 break
         self.listed = len(collections)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pakfashion.common.errors import StageError, describe
 from pakfashion.common.files import write_json, write_jsonl
 from pakfashion.config import CrawlConfig, Platform, SiteConfig, WebConfig
 from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
@@ -20,8 +21,9 @@ from pakfashion.crawling.record import ProductRecord
 from pakfashion.crawling.shopify import (
     ShopifyCrawl,
     iter_shopify_products,
-    looks_like_shopify,
+    listing_page_url,
     normalise_shopify_product,
+    shopify_evidence,
 )
 from pakfashion.crawling.shopify_collections import CollectionsCrawl
 from pakfashion.web import HostBlockedError, PoliteClient
@@ -33,8 +35,12 @@ log = logging.getLogger(__name__)
 CRAWL_CONNECTIONS = 2
 
 
-class CrawlError(RuntimeError):
-    """The site cannot be crawled as configured (unknown platform, robots.txt, ...)."""
+class CrawlError(StageError):
+    """The site cannot be crawled as configured (unknown platform, robots.txt unreadable, ...)."""
+
+
+class NothingForUs(Exception):
+    """The site says no (robots.txt, Content-Signal): the crawl ends with its reason, and succeeds."""
 
 
 @dataclass
@@ -48,8 +54,12 @@ class CrawlReport:
     started_at: str
     finished_at: str = ""
     platform: str = ""
+    # What the platform was recognised by (products.json, a Shopify header, product pages in sitemaps).
+    platform_evidence: str = ""
     opted_out: bool = False
     stopped_reason: str | None = None
+    # The crawl could not do its work (the user must act): the stage exits 1 after writing this report.
+    failed: bool = False
     products: int = 0
     duplicates_skipped: int = 0
     filtered_by_site_rules: int = 0
@@ -88,18 +98,20 @@ def passes_site_rules(record: ProductRecord, site: SiteConfig) -> bool:
     return not {t.lower() for t in record.tags} & {t.lower() for t in site.exclude_tags}
 
 
-def detect_platform(client: PoliteClient, site: SiteConfig, pages: SitemapCrawl) -> Platform:
-    """The site's platform: as configured, or probed (Shopify JSON first, then sitemaps).
+def detect_platform(client: PoliteClient, site: SiteConfig, shop: ShopifyCrawl,
+                    pages: SitemapCrawl) -> tuple[Platform, str]:
+    """The site's platform and what it was recognised by: as configured, or probed (Shopify first).
 
     Raises:
         CrawlError: naming the site and everything that was tried.
     """
     if site.platform is not Platform.auto:
-        return site.platform
-    if looks_like_shopify(client, site.base_url):
-        return Platform.shopify
+        return site.platform, "site.platform"
+    evidence = shopify_evidence(shop, site.base_url)
+    if evidence:
+        return Platform.shopify, evidence
     if pages.product_page_urls():
-        return Platform.sitemap
+        return Platform.sitemap, "product pages in the sitemaps"
     refusals = client.refusals(site.base_url)
     if refusals:
         raise HostBlockedError(f"{site.base_url}: {refusals} refusals or bot challenges while probing the platform")
@@ -108,6 +120,24 @@ def detect_platform(client: PoliteClient, site: SiteConfig, pages: SitemapCrawl)
         f"({site.base_url.rstrip('/')}/products.json) and product pages in the sitemaps {pages.roots()} "
         f"(site.product_url_pattern={site.product_url_pattern!r}). Set site.platform or site.sitemap_urls."
     )
+
+
+def check_robots(client: PoliteClient, site: SiteConfig) -> None:
+    """Stop before probing when robots.txt cannot be read or shuts the whole site to us.
+
+    Raises:
+        CrawlError: robots.txt answered 5xx or could not be fetched (RFC 9309: disallow all until read).
+        NothingForUs: robots.txt disallows both the home page and the product listing for our agent.
+    """
+    snapshot = client.robots.snapshot(site.base_url)
+    if snapshot.policy == "disallow_all":
+        raise CrawlError(
+            f"site {site.name!r}: {snapshot.url} could not be read ({snapshot.error}); RFC 9309 treats the "
+            "site as disallowed until it can be. Crawl again later, or drop the site."
+        )
+    listing = listing_page_url(f"{site.base_url.rstrip('/')}/products.json", page=1, limit=1)
+    if not client.robots.allowed(site.base_url) and not client.robots.allowed(listing):
+        raise NothingForUs(f"robots.txt disallows {site.base_url} for {client.robots.agent_token}")
 
 
 def remembered_platform(frontier: Frontier, site: SiteConfig) -> Platform | None:
@@ -138,11 +168,15 @@ def iter_records(
                 yield normalise_shopify_product(
                     raw, site=site.name, base_url=site.base_url, currency=site.currency, crawled_at=now_iso()
                 )
-            except (KeyError, TypeError, ValueError) as err:
-                shop.errors.append(f"product {raw.get('id')!r}: malformed ({err!r})")
+            except Exception as err:  # noqa: BLE001 (one product's shape must not cost the others)
+                shop.errors.append(f"product {str(raw.get('id'))[:40]!r}: malformed ({describe(err)})")
         return
     for url, product, how in pages.products(pages.product_page_urls()):
-        yield normalise_page_product(url, product, how, site=site.name, currency=site.currency, crawled_at=now_iso())
+        try:
+            yield normalise_page_product(url, product, how, site=site.name, currency=site.currency,
+                                         crawled_at=now_iso())
+        except Exception as err:  # noqa: BLE001
+            pages.errors.append(f"{url}: product malformed ({describe(err)})")
 
 
 def collect_products(records: Iterator[ProductRecord], site: SiteConfig, report: CrawlReport) -> list[ProductRecord]:
@@ -182,7 +216,10 @@ def crawl_site(
             report.opted_out = True
             report.stopped_reason = "Content-Signal ai-train=no"
         else:
-            platform = remembered_platform(frontier, site) or detect_platform(client, site, pages)
+            check_robots(client, site)
+            remembered = remembered_platform(frontier, site)
+            platform, report.platform_evidence = (remembered, "a previous run of this snapshot") if remembered \
+                else detect_platform(client, site, shop, pages)
             frontier.put(f"platform:{site.base_url}", "platform", platform.value)
             report.platform = platform.value
             records = collect_products(iter_records(platform, site, shop, pages), site, report)
@@ -192,6 +229,14 @@ def crawl_site(
     except HostBlockedError as err:
         log.error("%s blocked us, stopping this site: %s", site.name, err)
         report.stopped_reason = f"blocked: {err}"
+    except NothingForUs as err:
+        log.warning("%s: %s; nothing to crawl", site.name, err)
+        report.stopped_reason = str(err)
+    except CrawlError as err:
+        report.stopped_reason, report.failed = str(err), True
+    except Exception as err:  # a bug: the report and the products so far are written, then the stage fails
+        log.exception("%s: the crawl failed unexpectedly", site.name)
+        report.stopped_reason, report.failed = f"unexpected error: {describe(err)}", True
     finally:
         client.close()
     if collections is not None:
@@ -200,7 +245,8 @@ def crawl_site(
         report.collections = collections.to_dict()
     report.products = len(records)
     report.pages = {"opted_out": pages.pages_opted_out, "without_product": pages.pages_without_product,
-                    "x_robots_tag": dict(pages.x_robots_tags), "finished": frontier.count()}
+                    "x_robots_tag": dict(pages.x_robots_tags), "refused_urls": dict(pages.refused_urls),
+                    "finished": frontier.count()}
     report.robots = [snap.to_dict() for snap in client.robots.snapshots()]
     report.http = dict(sorted(client.stats.items()))
     report.finished_at = now_iso()

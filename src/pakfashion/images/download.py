@@ -21,6 +21,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from pakfashion.common.errors import describe
 from pakfashion.common.files import write_bytes_atomic, write_text_atomic
 from pakfashion.config import DownloadConfig, WebConfig
 from pakfashion.contracts import STORED_STATUSES, ImageRow, ImageStatus
@@ -33,6 +34,7 @@ from pakfashion.images.normalise import (
 )
 from pakfashion.web import FetchError, PoliteClient, RobotsDisallowedError
 from pakfashion.web.robots import host_key
+from pakfashion.web.urls import url_problem
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,23 @@ class ImageDownloader:
         self._slots_lock = threading.Lock()
 
     def __call__(self, task: ImageTask) -> ImageRow:
+        """The image's row: from the ledger when a run already finished it, else downloaded now.
+
+        A URL that is not http(s), or does not parse, is not requested; one image's unexpected failure
+        is its row's error (retried next run), never the others'.
+        """
+        problem = url_problem(task.url)
+        if problem is not None:
+            return ImageRow(task.site, task.product_id, task.position, task.url, ImageStatus(problem[0].value),
+                            error=problem[1])
+        try:
+            return self._row(task)
+        except Exception as err:  # noqa: BLE001 (one image's bug must not cost the others)
+            log.exception("image %s failed unexpectedly", task.url)
+            return ImageRow(task.site, task.product_id, task.position, task.url, ImageStatus.fetch_failed,
+                            error=f"unexpected error: {describe(err)}")
+
+    def _row(self, task: ImageTask) -> ImageRow:
         done = self.ledger.get(task.url)
         if done is not None and self._still_valid(done):
             return ImageRow(**{**done, "site": task.site, "product_id": task.product_id,
@@ -192,7 +211,7 @@ def build_client(web: WebConfig, settings: DownloadConfig, *, processes: int) ->
     """The web client at the download's pace, one connection per thread, images capped at ``download.max_bytes``."""
     # Each process spaces its own requests, so a host's spacing is shared out between processes.
     return PoliteClient(web, min_delay_s=settings.min_delay_s * processes, pool_size=settings.workers,
-                        max_response_bytes=settings.max_bytes)
+                        max_response_bytes=settings.max_bytes, deadline_s=settings.deadline_s)
 
 
 def download_shard(shard: Shard) -> tuple[list[ImageRow], dict[str, int]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import imagehash
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
+from pakfashion.common.errors import describe
 from pakfashion.config import DownloadConfig, ResizeMode
 
 EXIF_ORIENTATION = 0x0112
@@ -83,7 +84,7 @@ def decode(data: bytes, policy: ImagePolicy) -> tuple[Image.Image, str]:
                 return _to_rgb(_oriented(opened)), source_format
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as err:
-        raise Rejected("decode_failed", f"{type(err).__name__}: {err}") from err
+        raise Rejected("decode_failed", describe(err)) from err
 
 
 def reshape(image: Image.Image, policy: ImagePolicy) -> Image.Image:

@@ -3,7 +3,9 @@
 from pakfashion.web.http import (
     FetchError,
     HostBlockedError,
+    HostStalledError,
     PoliteClient,
+    RefusedUrlError,
     Response,
     RobotsDisallowedError,
 )
@@ -13,8 +15,10 @@ from pakfashion.web.throttle import HostThrottle
 __all__ = [
     "FetchError",
     "HostBlockedError",
+    "HostStalledError",
     "HostThrottle",
     "PoliteClient",
+    "RefusedUrlError",
     "Response",
     "RobotsCache",
     "RobotsDisallowedError",

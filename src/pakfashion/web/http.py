@@ -8,10 +8,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import NoReturn
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from pakfashion.config import WebConfig
 from pakfashion.web.optout import forbids_ai_use
@@ -20,9 +21,11 @@ from pakfashion.web.throttle import HostThrottle
 from pakfashion.web.transport import (
     BodyTooLargeError,
     RawResponse,
+    StalledError,
     Transport,
     TransportError,
 )
+from pakfashion.web.urls import UrlProblem, url_problem
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,20 @@ class RobotsDisallowedError(FetchError):
     """robots.txt forbids the URL for our agent; it was not requested."""
 
 
+class RefusedUrlError(FetchError):
+    """The URL is not one we request (``problem``: another scheme, unparseable, another host's)."""
+
+    def __init__(self, url: str, problem: UrlProblem, why: str) -> None:
+        super().__init__(f"{url[:300]}: {problem.value}: {why}")
+        self.problem = problem
+
+
 class HostBlockedError(FetchError):
-    """The host keeps refusing us (401/403/430, bot challenges): stop crawling it, don't fight it."""
+    """The host keeps refusing us (401/403/430, bot challenges) or stalls: stop asking it, don't fight it."""
+
+
+class HostStalledError(HostBlockedError):
+    """The host went silent or dribbled past the deadline ``web.max_stalls`` times: given up."""
 
 
 # Bot-challenge pages (Cloudflare, PerimeterX, Akamai, reCAPTCHA walls) answer 200 with HTML.
@@ -62,8 +77,9 @@ def looks_like_challenge(resp: Response) -> bool:
 
 @dataclass(frozen=True)
 class Response(RawResponse):
-    url: str
-    elapsed_s: float
+    # Defaults only because RawResponse's last field has one; the client always sets both.
+    url: str = ""
+    elapsed_s: float = 0.0
 
     @property
     def content_type(self) -> str:
@@ -106,6 +122,7 @@ class PoliteClient:
         pool_size: int,
         allowed_hosts: set[str] | None = None,
         max_response_bytes: int | None = None,
+        deadline_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         seed: int = 0,
     ) -> None:
@@ -116,9 +133,12 @@ class PoliteClient:
             pool_size: keep-alive connections per host (at least the threads sharing this client).
             allowed_hosts: hosts redirects may lead to; None allows any.
             max_response_bytes: a stage's own body cap (images); None keeps ``web.max_response_bytes``.
+            deadline_s: a stage's own total deadline per request (images); None keeps ``web.deadline_s``.
         """
         self.settings = settings
-        self.transport = Transport(user_agent=settings.user_agent, timeout_s=settings.timeout_s, pool_size=pool_size)
+        self.transport = Transport(user_agent=settings.user_agent, timeout_s=settings.timeout_s,
+                                   deadline_s=settings.deadline_s if deadline_s is None else deadline_s,
+                                   pool_size=pool_size)
         self.robots = RobotsCache(self.transport, user_agent=settings.user_agent)
         self.throttle = HostThrottle(min_delay_s=min_delay_s, sleep=sleep)
         self.allowed_hosts = allowed_hosts
@@ -126,6 +146,9 @@ class PoliteClient:
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         self._refusals: Counter[str] = Counter()
+        self._stalls: Counter[str] = Counter()
+        # Host → why it was given up: later URLs of that host are not requested.
+        self.given_up: dict[str, str] = {}
         self._sleep = sleep
         self._rng = random.Random(seed)
 
@@ -146,8 +169,16 @@ class PoliteClient:
         """Whether the response's ``X-Robots-Tag`` lines say ``noai``/``noimageai`` to everyone or to us."""
         return forbids_ai_use(resp.headers.get("x-robots-tag", []), agent_token=self.robots.agent_token)
 
+    def check_url(self, url: str) -> None:
+        """RefusedUrlError unless ``url`` is an http(s) URL on an allowed host (nothing is requested)."""
+        problem = url_problem(url, allowed_hosts=self.allowed_hosts)
+        if problem is not None:
+            self.count(f"refused_url/{problem[0].value}")
+            raise RefusedUrlError(url, *problem)
+
     def get(self, url: str) -> Response:
         """Fetch ``url`` politely, following redirects that stay within the allowed hosts."""
+        self.check_url(url)
         for _ in range(MAX_REDIRECTS + 1):
             resp = self._get_with_retries(url)
             location = resp.header("location")
@@ -157,24 +188,31 @@ class PoliteClient:
         raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
     def _redirect_target(self, url: str, location: str) -> str:
-        target = urljoin(url, location)
-        host = urlsplit(target).hostname or ""
-        if self.allowed_hosts is not None and host not in self.allowed_hosts:
-            raise FetchError(f"{url}: redirect to {target} leaves the allowed hosts {sorted(self.allowed_hosts)}")
+        try:
+            target = urljoin(url, location)
+        except ValueError as err:
+            raise FetchError(f"{url}: redirect to an unparseable Location {location[:200]!r} ({err})") from err
+        problem = url_problem(target, allowed_hosts=self.allowed_hosts)
+        if problem is not None:
+            self.count(f"refused_redirect/{problem[0].value}")
+            raise FetchError(f"{url}: redirect to {target[:300]} refused: {problem[1]}")
         return target
 
     def _get_with_retries(self, url: str) -> Response:
         host = host_key(url)
+        if host in self.given_up:
+            raise HostBlockedError(f"{url}: not requested, {host} was given up ({self.given_up[host]})")
         self._check_robots(url, host)
         for attempt in range(self.settings.max_retries + 1):
             self.throttle.wait(host)
             try:
                 resp = self._request(url)
+            except StalledError as err:
+                self._stalled(url, host, err)
             except TransportError as err:
-                reason = str(err).split(":", 1)[0]
                 if attempt == self.settings.max_retries:
-                    raise FetchError(f"{url}: {reason}: {err}") from err
-                self._pause(host, attempt, reason, None)
+                    raise FetchError(f"{url}: {err}") from err
+                self._pause(host, attempt, err.reason, None)
                 continue
             if resp.status in BLOCK_STATUSES or (resp.status == 200 and looks_like_challenge(resp)):
                 self._refuse(url, host, f"HTTP {resp.status}" if resp.status != 200 else "bot challenge page")
@@ -192,8 +230,20 @@ class PoliteClient:
             self._refusals[host] += 1
             refusals = self._refusals[host]
         if refusals >= self.settings.max_refusals:
+            self.given_up[host] = f"{refusals} refusals, the last {what}"
             raise HostBlockedError(f"{url}: {what}; {refusals} refusals from {host}, giving the host up")
         raise FetchError(f"{url}: {what} (refusal {refusals}/{self.settings.max_refusals} from {host})")
+
+    def _stalled(self, url: str, host: str, err: StalledError) -> NoReturn:
+        """A stall is not retried (another wait as long); ``web.max_stalls`` of them give the host up."""
+        self.count(f"stalled/{err.reason}")
+        with self._stats_lock:
+            self._stalls[host] += 1
+            stalls = self._stalls[host]
+        if stalls >= self.settings.max_stalls:
+            self.given_up[host] = f"{stalls} stalled responses, the last: {err}"
+            raise HostStalledError(f"{url}: {err}; {stalls} stalls from {host}, giving the host up") from err
+        raise FetchError(f"{url}: {err} (stall {stalls}/{self.settings.max_stalls} from {host})") from err
 
     def _check_robots(self, url: str, host: str) -> None:
         if not self.robots.allowed(url):

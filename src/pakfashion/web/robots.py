@@ -12,12 +12,8 @@ from urllib.parse import urljoin, urlsplit
 
 from protego import Protego
 
-from pakfashion.web.transport import (
-    BodyTooLargeError,
-    RawResponse,
-    Transport,
-    TransportError,
-)
+from pakfashion.web.transport import RawResponse, Transport, TransportError
+from pakfashion.web.urls import is_fetchable
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +35,10 @@ class RobotsSnapshot:
     policy: str
     error: str | None = None
     content_signals: dict[str, str] = field(default_factory=dict)
+    # Where robots.txt redirected to, in order (RFC 9309 §2.3.1.2: the last one is the file read).
+    redirects: list[str] = field(default_factory=list)
+    # Bytes beyond ROBOTS_MAX_BYTES were not read (RFC 9309 §2.5); the rules are the first part's.
+    truncated: bool = False
 
     @property
     def sha256(self) -> str:
@@ -53,6 +53,8 @@ class RobotsSnapshot:
             "fetched_at": self.fetched_at,
             "error": self.error,
             "content_signals": self.content_signals,
+            "redirects": self.redirects,
+            "truncated": self.truncated,
             "text": self.text,
         }
 
@@ -126,30 +128,46 @@ class RobotsCache:
                 self._snapshots[host] = snapshot
                 self._parsers[host] = Protego.parse(snapshot.text) if snapshot.policy == "parsed" else None
 
-    def _get_following_redirects(self, url: str) -> RawResponse:
-        """GET robots.txt, following up to five redirects (RFC 9309 §2.3.1.2), e.g. http → https://www."""
-        resp = self._transport.get(url, max_bytes=ROBOTS_MAX_BYTES)
+    def _get_following_redirects(self, url: str, redirects: list[str]) -> RawResponse:
+        """GET robots.txt, following up to five redirects (RFC 9309 §2.3.1.2), e.g. http → https://www.
+
+        Only the first ROBOTS_MAX_BYTES are read; each redirect target is appended to ``redirects``.
+        """
+        resp = self._transport.get(url, max_bytes=ROBOTS_MAX_BYTES, truncate=True)
         for _ in range(ROBOTS_MAX_REDIRECTS):
             location = resp.header("location")
             if resp.status not in (301, 302, 303, 307, 308) or not location:
                 break
-            resp = self._transport.get(urljoin(url, location), max_bytes=ROBOTS_MAX_BYTES)
+            target = urljoin(redirects[-1] if redirects else url, location)
+            if not is_fetchable(target):
+                raise TransportError("bad_redirect", f"robots.txt redirects to {target[:200]!r}")
+            redirects.append(target)
+            resp = self._transport.get(target, max_bytes=ROBOTS_MAX_BYTES, truncate=True)
         return resp
 
     def _fetch(self, host: str) -> RobotsSnapshot:
         url = f"{host}/robots.txt"
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        redirects: list[str] = []
         try:
-            resp = self._get_following_redirects(url)
-        except (TransportError, BodyTooLargeError) as err:
+            resp = self._get_following_redirects(url, redirects)
+        except (TransportError, ValueError) as err:
             log.warning("robots.txt unreachable at %s (%s): disallowing the host (RFC 9309)", url, err)
-            return RobotsSnapshot(url, None, "", now, "disallow_all", error=str(err))
+            return RobotsSnapshot(url, None, "", now, "disallow_all", error=str(err), redirects=redirects)
         if resp.status >= 500:
             log.warning("robots.txt at %s answered %d: disallowing the host (RFC 9309)", url, resp.status)
-            return RobotsSnapshot(url, resp.status, "", now, "disallow_all", error=f"HTTP {resp.status}")
+            return RobotsSnapshot(url, resp.status, "", now, "disallow_all", error=f"HTTP {resp.status}",
+                                  redirects=redirects)
         if resp.status >= 400 or 300 <= resp.status < 400:
             # 4xx, or redirects beyond the five we follow: "unavailable", allow all (RFC 9309 §2.3.1).
             log.info("robots.txt at %s answered %d: allowing all (RFC 9309)", url, resp.status)
-            return RobotsSnapshot(url, resp.status, "", now, "allow_all")
-        text = resp.body.decode("utf-8", errors="replace")
-        return RobotsSnapshot(url, resp.status, text, now, "parsed", content_signals=parse_content_signals(text))
+            return RobotsSnapshot(url, resp.status, "", now, "allow_all", redirects=redirects)
+        body = resp.body
+        if resp.truncated:
+            # Rules are lines: drop the line the cap cut in two.
+            body = body[: body.rfind(b"\n") + 1]
+            log.warning("robots.txt at %s is larger than %d bytes: reading only its first part (RFC 9309 §2.5)",
+                        url, ROBOTS_MAX_BYTES)
+        text = body.decode("utf-8", errors="replace")
+        return RobotsSnapshot(url, resp.status, text, now, "parsed", content_signals=parse_content_signals(text),
+                              redirects=redirects, truncated=resp.truncated)
