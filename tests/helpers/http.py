@@ -1,9 +1,14 @@
-"""A scripted loopback HTTP server for unit tests of the web layer (like img2dataset's http_server)."""
+"""A scripted loopback HTTP server for unit tests of the web layer (like img2dataset's http_server).
+
+A route answers with :class:`Reply` objects in order, or with a behaviour: a function given the request
+handler, for the hostile cases that no well-formed reply can express (dribbled bytes, a stalled
+connection, a body that never ends).
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,21 +22,27 @@ class Reply:
     headers: dict[str, str | list[str]] = field(default_factory=dict)
 
 
+Behaviour = Callable[[BaseHTTPRequestHandler], None]
+
+
 @dataclass
 class Script:
-    """path → list of replies served in order (the last one repeats); every request is logged."""
+    """path → list of replies or behaviours served in order (the last one repeats); every request is logged."""
 
-    routes: dict[str, list[Reply]]
+    routes: dict[str, list[Reply | Behaviour]]
     log: list[tuple[str, str]] = field(default_factory=list)
 
-    def next_reply(self, path: str) -> Reply:
+    def next_reply(self, path: str) -> Reply | Behaviour:
         replies = self.routes.get(path) or self.routes.get(path.split("?")[0]) or [Reply(404, b"not found")]
         return replies.pop(0) if len(replies) > 1 else replies[0]
 
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.log]
+
 
 @contextmanager
-def scripted_server(routes: dict[str, list[Reply]]) -> Iterator[tuple[str, Script]]:
-    """Serve ``routes`` on 127.0.0.1; yields (base_url, script)."""
+def scripted_server(routes: dict[str, list[Reply | Behaviour]], *, host: str = "127.0.0.1") -> Iterator[tuple[str, Script]]:
+    """Serve ``routes`` on ``host`` (a loopback address); yields (base_url, script)."""
     script = Script(routes)
 
     class Handler(BaseHTTPRequestHandler):
@@ -40,6 +51,9 @@ def scripted_server(routes: dict[str, list[Reply]]) -> Iterator[tuple[str, Scrip
         def do_GET(self) -> None:  # noqa: N802 (http.server API)
             script.log.append((self.path, self.headers.get("User-Agent", "")))
             reply = script.next_reply(self.path)
+            if callable(reply):
+                reply(self)
+                return
             self.send_response(reply.status)
             for key, values in reply.headers.items():
                 for value in [values] if isinstance(values, str) else values:
@@ -51,11 +65,12 @@ def scripted_server(routes: dict[str, list[Reply]]) -> Iterator[tuple[str, Scrip
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", script
+        yield f"http://{host}:{server.server_address[1]}", script
     finally:
         server.shutdown()
         server.server_close()

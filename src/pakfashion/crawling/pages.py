@@ -16,6 +16,7 @@ from pakfashion.crawling.record import (
     distinct,
     html_to_text,
     parse_price,
+    resolve_url,
     unique_image_urls,
 )
 from pakfashion.crawling.sitemap import is_product_sitemap, parse_sitemap, product_urls
@@ -174,14 +175,6 @@ class SitemapCrawl:
         return target if self._followable(target) else url
 
 
-def _resolved(page_url: str, url: str) -> str:
-    """``url`` relative to the page, or as it is when it does not parse (downloads record it as bad_url)."""
-    try:
-        return urljoin(page_url, url)
-    except ValueError:
-        return url
-
-
 def url_handle(page_url: str) -> str:
     """The last path segment of a page URL without its extension: ``/kids/girls/x-AT0031.html`` → ``x-AT0031``."""
     slug = urlsplit(page_url).path.rstrip("/").rsplit("/", 1)[-1]
@@ -199,7 +192,7 @@ def normalise_page_product(
 ) -> ProductRecord:
     """A JSON-LD / Open Graph product as a :class:`ProductRecord` (relative image URLs resolved)."""
     prices = [p for p in (parse_price(v) for v in product.get("prices", [])) if p is not None]
-    images = [_resolved(page_url, url) for url in product.get("images", []) if isinstance(url, str) and url]
+    images = [resolve_url(page_url, url) for url in product.get("images", []) if isinstance(url, str) and url]
     return ProductRecord(
         site=site,
         product_id=_product_id(product, page_url),

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from html import unescape
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from parsel import Selector
 
@@ -96,6 +96,14 @@ def normalise_image_url(url: str, *, base_scheme: str) -> str:
     except ValueError:
         return url
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+
+
+def resolve_url(base: str, url: str) -> str:
+    """``url`` relative to ``base``, or as it is when it does not parse (downloads record it as bad_url)."""
+    try:
+        return urljoin(base, url)
+    except ValueError:
+        return url
 
 
 def _same_file_key(url: str) -> str:

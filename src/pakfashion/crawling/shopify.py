@@ -17,6 +17,7 @@ from pakfashion.crawling.record import (
     distinct,
     html_to_text,
     parse_price,
+    resolve_url,
     unique_image_urls,
 )
 from pakfashion.web import FetchError, HostBlockedError, PoliteClient, Response
@@ -428,7 +429,8 @@ def normalise_shopify_product(raw: dict[str, Any], *, site: str, base_url: str, 
         tags=_tags(raw.get("tags")),
         price=min(prices) if prices else None,
         currency=currency,
-        image_urls=unique_image_urls(_image_sources(raw.get("images")), base_scheme=scheme),
+        image_urls=unique_image_urls([resolve_url(base_url, src) for src in _image_sources(raw.get("images"))],
+                                     base_scheme=scheme),
         crawled_at=crawled_at,
         source=SOURCE,
         vendor=str(raw.get("vendor") or ""),
