@@ -171,7 +171,8 @@ def test_excluded_rows_with_reason_and_signal(tmp_path: Path) -> None:
     shown = views.explained(frame)
     assert shown["product_url"].tolist() == ["[open](http://127.0.0.1/k1)", "open"]
     assert shown["evidence"].tolist() == [
-        "**+3.0 children** options: &#x27;age size 2-3Y&#x27;<br>**-1.0 children** options: &#x27;adult size XL&#x27;", ""]
+        r"**\+3\.0 children** options\: &#x27;age size 2\-3Y&#x27;<br>"
+        r"**\-1\.0 children** options\: &#x27;adult size XL&#x27;", ""]  # Markdown syntax escaped
     with pytest.raises(DataMissing, match="dvc repro csv"):
         data.load_excluded(tmp_path / "absent.csv")
 

@@ -118,7 +118,9 @@ def show_excluded(store: AppData, reason: str, site: str) -> tuple[pd.DataFrame,
     except DataMissing as err:
         return EMPTY, message(err)
     rows = data.filter_excluded(frame, reason=choice(reason), site=choice(site))
-    counts = ", ".join(f"{reason} {n}" for reason, n in frame["reason"].value_counts().sort_index().items())
+    counts = ", ".join(
+        f"{views.markdown_text(reason)} {n}" for reason, n in frame["reason"].value_counts().sort_index().items()
+    )
     return views.explained(rows), f"**{len(rows)}** of {len(frame)} excluded products shown ({counts or 'none'})"
 
 

@@ -1,9 +1,14 @@
-"""HTML and Markdown the app shows, from plain rows: dataset cards, page lines, links, messages."""
+"""HTML and Markdown the app shows, from plain rows: dataset cards, page lines, links, messages.
+
+Every value from the web (captions, titles, evidence, URLs) is hostile: it is escaped wherever it becomes
+HTML or Markdown, so markup shows as text, and it becomes a link only when it is an http(s) URL.
+"""
 
 from __future__ import annotations
 
 import html
-from urllib.parse import quote
+import re
+from urllib.parse import quote, urlsplit
 
 import pandas as pd
 
@@ -24,16 +29,52 @@ CARD_CSS = """
 """
 
 
+LINK_SCHEMES = frozenset({"http", "https"})
+# What a link target keeps as is (beside letters, digits and ``-._~``); the rest is percent-encoded, among it
+# what could end a Markdown link or an HTML attribute: spaces, quotes, ``()<>[]``, backslash, backtick.
+URL_KEPT = "/:?#&=+%@!$*,;~"
+# Markdown and GFM syntax (emphasis, links, code, tables, headings, lists, autolinks): backslash-escaped.
+MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:=^])")
+
+
+def safe_url(url: str) -> str | None:
+    """``url`` as a link target if it is an http(s) URL with a host that urllib parses, else ``None``."""
+    try:
+        parts = urlsplit(str(url).strip())  # like browsers, drops leading control characters, tabs, newlines
+    except ValueError:  # e.g. ``http://[oops/``: an unclosed IPv6 host
+        return None
+    if parts.scheme not in LINK_SCHEMES or not parts.netloc:
+        return None
+    return quote(parts.geturl(), safe=URL_KEPT)
+
+
+def markdown_text(text: str) -> str:
+    """``text`` (one line) for Markdown, shown as written: no markup, HTML, link or line break of its own."""
+    return html.escape(MARKDOWN_SYNTAX.sub(r"\\\1", " ".join(str(text).split())), quote=True)
+
+
+def html_link(url: str, label: str) -> str:
+    """An HTML link to an http(s) ``url`` (in a new tab), or the label as text for any other URL."""
+    target, text = safe_url(url), html.escape(label)
+    return f'<a href="{html.escape(target)}" target="_blank" rel="noopener noreferrer">{text}</a>' if target else text
+
+
+def markdown_link(url: str, label: str) -> str:
+    """A Markdown link to an http(s) ``url``, or the label as text for any other or no URL."""
+    target = safe_url(url)
+    return f"[{markdown_text(label)}]({target})" if target else markdown_text(label)
+
+
 def file_url(path: str) -> str:
     """The app-relative URL of a local file the app may serve."""
     return FILE_ROUTE + quote(path, safe="/")
 
 
 def dataset_cards(rows: pd.DataFrame) -> str:
-    """A grid of cards: image, caption, site, split, garment and colours, and a link to the product page."""
+    """A grid of cards: image, caption, site, split, garment and colours, and a link to the product page
+    (text only when its URL is not http(s))."""
     cards = []
     for row in rows.itertuples(index=False):
-        link = html.escape(str(row.product_url), quote=True)
         image = html.escape(file_url(str(row.image_path)), quote=True)
         meta = " · ".join(html.escape(str(v)) for v in (row.site, row.garment, ", ".join(row.colours)) if v)
         split = html.escape(str(row.split))
@@ -42,7 +83,7 @@ def dataset_cards(rows: pd.DataFrame) -> str:
             f'<a href="{image}" target="_blank" rel="noopener"><img src="{image}" loading="lazy" alt=""></a>'
             f'<figcaption class="pf-caption">{html.escape(str(row.text))}</figcaption>'
             f'<div class="pf-meta">{meta} · <span class="pf-split-{split}">{split}</span>'
-            f' · <a href="{link}" target="_blank" rel="noopener noreferrer">product page</a></div></figure>'
+            f" · {html_link(str(row.product_url), 'product page')}</div></figure>"
         )
     if not cards:
         return '<p class="pf-empty">No image matches these filters.</p>'
@@ -52,11 +93,6 @@ def dataset_cards(rows: pd.DataFrame) -> str:
 def page_line(page: Page, *, unit: str = "images") -> str:
     """``Page 2 of 4 · 93 images match`` (Markdown)."""
     return f"Page {page.number} of {page.count} · **{page.total}** {unit} match"
-
-
-def markdown_link(url: str, label: str) -> str:
-    """A Markdown link, or the label alone when there is no URL."""
-    return f"[{label}]({url})" if url else label
 
 
 def with_links(frame: pd.DataFrame, *, column: str = "product_url", label: str = "open") -> pd.DataFrame:
@@ -71,7 +107,8 @@ def evidence_markdown(evidence: str) -> str:
     lines = []
     for signal in filter(None, evidence.split(EVIDENCE_SEPARATOR)):
         where, _, weight = signal.rpartition(" (")
-        lines.append(f"**{html.escape(weight.rstrip(')'))}** {html.escape(where)}" if where else html.escape(signal))
+        weighted = f"**{markdown_text(weight.rstrip(')'))}** {markdown_text(where)}"
+        lines.append(weighted if where else markdown_text(signal))
     return "<br>".join(lines)
 
 
