@@ -13,16 +13,9 @@ PNGs are also kept in `tests/artifacts/` (git-ignored) for a look after the run.
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,12 +24,11 @@ import pytest
 from PIL import Image
 
 from tests.helpers import REPO_ROOT, configured, paths_under
+from tests.helpers.browser import UI_TIMEOUT_S, RunningApp, chromium, needs_chromium, open_tab, served_app, text_of
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", shutil.which("chromedriver") or "/usr/bin/chromedriver"))
 BASE_SD = REPO_ROOT / "assets" / "tiny" / "sd"
 RUN = "lora-world"
 PROMPT = "purple lawn kurta"
@@ -48,57 +40,8 @@ LORA_STEPS = 40
 # purple, about 30 grey levels (22-31 over seeds 0-3). 10 is a third of that and far above float noise.
 MIN_PIXEL_DIFFERENCE = 10.0
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
-STARTUP_TIMEOUT_S = 90.0
-UI_TIMEOUT_S = 60.0
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1400,1800",
-]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.network,
-    pytest.mark.skipif(
-        not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
-        reason=f"{CHROMIUM} or {CHROMEDRIVER} not installed: run `make browser` (apt-get install chromium "
-        "chromium-driver; needs root or passwordless sudo)",
-    ),
-]
-
-
-@dataclass(frozen=True)
-class RunningApp:
-    url: str
-    startup_s: float
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_file: Path) -> None:
-    """Poll ``url`` until it answers 200; fail with the app's log if it exits or takes too long."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"app exited with {process.returncode}:\n{log_file.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    pytest.fail(f"app not ready after {STARTUP_TIMEOUT_S:.0f} s:\n{log_file.read_text()[-4000:]}")
+pytestmark = [pytest.mark.slow, pytest.mark.network, needs_chromium]
 
 
 def train_world_lora(base: Path, work: Path, models: Path) -> dict[str, object]:
@@ -141,70 +84,15 @@ def app_repo(demo_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def running_app(app_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """``python -m pakfashion.app`` on ``app_repo``; the start-up time is process start to HTTP 200."""
-    pytest.importorskip("gradio", reason="the app extra is not installed: pip install -e '.[app]'")
-    work = tmp_path_factory.mktemp("app")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    log_file = work / "app.log"
-    env = {
-        **os.environ,
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "GRADIO_TEMP_DIR": str(work / "gradio"),
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "pakfashion.app",
-        "--repo",
-        str(app_repo),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with log_file.open("wb") as log:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_ready(url, process, log_file)
-            yield RunningApp(url=url, startup_s=time.perf_counter() - started)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    """``python -m pakfashion.app`` on ``app_repo``."""
+    with served_app(app_repo, tmp_path_factory.mktemp("app")) as app:
+        yield app
 
 
 @pytest.fixture()
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    """Headless Chromium with a fresh profile, no background traffic."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (test extra)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(str(CHROMEDRIVER)), options=options)
-    try:
+    with chromium(tmp_path / "chromium-profile") as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def text_of(driver: WebDriver, element_id: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, element_id).text
-
-
-def open_tab(driver: WebDriver, name: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.find_element(By.XPATH, f"//button[@role='tab' and normalize-space()='{name}']").click()
 
 
 def test_browse_search_excluded_generate_and_runs(
