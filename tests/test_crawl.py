@@ -17,7 +17,6 @@ from pakfashion.config import CrawlConfig, SiteConfig, WebConfig
 from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
 from pakfashion.crawling.record import ProductRecord
 from pakfashion.crawling.site import (
-    CrawlError,
     CrawlReport,
     crawl_site,
     write_crawl_outputs,

@@ -223,27 +223,26 @@ class PoliteClient:
             self._pause(host, attempt, f"http_{resp.status}", retry_after_s(resp.header("retry-after")))
         raise AssertionError("unreachable")
 
-    def _refuse(self, url: str, host: str, what: str) -> None:
-        """Count a refusal; the host is given up after ``max_refusals`` of them."""
+    def _refuse(self, url: str, host: str, what: str) -> NoReturn:
+        """Count a refusal; the host is given up after ``web.max_refusals`` of them."""
         self.count(f"refused/{what}")
-        with self._stats_lock:
-            self._refusals[host] += 1
-            refusals = self._refusals[host]
-        if refusals >= self.settings.max_refusals:
-            self.given_up[host] = f"{refusals} refusals, the last {what}"
-            raise HostBlockedError(f"{url}: {what}; {refusals} refusals from {host}, giving the host up")
-        raise FetchError(f"{url}: {what} (refusal {refusals}/{self.settings.max_refusals} from {host})")
+        self._strike(url, host, self._refusals, self.settings.max_refusals, "refusal", what, HostBlockedError)
 
     def _stalled(self, url: str, host: str, err: StalledError) -> NoReturn:
         """A stall is not retried (another wait as long); ``web.max_stalls`` of them give the host up."""
         self.count(f"stalled/{err.reason}")
+        self._strike(url, host, self._stalls, self.settings.max_stalls, "stall", str(err), HostStalledError)
+
+    def _strike(self, url: str, host: str, strikes: Counter[str], limit: int, kind: str, what: str,
+                give_up: type[HostBlockedError]) -> NoReturn:
+        """One more ``kind`` against ``host``: FetchError, or ``give_up`` (the host is given up) at ``limit``."""
         with self._stats_lock:
-            self._stalls[host] += 1
-            stalls = self._stalls[host]
-        if stalls >= self.settings.max_stalls:
-            self.given_up[host] = f"{stalls} stalled responses, the last: {err}"
-            raise HostStalledError(f"{url}: {err}; {stalls} stalls from {host}, giving the host up") from err
-        raise FetchError(f"{url}: {err} (stall {stalls}/{self.settings.max_stalls} from {host})") from err
+            strikes[host] += 1
+            count = strikes[host]
+        if count >= limit:
+            self.given_up[host] = f"{count} {kind}s, the last: {what}"
+            raise give_up(f"{url}: {what}; {count} {kind}s from {host}, giving the host up")
+        raise FetchError(f"{url}: {what} ({kind} {count}/{limit} from {host})")
 
     def _check_robots(self, url: str, host: str) -> None:
         if not self.robots.allowed(url):

@@ -7,7 +7,9 @@ per-read timeout, and a body cap that counts decoded bytes (Content-Encoding gzi
 
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -68,7 +70,12 @@ class Transport:
         self.timeout_s = timeout_s
         self.deadline_s = deadline_s
         self._session = requests.Session()
-        self._session.headers.update({"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"})
+        # Proxies come from the environment once per host (below), not per request: trust_env would also
+        # read ~/.netrc and the proxy variables on every request, the bulk of requests' per-request cost.
+        self._session.trust_env = False
+        self._env_proxies = urllib.request.getproxies()
+        self._proxies_by_host: dict[str, dict[str, str]] = {}
+        self._headers = {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate", "Accept": "*/*"}
         adapter = _WatchedAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -80,7 +87,8 @@ class Transport:
         """
         with WATCHDOG.watch(self.deadline_s) as deadline:
             try:
-                resp = self._session.get(url, stream=True, allow_redirects=False, timeout=self.timeout_s)
+                resp = self._session.send(self._prepared(url), stream=True, allow_redirects=False,
+                                          timeout=self.timeout_s, proxies=self._proxies(url))
             except requests.RequestException as err:
                 raise self._error(err, deadline, "while connecting or reading the headers") from err
             try:
@@ -96,6 +104,21 @@ class Transport:
                 raise self._error(err, deadline, "while reading the body") from err
             finally:
                 resp.close()
+
+    def _prepared(self, url: str) -> requests.PreparedRequest:
+        """The GET as sent: our headers only (no session cookies or auth to merge: the crawler keeps none)."""
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method="GET", url=url, headers=self._headers)
+        return prepared
+
+    def _proxies(self, url: str) -> dict[str, str]:
+        """The environment's proxies for the URL's host (``no_proxy`` honoured), worked out once per host."""
+        host = urlsplit(url).hostname or ""
+        if host not in self._proxies_by_host:
+            bypass = not self._env_proxies or urllib.request.proxy_bypass(host)
+            self._proxies_by_host[host] = {} if bypass else {
+                scheme: address for scheme, address in self._env_proxies.items() if scheme in ("http", "https")}
+        return self._proxies_by_host[host]
 
     def _read_capped(self, resp: requests.Response, max_bytes: int, truncate: bool,
                      deadline: Deadline) -> tuple[bytes, bool]:
