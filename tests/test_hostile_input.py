@@ -274,6 +274,15 @@ def test_a_gzip_sitemap_that_inflates_to_a_gigabyte_is_refused_with_memory_flat(
     assert bounds.rss_growth < 256 << 20, f"RSS grew by {bounds.rss_growth >> 20} MiB"
 
 
+def test_a_gzip_encoded_listing_page_that_inflates_to_a_gigabyte_is_cut_at_the_cap() -> None:
+    bomb = Reply(200, gzip_bomb(), {"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    with scripted_server(shopify_routes(bomb)) as (base, _):
+        records, report, bounds = crawl(shopify_site(base))
+    assert {r.product_id for r in records} == {"1", "3"}
+    assert [e for e in report.errors if "page=2" in e and f"exceeds the {WEB.max_response_bytes}-byte cap" in e]
+    assert bounds.rss_growth < 256 << 20, f"RSS grew by {bounds.rss_growth >> 20} MiB"
+
+
 def test_billion_laughs_in_a_sitemap_is_refused_and_recorded() -> None:
     with sitemap_case(Reply(200, gzip.compress(BILLION_LAUGHS))) as (base, script):
         records, report, _ = crawl(pages_site(base))
@@ -352,7 +361,9 @@ BROKEN_QUOTE = (b'{"products":[{"id":1,"title":"Lawn kurta 1","handle":"kurta-1"
     (BROKEN_QUOTE + json.dumps(product(5)).encode() + b"]}", {}, {"2", "5"}),
     # Nothing whole on the page: Shopify's own response header recognises it.
     (b'{"products":[{"id":1,"title":"Lawn', {"X-ShopId": "12345", "Powered-By": "Shopify"}, {"2"}),
-], ids=["whole-products-after-the-break", "by-the-shopify-header"])
+    # A warning printed before the JSON: still the store's listing.
+    (b"<br />\n<b>Warning</b>: cache miss<br />\n" + json.dumps({"products": [product(6)]}).encode(), {}, {"2", "6"}),
+], ids=["whole-products-after-the-break", "by-the-shopify-header", "junk-before-the-json"])
 def test_a_shopify_store_whose_first_page_is_malformed_is_still_crawled(page_one: bytes, headers: dict[str, str],
                                                                         kept: set[str]) -> None:
     broken = Reply(200, page_one, {"Content-Type": "application/json", **headers})
@@ -429,3 +440,14 @@ def test_the_crawl_stage_ends_with_a_report_and_one_line(tmp_path: Path, repo_ro
     assert "Traceback" not in output and says in output
     report = read_json(work / "data/raw/x" / CRAWL_REPORT_FILE)
     assert says in report["stopped_reason"] and report["failed"] is (code == 1)
+
+
+@pytest.mark.slow
+def test_a_bad_config_value_is_one_line_naming_the_key(tmp_path: Path, repo_root: Path) -> None:
+    work = copy_repo(repo_root, tmp_path / "repo")
+    done = subprocess.run([sys.executable, "-m", "pakfashion.crawl", "site=generic", "site.name=x",
+                           "site.base_url=http://127.0.0.1:9", "web.timeout_s=0"], cwd=work, capture_output=True,
+                          text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output
+    assert "web.timeout_s=0.0: must be greater than 0" in output

@@ -191,6 +191,12 @@ def shopify_signal(resp: Response | None, robots_text: str) -> str:
     return ""
 
 
+def looks_like_json_listing(resp: Response) -> bool:
+    """Whether a response is meant as JSON (then a parse error is a broken listing, not another platform)."""
+    return ("json" in resp.content_type or resp.body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+            or b'"products"' in resp.body[:65536])
+
+
 def shopify_evidence(shop: ShopifyCrawl, base_url: str) -> str:
     """Why the site is taken for Shopify ("" when it is not): ``/products.json`` answers a product listing,
     or, when that page is malformed even when read again, the store's headers or robots.txt say Shopify."""
@@ -202,8 +208,8 @@ def shopify_evidence(shop: ShopifyCrawl, base_url: str) -> str:
         seen.append(resp)
         if resp.status != 200:
             raise FetchError(f"{url}: HTTP {resp.status}")
-        if not resp.body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-            raise FetchError(f"{url}: not a JSON object ({resp.content_type or 'no content type'})")
+        if not looks_like_json_listing(resp):
+            raise FetchError(f"{url}: not a JSON listing ({resp.content_type or 'no content type'})")
         return parse_json_list(resp.body, url, "products")
 
     try:

@@ -21,7 +21,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from pakfashion.common.errors import describe
+from pakfashion.common.errors import StageError, describe
 from pakfashion.common.files import write_bytes_atomic, write_text_atomic
 from pakfashion.config import DownloadConfig, WebConfig
 from pakfashion.contracts import STORED_STATUSES, ImageRow, ImageStatus
@@ -280,9 +280,9 @@ def check_success_rate(rows: list[ImageRow], floor: float) -> None:
     """Raise when too few images downloaded: an empty output would poison the DVC cache."""
     usable = sum(row.status in STORED_STATUSES for row in rows)
     if not rows or usable / len(rows) < floor:
-        raise RuntimeError(
+        raise StageError(
             f"only {usable}/{len(rows)} images downloaded (download.min_success_rate={floor}); "
-            "see the error column of the ledger for why"
+            "see the error column of images.csv (paths.images_csv) for why"
         )
 
 
