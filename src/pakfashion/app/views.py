@@ -14,6 +14,7 @@ import pandas as pd
 
 from pakfashion.app.data import Page
 from pakfashion.contracts import EVIDENCE_SEPARATOR
+from pakfashion.web.urls import is_fetchable
 
 # Gradio serves files under allowed_paths at this route, relative to the app's own URL.
 FILE_ROUTE = "gradio_api/file="
@@ -29,7 +30,6 @@ CARD_CSS = """
 """
 
 
-LINK_SCHEMES = frozenset({"http", "https"})
 # What a link target keeps as is (beside letters, digits and ``-._~``); the rest is percent-encoded, among it
 # what could end a Markdown link or an HTML attribute: spaces, quotes, ``()<>[]``, backslash, backtick.
 URL_KEPT = "/:?#&=+%@!$*,;~"
@@ -38,14 +38,12 @@ MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:=^])")
 
 
 def safe_url(url: str) -> str | None:
-    """``url`` as a link target if it is an http(s) URL with a host that urllib parses, else ``None``."""
-    try:
-        parts = urlsplit(str(url).strip())  # like browsers, drops leading control characters, tabs, newlines
-    except ValueError:  # e.g. ``http://[oops/``: an unclosed IPv6 host
+    """``url`` as a link target if it is an http(s) URL with a host that urllib parses (the crawler's own
+    gate, :func:`pakfashion.web.urls.url_problem`), else ``None``."""
+    candidate = str(url).strip()
+    if not is_fetchable(candidate):
         return None
-    if parts.scheme not in LINK_SCHEMES or not parts.netloc:
-        return None
-    return quote(parts.geturl(), safe=URL_KEPT)
+    return quote(urlsplit(candidate).geturl(), safe=URL_KEPT)
 
 
 def markdown_text(text: str) -> str:
