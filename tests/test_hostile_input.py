@@ -326,6 +326,14 @@ def test_wrong_json_shapes_are_malformed_products_and_the_others_are_kept() -> N
     assert [e for e in report.errors if "no product id" in e]
 
 
+def test_an_error_per_product_is_counted_and_crawl_json_lists_the_first_thousand() -> None:
+    routes = {"/robots.txt": [NOT_FOUND], "/products.json?limit=2000&page=1": [listing(*[{"title": "x"}] * 1500, product(1))]}
+    with scripted_server(routes) as (base, _):
+        records, report, _ = crawl(shopify_site(base), settings=replace(SETTINGS, page_size=2000))
+    assert [r.product_id for r in records] == ["1"]
+    assert report.errors_total == 1500 and len(report.errors) == 1000
+
+
 def test_robots_txt_answering_500_disallows_all_and_says_so() -> None:
     routes = {"/robots.txt": [Reply(500, b"oops")], "/products.json": [listing(product(1))]}
     with scripted_server(routes) as (base, script):

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Keep-alive connections kept per host: a site's crawl fetches one URL at a time.
 CRAWL_CONNECTIONS = 2
+# A hostile catalogue can produce an error per product: crawl.json lists this many, and counts the rest.
+MAX_ERRORS_LISTED = 1000
 
 
 class CrawlError(StageError):
@@ -63,7 +65,9 @@ class CrawlReport:
     products: int = 0
     duplicates_skipped: int = 0
     filtered_by_site_rules: int = 0
+    # The first MAX_ERRORS_LISTED errors; errors_total counts them all.
     errors: list[str] = field(default_factory=list)
+    errors_total: int = 0
     pages: dict[str, Any] = field(default_factory=dict)
     robots: list[dict[str, Any]] = field(default_factory=list)
     http: dict[str, int] = field(default_factory=dict)
@@ -244,6 +248,10 @@ def crawl_site(
         records = collections.label(records)
         report.collections = collections.to_dict()
     report.products = len(records)
+    report.errors_total = len(report.errors)
+    if report.errors_total > MAX_ERRORS_LISTED:
+        log.warning("%s: %d errors; crawl.json lists the first %d", site.name, report.errors_total, MAX_ERRORS_LISTED)
+        report.errors = report.errors[:MAX_ERRORS_LISTED]
     report.pages = {"opted_out": pages.pages_opted_out, "without_product": pages.pages_without_product,
                     "x_robots_tag": dict(pages.x_robots_tags), "refused_urls": dict(pages.refused_urls),
                     "finished": frontier.count()}
@@ -258,4 +266,4 @@ def write_crawl_outputs(records: list[ProductRecord], report: CrawlReport, out_d
     rows = sorted((r.to_dict() for r in records), key=lambda row: row["product_id"])
     write_jsonl(out_dir / PRODUCTS_FILE, rows)
     write_json(out_dir / CRAWL_REPORT_FILE, report.__dict__)
-    log.info("%s: %d products, %d errors → %s", report.site, report.products, len(report.errors), out_dir)
+    log.info("%s: %d products, %d errors → %s", report.site, report.products, report.errors_total, out_dir)
