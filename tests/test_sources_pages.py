@@ -108,6 +108,14 @@ def test_sitemap_index_and_urlset_gzip() -> None:
     assert product_urls(urlset.pages, r"/products/|-\d+\.html$") == ["https://x.pk/products/a", "https://x.pk/b-123.html"]
 
 
+def test_real_sitemap_slips_are_read_and_a_break_keeps_what_came_before() -> None:
+    slips = b'\xef\xbb\xbf\n\n  <?xml version="1.0"?><urlset><url><loc>https://x.pk/p?a=1&b=2</loc></url>' \
+            b"<url><loc>https://x.pk/q?a=1&amp;b=2&#38;c=3</loc></url></urlset>"
+    assert parse_sitemap(slips, max_bytes=10**6).pages == ["https://x.pk/p?a=1&b=2", "https://x.pk/q?a=1&b=2&c=3"]
+    cut = parse_sitemap(b"<urlset><url><loc>https://x.pk/a</loc></url><url><loc>https://x.pk/b</lo", max_bytes=10**6)
+    assert cut.pages == ["https://x.pk/a"] and "broken XML at line 1" in cut.error
+
+
 def test_corrupt_gzip_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="corrupt gzip"):
         parse_sitemap(b"\x1f\x8b" + b"not gzip", max_bytes=10**6)

@@ -10,6 +10,8 @@ from lxml import etree
 
 # Sitemaps need no DTD; a document declaring entities (billion laughs, external entities) is refused.
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+# A bare "&" in a URL (``?a=1&b=2``) that real sitemaps write unescaped; XML's own references are kept.
+_BARE_AMPERSAND = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)")
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,15 @@ def parse_sitemap(body: bytes, *, max_bytes: int) -> SitemapDocument:
 
     Entities are never expanded and the network never read. Raises ValueError for a document that is
     refused whole (corrupt or oversized gzip, entity declarations, not XML at all); XML that breaks
-    part-way keeps the URLs before the break and says where it broke in ``error``.
+    part-way keeps the URLs before the break and says where it broke in ``error`` (no recovery mode:
+    it would request URLs cut short or with parts dropped).
     """
     xml = decompress(body, max_bytes=max_bytes)
     if _ENTITY_DECLARATION.search(xml):
         raise ValueError("sitemap declares XML entities (<!ENTITY>): refused, sitemaps need none")
+    # What real sitemaps get wrong and a strict parser would stop at: a byte-order mark or blank lines
+    # before the XML declaration, and bare ampersands in URLs.
+    xml = _BARE_AMPERSAND.sub(b"&amp;", xml.removeprefix(b"\xef\xbb\xbf").lstrip())
     parser = etree.XMLPullParser(events=("end",), resolve_entities=False, no_network=True, load_dtd=False,
                                  huge_tree=False, remove_comments=True, remove_pis=True)
     sitemaps: list[str] = []
