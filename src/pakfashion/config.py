@@ -190,6 +190,8 @@ class CrawlConfig:
     """What to crawl and how fast; the HTTP client's settings are the ``web`` section (:class:`WebConfig`)."""
 
     sites: list[str] = MISSING
+    # Sites crawled at once by one run of the stage (each still alone at its own pace on its own host).
+    parallel_sites: int = MISSING
     snapshot: str = MISSING
     # Spacing between requests to a site (robots.txt Crawl-delay wins when larger; site.min_delay_s overrides).
     min_delay_s: float = MISSING
@@ -197,6 +199,13 @@ class CrawlConfig:
     max_pages: int = MISSING
     honor_content_signal: bool = MISSING
     collections: CollectionsConfig = MISSING
+
+    def __post_init__(self) -> None:
+        if self.parallel_sites < 1:
+            raise ValueError(f"crawl.parallel_sites={self.parallel_sites}: must be 1 or more")
+        repeated = sorted({name for name in self.sites if self.sites.count(name) > 1})
+        if repeated:
+            raise ValueError(f"crawl.sites lists {', '.join(repeated)} more than once")
 
 
 @dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail

@@ -8,6 +8,7 @@ connection, a body that never ends).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class Script:
 
     routes: dict[str, list[Reply | Behaviour]]
     log: list[tuple[str, str]] = field(default_factory=list)
+    # time.monotonic() of each logged request, in order.
+    times: list[float] = field(default_factory=list)
 
     def next_reply(self, path: str) -> Reply | Behaviour:
         replies = self.routes.get(path) or self.routes.get(path.split("?")[0]) or [Reply(404, b"not found")]
@@ -50,6 +53,7 @@ def scripted_server(routes: dict[str, list[Reply | Behaviour]], *, host: str = "
 
         def do_GET(self) -> None:  # noqa: N802 (http.server API)
             script.log.append((self.path, self.headers.get("User-Agent", "")))
+            script.times.append(time.monotonic())
             reply = script.next_reply(self.path)
             if callable(reply):
                 reply(self)

@@ -245,12 +245,18 @@ class PoliteClient:
         raise FetchError(f"{url}: {what} ({kind} {count}/{limit} from {host})")
 
     def _check_robots(self, url: str, host: str) -> None:
+        """RobotsDisallowedError unless robots.txt allows ``url``; the first check reads the file, which
+        takes the host's first slot, and a Crawl-delay then spaces the next request from it."""
+        if not self.robots.known(host):
+            self.throttle.wait(host)
         if not self.robots.allowed(url):
             self.count("robots/forbidden")
             raise RobotsDisallowedError(f"{url}: disallowed by {host}/robots.txt")
         delay = self.robots.crawl_delay(url)
         if delay is not None and delay > self.throttle.delay_for(host):
-            self.throttle.set_delay(host, min(delay, self.settings.max_delay_s))
+            delay = min(delay, self.settings.max_delay_s)
+            self.throttle.set_delay(host, delay)
+            self.throttle.back_off(host, delay)
 
     def _pause(self, host: str, attempt: int, reason: str, retry_after: float | None) -> None:
         self.count(f"retry/reason/{reason}")

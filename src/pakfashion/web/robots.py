@@ -92,6 +92,11 @@ class RobotsCache:
         self._ensure(host_key(url))
         return self._snapshots[host_key(url)]
 
+    def known(self, host: str) -> bool:
+        """Whether the robots.txt of ``host`` (a :func:`host_key`) has been read."""
+        with self._lock:
+            return host in self._snapshots
+
     def snapshots(self) -> list[RobotsSnapshot]:
         """Every robots.txt read so far."""
         return list(self._snapshots.values())
