@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from pakfashion.images.download import (
     run_download,
     write_ledger,
 )
-from pakfashion.images.normalise import ImagePolicy, Rejected, normalise_image
+from pakfashion.images.normalise import ImagePolicy, PhashIndex, Rejected, hamming, normalise_image
 from pakfashion.web import PoliteClient
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
@@ -151,6 +152,23 @@ def test_resize_policies(mode: ResizeMode, size: tuple[int, int], expected: tupl
 
 def row(url: str, sha: str, phash: str) -> ImageRow:
     return ImageRow("s", "1", 0, url, ImageStatus.ok, sha256=sha, phash=phash)
+
+
+@pytest.mark.parametrize("distance", range(7))
+def test_the_near_duplicate_index_finds_exactly_what_a_full_scan_finds(distance: int) -> None:
+    rng = random.Random(distance)
+    # Clusters of hashes a few bits apart, as copies of one product photo are.
+    centres = [rng.getrandbits(64) for _ in range(60)]
+    hashes = [f"{centre ^ rng.getrandbits(64) & rng.getrandbits(64) & rng.getrandbits(64):016x}"
+              for centre in centres for _ in range(10)]
+    index, kept = PhashIndex(distance), []
+    for phash in hashes:
+        found = index.find(phash)
+        within = [k for k in kept if hamming(phash, k) <= distance]
+        assert (found is not None) == bool(within) and (found is None or found in within)
+        if found is None:
+            index.add(phash, phash)
+            kept.append(phash)
 
 
 def test_duplicates_point_at_the_kept_image() -> None:

@@ -128,32 +128,40 @@ def hamming(a: str, b: str) -> int:
 
 
 class PhashIndex:
-    """Near-duplicate lookup for 64-bit pHashes within ``max_distance`` bits.
+    """Near-duplicate lookup for pHashes within ``max_distance`` bits, in time that does not grow with
+    the number of images (multi-index hashing, Norouzi et al. 2012).
 
-    Pigeonhole: if two hashes differ in at most d bits, at least one of d+1 disjoint bit blocks is
-    identical, so only hashes sharing a block are compared (not every pair).
+    The hash is cut into m = ceil((d+1)/2) blocks. Two hashes within d bits then have a block within
+    floor(d/m) <= 1 bit of each other, so a lookup probes each block's table at the block itself and at
+    its one-bit neighbours (about 70 probes for d = 4). Buckets hold almost nothing at 300,000 images,
+    where d+1 exact blocks of 13 bits grew quadratically (0.6 s for 30,000 hashes, 27 s for 300,000).
     """
 
     def __init__(self, max_distance: int) -> None:
         self.max_distance = max_distance
-        self._blocks = max_distance + 1
+        self._blocks = max(1, -(-(max_distance + 1) // 2))
+        self._radius = max_distance // self._blocks
         self._tables: list[dict[int, list[tuple[str, str]]]] = [{} for _ in range(self._blocks)]
 
-    def _keys(self, phash: str) -> list[int]:
+    def _blocks_of(self, phash: str) -> list[tuple[int, int]]:
+        """``(value, width)`` of each block of the hash."""
         value, bits = int(phash, 16), len(phash) * 4
         edges = [round(i * bits / self._blocks) for i in range(self._blocks + 1)]
-        return [(value >> edges[i]) & ((1 << (edges[i + 1] - edges[i])) - 1) for i in range(self._blocks)]
+        return [((value >> edges[i]) & ((1 << (edges[i + 1] - edges[i])) - 1), edges[i + 1] - edges[i])
+                for i in range(self._blocks)]
 
     def find(self, phash: str) -> str | None:
         """The key of an indexed image within ``max_distance`` of ``phash``, if any."""
-        for table, key in zip(self._tables, self._keys(phash)):
-            for other_hash, other_key in table.get(key, []):
-                if hamming(phash, other_hash) <= self.max_distance:
-                    return other_key
+        for table, (block, width) in zip(self._tables, self._blocks_of(phash)):
+            probes = [block, *(block ^ (1 << bit) for bit in range(width))] if self._radius else [block]
+            for probe in probes:
+                for other_hash, other_key in table.get(probe, ()):
+                    if hamming(phash, other_hash) <= self.max_distance:
+                        return other_key
         return None
 
     def add(self, phash: str, key: str) -> None:
-        for table, block in zip(self._tables, self._keys(phash)):
+        for table, (block, _) in zip(self._tables, self._blocks_of(phash)):
             table.setdefault(block, []).append((phash, key))
 
 
