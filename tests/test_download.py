@@ -20,7 +20,13 @@ from pakfashion.images.download import (
     run_download,
     write_ledger,
 )
-from pakfashion.images.normalise import ImagePolicy, PhashIndex, Rejected, hamming, normalise_image
+from pakfashion.images.normalise import (
+    ImagePolicy,
+    PhashIndex,
+    Rejected,
+    hamming,
+    normalise_image,
+)
 from pakfashion.web import PoliteClient
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
