@@ -27,7 +27,15 @@ from pakfashion.app.settings import load_settings
 from pakfashion.common.files import write_json, write_jsonl
 from pakfashion.contracts import CRAWL_REPORT_FILE, EXCLUDED_COLUMNS, METADATA_FILE
 from tests.helpers import REPO_ROOT
-from tests.helpers.browser import UI_TIMEOUT_S, RunningApp, chromium, needs_chromium, open_tab, served_app, text_of
+from tests.helpers.browser import (
+    UI_TIMEOUT_S,
+    RunningApp,
+    chromium,
+    needs_chromium,
+    open_tab,
+    served_app,
+    text_of,
+)
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver

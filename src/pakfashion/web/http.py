@@ -8,10 +8,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import NoReturn
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import NoReturn
 from urllib.parse import urljoin
 
 from pakfashion.config import WebConfig
