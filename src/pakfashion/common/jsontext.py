@@ -27,17 +27,19 @@ def too_deep(value: Any, max_depth: int = MAX_DEPTH) -> bool:
     return False
 
 
-def loads_limited(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
+def loads_limited(text: str, *, max_depth: int | None = MAX_DEPTH) -> Any:
     """``json.loads`` (control characters allowed, as real catalogs write them) with a depth limit.
+
+    ``max_depth=None`` keeps only the parser's own limit (callers that check each entry themselves).
 
     Raises:
         json.JSONDecodeError: not JSON.
-        JsonTooDeepError: nested deeper than ``max_depth``.
+        JsonTooDeepError: nested deeper than ``max_depth``, or than Python's parser can follow.
     """
     try:
         data = json.loads(text, strict=False)
     except RecursionError as err:
-        raise JsonTooDeepError("JSON nested too deep to parse") from err
-    if too_deep(data, max_depth):
-        raise JsonTooDeepError(f"JSON nested deeper than {max_depth} levels")
+        raise JsonTooDeepError("nested too deep to parse") from err
+    if max_depth is not None and too_deep(data, max_depth):
+        raise JsonTooDeepError(f"nested deeper than {max_depth} levels")
     return data

@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pakfashion.common.jsontext import MAX_DEPTH, too_deep
+from pakfashion.common.jsontext import (
+    MAX_DEPTH,
+    JsonTooDeepError,
+    loads_limited,
+    too_deep,
+)
 from pakfashion.crawling.record import (
     ProductRecord,
     Variant,
@@ -103,7 +108,7 @@ def salvage_items(text: str, key: str) -> list[dict[str, Any]]:
             items.append(item)
             pos = end
             continue
-        found = _ITEM_START.search(text, end if item is not None else pos + 1)
+        found = _ITEM_START.search(text, end)
         if found is None:
             break
         pos = found.start()
@@ -123,15 +128,15 @@ def parse_json_list(body: bytes, url: str, key: str) -> JsonPage:
     # utf-8-sig: a byte-order mark before the JSON is no syntax error.
     text = body.decode("utf-8-sig", errors="replace")
     try:
-        # strict=False: real catalogs put raw control characters in body_html.
-        data = json.loads(text, strict=False)
-    except (json.JSONDecodeError, RecursionError) as err:
-        why = f"{err.msg} at char {err.pos}" if isinstance(err, json.JSONDecodeError) else "nested too deep to parse"
+        # Control characters allowed (real catalogs put them in body_html); entries' depth is checked below.
+        data = loads_limited(text, max_depth=None)
+    except (json.JSONDecodeError, JsonTooDeepError) as err:
+        why = f"{err.msg} at char {err.pos}" if isinstance(err, json.JSONDecodeError) else str(err)
         salvaged = salvage_items(text, key) if key == "products" else []
         # The count of entries is unknown: a salvaged page is never taken for the last one.
-        salvage = JsonPage(salvaged, listed=max(len(salvaged), SALVAGED_LISTED),
-                           problems=[f"{url}: broken JSON ({why}); kept the {len(salvaged)} whole products on it"])
-        raise MalformedPageError(f"{url}: not JSON ({why})", salvage if salvaged else None) from err
+        salvage = JsonPage(salvaged, listed=max(len(salvaged), SALVAGED_LISTED), problems=[
+            f"{url}: broken JSON ({why}); kept the {len(salvaged)} whole products on it"]) if salvaged else None
+        raise MalformedPageError(f"{url}: not JSON ({why})", salvage) from err
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
         raise MalformedPageError(f"{url}: JSON without a {key!r} list")
     return _sound_items(data[key], url, key)
