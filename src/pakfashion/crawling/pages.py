@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from pakfashion.common.errors import describe
 from pakfashion.crawling.jsonld import canonical_url, extract_product
@@ -168,10 +168,7 @@ class SitemapCrawl:
         href = canonical_url(html)
         if not href:
             return url
-        try:
-            target = urljoin(url, href)
-        except ValueError:
-            target = href
+        target = resolve_url(url, href)
         return target if self._followable(target) else url
 
 
