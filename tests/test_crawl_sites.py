@@ -20,7 +20,7 @@ import pytest
 from pakfashion.common.files import read_json, read_jsonl
 from pakfashion.config import CrawlConfig, SiteConfig
 from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
-from pakfashion.crawling.site import crawl_sites, prune_unlisted_sites
+from pakfashion.crawling.site import CrawlError, crawl_sites, prune_unlisted_sites
 from tests.helpers import configured, quick_web, site_settings
 from tests.helpers.http import Reply, Script, scripted_server
 
@@ -126,3 +126,11 @@ def test_a_failed_site_is_crawled_again_and_its_failure_kept_apart(tmp_path: Pat
         script.log.clear()
         crawl_sites([site], SETTINGS, WEB, raw_dir=tmp_path / "raw", state_dir=tmp_path / "state")
     assert script.log and script.log[0][0] == "/robots.txt"
+
+
+def test_two_sites_of_one_name_are_refused_before_any_request(tmp_path: Path) -> None:
+    with scripted_server({}) as (base, script):
+        twins = [site_settings("same", base), site_settings("same", base)]
+        with pytest.raises(CrawlError, match="same comes more than once"):
+            crawl_sites(twins, SETTINGS, WEB, raw_dir=tmp_path / "raw", state_dir=tmp_path / "state")
+    assert script.log == []

@@ -26,7 +26,6 @@ def as_typed(node: Any, schema: type[T]) -> T:
     from omegaconf import (
         OmegaConf,  # local: library code below main() never needs OmegaConf
     )
-
     from omegaconf.errors import OmegaConfBaseException
 
     merged = OmegaConf.merge(OmegaConf.structured(schema), node)
@@ -203,9 +202,6 @@ class CrawlConfig:
     def __post_init__(self) -> None:
         if self.parallel_sites < 1:
             raise ValueError(f"crawl.parallel_sites={self.parallel_sites}: must be 1 or more")
-        repeated = sorted({name for name in self.sites if self.sites.count(name) > 1})
-        if repeated:
-            raise ValueError(f"crawl.sites lists {', '.join(repeated)} more than once")
 
 
 @dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail

@@ -324,8 +324,10 @@ def crawl_sites(sites: list[SiteConfig], settings: CrawlConfig, web: WebConfig, 
     them together costs no site any politeness; the run takes about as long as the slowest site.
     """
     names = [site.name for site in sites]
-    if len(set(names)) != len(names):
-        raise CrawlError(f"two sites share a name: {names}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise CrawlError(f"site name {', '.join(repeated)} comes more than once (in crawl.sites, or as the `name` "
+                         "of two conf/site/ files): their outputs would overwrite each other")
     with ThreadPoolExecutor(max_workers=max(1, min(settings.parallel_sites, len(sites))),
                             thread_name_prefix="crawl") as pool:
         futures = [pool.submit(crawl_site_outputs, site, settings, web, raw_dir=raw_dir, state_dir=state_dir)
