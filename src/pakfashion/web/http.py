@@ -43,11 +43,10 @@ class RobotsDisallowedError(FetchError):
 
 
 class RefusedUrlError(FetchError):
-    """The URL is not one we request (``problem``: another scheme, unparseable, another host's)."""
+    """The URL is not one we request (another scheme, unparseable, another host's); nothing was sent."""
 
     def __init__(self, url: str, problem: UrlProblem, why: str) -> None:
         super().__init__(f"{url[:300]}: {problem.value}: {why}")
-        self.problem = problem
 
 
 class HostBlockedError(FetchError):
