@@ -63,43 +63,59 @@ def _encode(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def render_bulk_image(seed: int, index: int) -> bytes:
-    """Return image `index` of the bulk set for `seed`: a JPEG garment on a noisy background.
+def colour_field(rng: random.Random, width: int, height: int) -> Image.Image:
+    """A 6 x 6 random colour field, bicubic-upscaled: the large-scale look that keeps pHashes apart."""
+    return Image.frombytes("RGB", (6, 6), rng.randbytes(108)).resize((width, height), Image.Resampling.BICUBIC)
 
-    A 6 x 6 random colour field (bicubic-upscaled) and an off-centre garment give every
-    image its own large-scale look (distinct perceptual hashes: no two of the 5,000 images
-    of seed 0 are within a pHash Hamming distance of 5); per-pixel grain gives the encoder
-    something to spend bytes on. The grain strength and JPEG quality are picked for a random target
-    size, then the quality is bisected if the result falls outside `MIN_BYTES`..`MAX_BYTES`.
-    """
-    rng = random.Random(f"bulk:{seed}:{index}")
-    width, height = rng.randrange(MIN_SIDE, MAX_SIDE + 1), rng.randrange(MIN_SIDE, MAX_SIDE + 1)
-    target = rng.uniform(25_000, 90_000)
-    need = math.log(target / (width * height))
-    amp, quality, _ = min(_GRID, key=lambda row: abs(math.log(row[2]) - need))
-    field = Image.frombytes("RGB", (6, 6), rng.randbytes(108)).resize((width, height), Image.Resampling.BICUBIC)
-    grain = Image.frombytes("L", (width, height), rng.randbytes(width * height))
-    grain = grain.point(lambda v: v * amp // 255).convert("RGB")
-    image = ImageChops.add(field, grain, offset=-(amp // 2))
-    spec = DrawSpec(shape=rng.choice(_SHAPES), colour=rng.choice(_COLOURS), accent=rng.choice(_ACCENTS),
+
+def draw_random_garment(image: Image.Image, rng: random.Random, colour: str | None = None) -> None:
+    """Draw a random polygon garment (in `colour`, else a random one) somewhere off-centre on `image`."""
+    width, height = image.size
+    spec = DrawSpec(shape=rng.choice(_SHAPES), colour=colour or rng.choice(_COLOURS), accent=rng.choice(_ACCENTS),
                     pattern=rng.choice(_PATTERNS), width=width, height=height,
                     scale=rng.uniform(0.5, 0.9))  # type: ignore[arg-type]
     box = _Box(width, height, spec.scale)
     box.left += rng.uniform(-0.5, 0.5) * (width - box.side)
     box.top += rng.uniform(-0.5, 0.5) * (height - box.side)
     _draw_polygon_garment(ImageDraw.Draw(image), box, spec)
+
+
+def encode_within(image: Image.Image, quality: int, low_bytes: int, high_bytes: int, what: str) -> bytes:
+    """JPEG-encode `image` at `quality`, bisecting the quality until the size lies in low..high bytes."""
     data = _encode(image, quality)
     low, high = 5, 98
-    while not MIN_BYTES <= len(data) <= MAX_BYTES:
-        if len(data) > MAX_BYTES:
+    while not low_bytes <= len(data) <= high_bytes:
+        if len(data) > high_bytes:
             high = quality - 1
         else:
             low = quality + 1
         if low > high:
-            raise RuntimeError(f"bulk image {index} (seed {seed}) cannot reach {MIN_BYTES}-{MAX_BYTES} bytes")
+            raise RuntimeError(f"{what} cannot reach {low_bytes}-{high_bytes} bytes")
         quality = (low + high) // 2
         data = _encode(image, quality)
     return data
+
+
+def render_bulk_image(seed: int, index: int) -> bytes:
+    """Return image `index` of the bulk set for `seed`: a JPEG garment on a noisy background.
+
+    A colour field and an off-centre garment give every image its own large-scale look (distinct
+    perceptual hashes: no two of the 5,000 images of seed 0 are within a pHash Hamming distance of 5);
+    per-pixel grain gives the encoder something to spend bytes on. The grain strength and JPEG quality
+    are picked for a random target size, then the quality is bisected if the result falls outside
+    `MIN_BYTES`..`MAX_BYTES`.
+    """
+    rng = random.Random(f"bulk:{seed}:{index}")
+    width, height = rng.randrange(MIN_SIDE, MAX_SIDE + 1), rng.randrange(MIN_SIDE, MAX_SIDE + 1)
+    target = rng.uniform(25_000, 90_000)
+    need = math.log(target / (width * height))
+    amp, quality, _ = min(_GRID, key=lambda row: abs(math.log(row[2]) - need))
+    field = colour_field(rng, width, height)
+    grain = Image.frombytes("L", (width, height), rng.randbytes(width * height))
+    grain = grain.point(lambda v: v * amp // 255).convert("RGB")
+    image = ImageChops.add(field, grain, offset=-(amp // 2))
+    draw_random_garment(image, rng)
+    return encode_within(image, quality, MIN_BYTES, MAX_BYTES, f"bulk image {index} (seed {seed})")
 
 
 def render_bulk_images(n_images: int, seed: int = 0, workers: int | None = None) -> list[bytes]:
