@@ -103,23 +103,38 @@ def load_denoiser(
     ``gradient_checkpointing`` trades compute for activation memory.
     """
     from diffusers import DDPMScheduler, UNet2DConditionModel
-    from diffusers.training_utils import cast_training_params
-    from peft import LoraConfig
 
     scheduler = DDPMScheduler.from_pretrained(pretrained, subfolder="scheduler")
     if prediction_type is not None:
         scheduler.register_to_config(prediction_type=prediction_type.value)
-    full = method is TrainMethod.full
     unet = UNet2DConditionModel.from_pretrained(
-        pretrained, subfolder="unet", dtype=torch.float32 if full else weight_dtype
+        pretrained, subfolder="unet", dtype=torch.float32 if method is TrainMethod.full else weight_dtype
     )
+    return as_denoiser(unet, scheduler, weight_dtype=weight_dtype, method=method, rank=rank, lora_alpha=lora_alpha,
+                       gradient_checkpointing=gradient_checkpointing)
+
+
+def as_denoiser(
+    unet: UNet2DConditionModel,
+    scheduler: DDPMScheduler,
+    *,
+    weight_dtype: torch.dtype,
+    method: TrainMethod = TrainMethod.lora,
+    rank: int = 4,
+    lora_alpha: int = 4,
+    gradient_checkpointing: bool = False,
+) -> Denoiser:
+    """Make ``unet`` trainable as ``load_denoiser`` says (a LoRA adapter, or every weight in fp32)."""
+    from diffusers.training_utils import cast_training_params
+    from peft import LoraConfig
+
     if gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     sdxl = has_sdxl_conditioning(unet)
-    if full:
-        unet.requires_grad_(True)
+    if method is TrainMethod.full:
+        unet.to(torch.float32).requires_grad_(True)
         return Denoiser(unet=unet, noise_scheduler=scheduler, weight_dtype=torch.float32, sdxl=sdxl)
-    unet.requires_grad_(False)
+    unet.to(weight_dtype).requires_grad_(False)
     lora = LoraConfig(r=rank, lora_alpha=lora_alpha, init_lora_weights="gaussian", target_modules=LORA_TARGETS)
     unet.add_adapter(lora)
     cast_training_params(unet, dtype=torch.float32)
