@@ -11,9 +11,10 @@ from PIL import Image
 
 from pakfashion.captioning.card import render_dataset_card
 from pakfashion.captioning.dataset import (
-    caption_score,
+    ImageFiles,
     assign_splits,
     build_dataset,
+    caption_score,
     card_inputs,
     clean_caption,
     split_of,
@@ -198,3 +199,15 @@ def test_caption_score_counts_captions_naming_the_products_colour_and_garment() 
     assert (metrics["caption_colour_right"], metrics["caption_colour_known"]) == (1, 2)
     assert (metrics["caption_garment_right"], metrics["caption_garment_known"]) == (2, 3)
     assert metrics["caption_colour_accuracy"] == 0.5 and metrics["caption_garment_accuracy"] == pytest.approx(0.6667)
+
+
+def test_image_files_decode_jpegs_no_larger_than_the_captioner_needs(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (768, 1024), (200, 30, 40)).save(photo, quality=92)
+    Image.new("RGB", (768, 1024), (200, 30, 40)).save(tmp_path / "shot.png")
+    assert ImageFiles([photo])[0].size == (768, 1024)
+    drafted = ImageFiles([photo, tmp_path / "shot.png"], draft_px=224)
+    assert drafted[0].size == (384, 512), "the largest DCT reduction keeping both sides >= 224 is 1/2"
+    assert ImageFiles([photo], draft_px=32)[0].size == (96, 128)
+    assert drafted[1].size == (768, 1024) and drafted[1].mode == "RGB", "PNGs have no draft mode: decoded whole"
+    assert drafted[0].getpixel((200, 250)) == pytest.approx((200, 30, 40), abs=4)

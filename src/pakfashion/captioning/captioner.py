@@ -25,6 +25,12 @@ class Blip2Captioner:
     processor: Blip2Processor
     device: str
 
+    @property
+    def input_px(self) -> int:
+        """The larger side of the images the processor hands the model."""
+        size = self.processor.image_processor.size
+        return max(size.get("height", 0), size.get("width", 0), size.get("shortest_edge", 0))
+
     @torch.inference_mode()
     def caption(self, images: list[Image.Image], *, max_new_tokens: int) -> list[str]:
         """Caption a batch of images; returns one stripped string per image, in order.

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from PIL import Image
@@ -40,6 +40,9 @@ from pakfashion.contracts import (
     ImageStatus,
     MetadataRow,
 )
+
+if TYPE_CHECKING:
+    from pakfashion.captioning.captioner import Blip2Captioner
 
 log = logging.getLogger(__name__)
 
@@ -131,16 +134,24 @@ def cache_path(state_dir: Path, settings: CaptionConfig) -> Path:
 
 
 class ImageFiles:
-    """A map-style dataset of image files for a DataLoader (workers decode ahead of the model)."""
+    """A map-style dataset of image files for a DataLoader (workers decode ahead of the model).
 
-    def __init__(self, paths: list[Path]) -> None:
+    With ``draft_px``, a JPEG is decoded straight at the smallest of 1/2, 1/4 or 1/8 scale whose sides stay
+    at least that large (libjpeg's DCT scaling): a captioner that sees 224 px reads a 1024-px photo about
+    four times faster, and the processor's own resize then starts from a nearer size.
+    """
+
+    def __init__(self, paths: list[Path], *, draft_px: int = 0) -> None:
         self.paths = paths
+        self.draft_px = draft_px
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Image.Image:
         with Image.open(self.paths[index]) as image:
+            if self.draft_px:
+                image.draft("RGB", (self.draft_px, self.draft_px))
             return image.convert("RGB")
 
 
@@ -154,8 +165,8 @@ def caption_missing(shas: list[str], images_dir: Path, caption_fn: CaptionFn, ca
         return 0
     # Similar sizes in one batch: the processor's resizes cost alike and workers finish together.
     todo.sort(key=lambda sha: (images_dir / f"{sha}.jpg").stat().st_size)
-    loader = DataLoader(ImageFiles([images_dir / f"{sha}.jpg" for sha in todo]), batch_size=settings.batch_size,
-                        num_workers=settings.num_workers, collate_fn=list)
+    files = ImageFiles([images_dir / f"{sha}.jpg" for sha in todo], draft_px=getattr(caption_fn, "input_px", 0))
+    loader = DataLoader(files, batch_size=settings.batch_size, num_workers=settings.num_workers, collate_fn=list)
     done = 0
     for batch in tqdm(loader, desc="caption", unit="batch", mininterval=2.0):
         names = todo[done : done + len(batch)]
@@ -170,8 +181,23 @@ def load_caption_fn(settings: CaptionConfig, *, device: str) -> CaptionFn | None
         return None
     from pakfashion.captioning.captioner import load_blip2
 
-    model = load_blip2(settings.model, device=device)
-    return lambda images: model.caption(images, max_new_tokens=settings.max_new_tokens)
+    return ModelCaptions(load_blip2(settings.model, device=device), max_new_tokens=settings.max_new_tokens)
+
+
+@dataclass(frozen=True)
+class ModelCaptions:
+    """A captioner as a :data:`CaptionFn`, which also says the input size it resizes images to."""
+
+    captioner: Blip2Captioner
+    max_new_tokens: int
+
+    def __call__(self, images: list[Image.Image]) -> list[str]:
+        return self.captioner.caption(images, max_new_tokens=self.max_new_tokens)
+
+    @property
+    def input_px(self) -> int:
+        """The larger side of the model's input (a JPEG need not be decoded larger than this)."""
+        return self.captioner.input_px
 
 
 def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: CaptionConfig,
