@@ -21,8 +21,10 @@ from pakfashion.captioning.dataset import (
 )
 from pakfashion.captioning.text import AttributeFinder, cap_length, fill_template
 from pakfashion.common.files import write_json
-from pakfashion.config import CaptionConfig, Captioner, PathsConfig, VocabConfig
+from pakfashion.config import CaptionConfig, Captioner, DatasetConfig, PathsConfig, VocabConfig
 from tests.helpers import configured, paths_under
+
+LAYOUT = configured(DatasetConfig)
 
 COLOURS = {"red": (200, 30, 30), "blue": (30, 30, 200), "green": (30, 160, 60), "black": (10, 10, 10)}
 
@@ -119,7 +121,7 @@ def test_build_dataset_is_a_loadable_imagefolder(tmp_path: Path) -> None:
         return ["a garment"] * len(images)
 
     settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.blip2, batch_size=5, num_workers=0, validation_percent=25)
-    stats = build_dataset(paths, settings, VOCAB, seed=3, caption_fn=fake_captioner)
+    stats = build_dataset(paths, settings, VOCAB, LAYOUT, seed=3, caption_fn=fake_captioner)
     assert stats.images == 24 and sum(calls) == 24 and max(calls) == 5
     loaded = datasets.load_dataset("imagefolder", data_dir=str(paths.dataset))
     assert set(loaded) == {"train", "validation"}
@@ -130,11 +132,29 @@ def test_build_dataset_is_a_loadable_imagefolder(tmp_path: Path) -> None:
     assert not train_ids & set(loaded["validation"]["product_id"])
 
 
+def test_parquet_layout_loads_by_its_card_alone(tmp_path: Path) -> None:
+    """dataset.layout=parquet: shards under data/, and the card's `configs` tell `load_dataset(<dir>)` the splits
+    (as the Hub reads a pushed dataset)."""
+    import datasets
+
+    paths = make_stage_inputs(tmp_path)
+    settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.metadata_only, validation_percent=25)
+    layout = configured(DatasetConfig, "dataset.layout=parquet", images_per_shard=7)
+    stats = build_dataset(paths, settings, VOCAB, layout, seed=3, caption_fn=None)
+    (paths.dataset / "README.md").write_text(render_dataset_card(card_inputs(paths, settings, layout, stats)))
+    assert not list(paths.dataset.rglob("*.jpg")) and len(list(paths.dataset.glob("data/train-*.parquet"))) == 3
+    loaded = datasets.load_dataset(str(paths.dataset))
+    assert (loaded["train"].num_rows, loaded["validation"].num_rows) == (stats.train, stats.validation)
+    first = loaded["train"][0]
+    assert first["image"].getpixel((32, 32)) == pytest.approx(COLOURS[first["colours"][0]], abs=8)
+    assert 'load_dataset("parquet"' in (paths.dataset / "README.md").read_text()
+
+
 def test_dataset_card_reports_sources_exclusions_and_ledger(tmp_path: Path) -> None:
     paths = make_stage_inputs(tmp_path)
     settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.metadata_only, template="{title}")
-    stats = build_dataset(paths, settings, VOCAB, seed=3, caption_fn=None)
-    card = render_dataset_card(card_inputs(paths, settings, stats))
+    stats = build_dataset(paths, settings, VOCAB, LAYOUT, seed=3, caption_fn=None)
+    card = render_dataset_card(card_inputs(paths, settings, LAYOUT, stats))
     assert card.startswith("---\nlicense:")
     for heading in ("## Sources", "## Collection process", "## Robots and opt-out ledger", "## Exclusions",
                     "## Personal and sensitive information", "## Biases and limitations"):
@@ -153,9 +173,9 @@ def test_cache_skips_captioned_images_and_captions_only_new_ones(tmp_path: Path)
         return ["a garment"] * len(images)
 
     settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.blip2, batch_size=4, num_workers=0, validation_percent=30)
-    assert build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner).images_captioned == 12
+    assert build_dataset(paths, settings, VOCAB, LAYOUT, seed=1, caption_fn=captioner).images_captioned == 12
     calls.clear()
-    assert build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner).images_captioned == 0
+    assert build_dataset(paths, settings, VOCAB, LAYOUT, seed=1, caption_fn=captioner).images_captioned == 0
     assert calls == []
     images = pd.read_csv(paths.images_csv, dtype=str, keep_default_na=False)
     new_rows = []
@@ -165,7 +185,7 @@ def test_cache_skips_captioned_images_and_captions_only_new_ones(tmp_path: Path)
         new_rows.append({"site": "s", "product_id": "1000", "position": 10 + i, "url": f"http://s/{sha}",
                          "status": "ok", "path": "", "sha256": sha})
     pd.concat([images, pd.DataFrame(new_rows)]).to_csv(paths.images_csv, index=False)
-    stats = build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner)
+    stats = build_dataset(paths, settings, VOCAB, LAYOUT, seed=1, caption_fn=captioner)
     assert sum(calls) == 3 and stats.images == 15
 
 
@@ -179,8 +199,8 @@ def test_shards_caption_disjoint_parts_and_merge(tmp_path: Path) -> None:
         return ["x"] * len(images)
 
     settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.blip2, batch_size=8, num_workers=0, validation_percent=30)
-    assert build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner, process=(1, 2)) is None
-    stats = build_dataset(paths, settings, VOCAB, seed=1, caption_fn=captioner, process=(0, 2))
+    assert build_dataset(paths, settings, VOCAB, LAYOUT, seed=1, caption_fn=captioner, process=(1, 2)) is None
+    stats = build_dataset(paths, settings, VOCAB, LAYOUT, seed=1, caption_fn=captioner, process=(0, 2))
     assert sum(seen) == 10 and stats.images == 10
     rows = [json.loads(line) for split in ("train", "validation")
             for line in (paths.dataset / split / "metadata.jsonl").read_text().splitlines()]

@@ -14,6 +14,7 @@ from pakfashion.config import (
     CaptionConfig,
     CrawlConfig,
     CsvConfig,
+    DatasetConfig,
     DownloadConfig,
     EvaluateConfig,
     ModelConfig,
@@ -26,7 +27,8 @@ from pakfashion.config import (
 )
 
 SECTIONS = {"paths": PathsConfig, "web": WebConfig, "crawl": CrawlConfig, "csv": CsvConfig, "download": DownloadConfig,
-            "caption": CaptionConfig, "model": ModelConfig, "train": TrainConfig, "evaluate": EvaluateConfig}
+            "caption": CaptionConfig, "dataset": DatasetConfig, "model": ModelConfig, "train": TrainConfig,
+            "evaluate": EvaluateConfig}
 
 
 def composed(repo_root: Path, overrides: list[str] | None = None):  # noqa: ANN201

@@ -36,7 +36,7 @@ from pakfashion.evaluation.run import (
     sample_grid,
     scores_by_category,
     summarize,
-    validation_rows,
+    validation_split,
 )
 from pakfashion.models.sampling import Job
 from pakfashion.models.tiny import build_tiny_clip, build_tiny_sd
@@ -102,12 +102,13 @@ def test_eval_prompts_adds_distinct_validation_texts() -> None:
         eval_prompts([], [])
 
 
-def test_validation_rows_explain_a_missing_or_tiny_split(tmp_path: Path) -> None:
+def test_validation_split_explains_a_missing_or_tiny_split(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="validation split"):
-        validation_rows(tmp_path)
-    (tmp_path / "metadata.jsonl").write_text(json.dumps({"file_name": "a.jpg", "text": "a"}) + "\n")
+        validation_split(tmp_path)
+    (tmp_path / "validation").mkdir()
+    (tmp_path / "validation" / "metadata.jsonl").write_text(json.dumps({"file_name": "a.jpg", "text": "a"}) + "\n")
     with pytest.raises(ValueError, match="at least 2 rows"):
-        validation_rows(tmp_path)
+        validation_split(tmp_path)
 
 
 def test_fid_jobs_cycle_captions_and_seeds() -> None:

@@ -11,6 +11,7 @@ import scipy.linalg
 import torch
 from PIL import Image
 
+from pakfashion.common.dataset_files import DatasetSplit
 from pakfashion.demo.images import DrawSpec, render_image
 from pakfashion.evaluation import inception as inception_module
 from pakfashion.evaluation.fid import frechet_distance, kernel_inception_distance
@@ -146,7 +147,7 @@ def test_validation_features_are_cached_per_metadata_hash(tmp_path: Path, monkey
         Image.new("RGB", (40, 50), colour).save(validation / row["file_name"])
     (validation / "metadata.jsonl").write_text("".join(f'{{"file_name": "{r["file_name"]}"}}\n' for r in rows))
     fake = Inception(net=MeanColour(), device="cpu")
-    first = validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1, resolution_px=32)
+    first = validation_features(DatasetSplit.open(tmp_path, "validation"), rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1, resolution_px=32)
     assert first.shape == (2, 2048) and len(list((tmp_path / "cache").glob("*.npy"))) == 1
 
     def fail(*args: object, **kwargs: object) -> None:
@@ -154,11 +155,11 @@ def test_validation_features_are_cached_per_metadata_hash(tmp_path: Path, monkey
 
     monkeypatch.setattr("pakfashion.evaluation.run.inception_features", fail)
     np.testing.assert_array_equal(
-        validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1, resolution_px=32), first
+        validation_features(DatasetSplit.open(tmp_path, "validation"), rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1, resolution_px=32), first
     )
     (validation / "metadata.jsonl").write_text('{"file_name": "red.png"}\n')  # a new dataset version
     with pytest.raises(AssertionError, match="recomputed"):
-        validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1, resolution_px=32)
+        validation_features(DatasetSplit.open(tmp_path, "validation"), rows, cache_dir=tmp_path / "cache", inception=fake, batch_size=1, resolution_px=32)
 
 
 def test_validation_features_see_the_images_at_the_model_resolution(
@@ -178,6 +179,6 @@ def test_validation_features_see_the_images_at_the_model_resolution(
         return np.zeros((len(seen), 2048))
 
     monkeypatch.setattr("pakfashion.evaluation.run.inception_features", recording)
-    validation_features(validation, rows, cache_dir=tmp_path / "cache", inception=None, batch_size=1, resolution_px=16)
+    validation_features(DatasetSplit.open(tmp_path, "validation"), rows, cache_dir=tmp_path / "cache", inception=None, batch_size=1, resolution_px=16)
     assert seen[0].size == (16, 16)
     assert len(list((tmp_path / "cache").glob("*-16px-*.npy"))) == 1

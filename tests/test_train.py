@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from pakfashion.common.dataset_files import DatasetSplit
 from pakfashion.config import PredictionType, Resume, TrainConfig, TrainMethod
 from pakfashion.models.sd import load_run
 from pakfashion.training.checkpoint import (
@@ -64,7 +65,7 @@ def encode(
     tiny_sd: str, dataset_dir: Path, cache_dir: Path, *, flips: bool = True, buckets: list[tuple[int, int]] | None = None
 ) -> LatentCache:
     return latent_cache(
-        dataset_dir / "train", cache_dir, pretrained=tiny_sd, buckets=buckets or [(64, 64)], flips=flips,
+        DatasetSplit.open(dataset_dir, "train"), cache_dir, pretrained=tiny_sd, buckets=buckets or [(64, 64)], flips=flips,
         weight_dtype=torch.float32, batch_size=4, device="cpu",
     )  # fmt: skip
 
@@ -82,10 +83,11 @@ def test_preprocess_resizes_crops_and_flips() -> None:
 
 def test_read_examples_explains_bad_metadata(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="caption stage"):
-        read_examples(tmp_path)
-    (tmp_path / "metadata.jsonl").write_text('{"file_name": "a.jpg", "caption": "x"}\n')
+        DatasetSplit.open(tmp_path, "train")
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "metadata.jsonl").write_text('{"file_name": "a.jpg", "caption": "x"}\n')
     with pytest.raises(ValueError, match="file_name/text"):
-        read_examples(tmp_path)
+        read_examples(DatasetSplit.open(tmp_path, "train"))
 
 
 def test_noise_target_follows_prediction_type() -> None:

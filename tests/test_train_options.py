@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from pakfashion.common.dataset_files import DatasetSplit
 from pakfashion.config import Optimizer, PathsConfig, TrainConfig, TrainMethod
 from pakfashion.models.sd import load_run
 from pakfashion.models.tiny import build_tiny_sdxl
@@ -42,7 +43,7 @@ def test_sdxl_cache_holds_pooled_text_and_time_ids(tiny_sdxl: str, tmp_path: Pat
     dataset = write_colour_dataset(tmp_path / "dataset")
     assert is_sdxl(tiny_sdxl)
     cache = latent_cache(
-        dataset / "train", tmp_path / "cache", pretrained=tiny_sdxl, buckets=[(64, 64)], flips=False,
+        DatasetSplit.open(dataset, "train"), tmp_path / "cache", pretrained=tiny_sdxl, buckets=[(64, 64)], flips=False,
         weight_dtype=torch.float32, batch_size=4, device="cpu",
     )  # fmt: skip
     assert cache.text_states.shape[-1] == 64  # both encoders' 32-wide states, concatenated
@@ -85,7 +86,7 @@ def test_sdxl_full_fine_tune_saves_an_sdxl_pipeline(tiny_sdxl: str, tmp_path: Pa
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_sdxl: str, tmp_path: Path) -> None:
     dataset = write_colour_dataset(tmp_path / "dataset")
     cache = latent_cache(
-        dataset / "train", tmp_path / "cache", pretrained=tiny_sdxl, buckets=[(64, 64)], flips=False,
+        DatasetSplit.open(dataset, "train"), tmp_path / "cache", pretrained=tiny_sdxl, buckets=[(64, 64)], flips=False,
         weight_dtype=torch.float32, batch_size=4, device="cpu",
     )  # fmt: skip
     batch = {"latent_params": cache.buckets[0][:4, 0], "text_states": cache.text_states[:4],

@@ -19,6 +19,7 @@ from pakfashion.captioning.dataset import build_dataset, card_inputs, load_capti
 from pakfashion.common.files import write_json, write_text_atomic
 from pakfashion.config import (
     CaptionConfig,
+    DatasetConfig,
     PathsConfig,
     VocabConfig,
     as_typed,
@@ -36,12 +37,13 @@ def main(cfg: Any) -> None:
     state = PartialState()
     paths, settings = as_typed(cfg.paths, PathsConfig), as_typed(cfg.caption, CaptionConfig)
     caption_fn = load_caption_fn(settings, device=str(state.device))
-    stats = build_dataset(paths, settings, as_typed(cfg.vocab, VocabConfig), seed=int(cfg.seed),
+    layout = as_typed(cfg.dataset, DatasetConfig)
+    stats = build_dataset(paths, settings, as_typed(cfg.vocab, VocabConfig), layout, seed=int(cfg.seed),
                           caption_fn=caption_fn, process=(state.process_index, state.num_processes),
                           barrier=state.wait_for_everyone)
     if stats is None:
         return
-    write_text_atomic(paths.dataset / DATASET_CARD_FILE, render_dataset_card(card_inputs(paths, settings, stats)))
+    write_text_atomic(paths.dataset / DATASET_CARD_FILE, render_dataset_card(card_inputs(paths, settings, layout, stats)))
     per_s = stats.images_captioned / stats.caption_seconds if stats.caption_seconds else 0.0
     write_json(paths.metrics / CAPTION_METRICS, {**stats.metrics(), "images_per_s": round(per_s, 2)})
     log.info("dataset: %d train / %d validation images → %s", stats.train, stats.validation, paths.dataset)

@@ -335,6 +335,12 @@ class CaptionConfig:
 
 
 @dataclass(frozen=True)
+class DatasetConfig:
+    layout: DatasetLayout = MISSING
+    images_per_shard: int = MISSING
+
+
+@dataclass(frozen=True)
 class VocabConfig:
     garments: dict[str, list[str]] = MISSING
     colours: list[str] = MISSING
@@ -364,6 +370,11 @@ class ModelConfig:
 class TrainMethod(str, enum.Enum):
     lora = "lora"  # a LoRA adapter on the UNet's attention; writes pytorch_lora_weights.safetensors
     full = "full"  # every UNet weight; writes a whole pipeline (StableDiffusionPipeline.from_pretrained)
+
+
+class DatasetLayout(str, enum.Enum):
+    imagefolder = "imagefolder"  # <split>/<sha256>.jpg beside <split>/metadata.jsonl
+    parquet = "parquet"  # data/<split>-NNNNN-of-MMMMM.parquet shards, images inside
 
 
 class Optimizer(str, enum.Enum):

@@ -89,6 +89,8 @@ TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
 SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT)
 # In each split's folder, beside its images (Hugging Face ``imagefolder``).
 METADATA_FILE = "metadata.jsonl"
+# dataset.layout=parquet: the splits as <paths.dataset>/<PARQUET_DIR>/<split>-NNNNN-of-MMMMM.parquet.
+PARQUET_DIR = "data"
 DATASET_CARD_FILE = "README.md"
 
 

@@ -18,6 +18,7 @@ from PIL import Image
 from pakfashion.config import (
     CaptionConfig,
     CrawlConfig,
+    DatasetConfig,
     DownloadConfig,
     EvaluateConfig,
     ModelConfig,
@@ -38,7 +39,7 @@ T = TypeVar("T")
 SECTIONS: dict[type, str] = {CaptionConfig: "caption", EvaluateConfig: "evaluate", ModelConfig: "model",
                              TrainConfig: "train", VocabConfig: "vocab", WandbConfig: "tracking.wandb",
                              PathsConfig: "paths", WebConfig: "web", CrawlConfig: "crawl",
-                             DownloadConfig: "download"}
+                             DownloadConfig: "download", DatasetConfig: "dataset"}
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,7 @@
 """Reading the stages' outputs for the app: dataset rows, exclusions, crawl ledgers, runs.
 
-Everything here reads the files the stages wrote (no second copy): ``<paths.dataset>/<split>/metadata.jsonl``,
+Everything here reads the files the stages wrote (no second copy; a page's images inside Parquet shards are
+written out once to show them): the dataset (either layout of :mod:`pakfashion.common.dataset_files`),
 ``paths.excluded_csv``, ``paths.images_csv``, ``<paths.raw>/<site>/crawl.json``, ``paths.models/<run>`` and
 ``dvc exp show --json``. Functions return pandas frames or small dataclasses, and raise
 :class:`DataMissing` (a ``FileNotFoundError``) naming the stage to run when an input is absent.
@@ -21,11 +22,13 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from pakfashion.common.files import read_json, read_jsonl
+from pakfashion.common.dataset_files import DatasetSplit
+from pakfashion.common.files import read_json, write_bytes_atomic
 from pakfashion.contracts import (
     CRAWL_REPORT_FILE,
     EXCLUSION_COLUMNS,
     METADATA_FILE,
+    PARQUET_DIR,
     SPLITS,
     TRAIN_SPLIT,
     ImageStatus,
@@ -113,33 +116,53 @@ class Facets:
     colours: list[str]
 
 
-def metadata_files(dataset_dir: Path) -> list[Path]:
-    """``<split>/metadata.jsonl`` of each split, present or not."""
-    return [dataset_dir / split / METADATA_FILE for split in SPLITS]
+def dataset_files(dataset_dir: Path) -> list[Path]:
+    """The files the dataset's rows are in, in either layout (present or not): a change reloads them."""
+    return [*(dataset_dir / split / METADATA_FILE for split in SPLITS), *sorted((dataset_dir / PARQUET_DIR).glob("*.parquet"))]
 
 
 def load_dataset(dataset_dir: Path) -> pd.DataFrame:
-    """All rows of the imagefolder's splits, with ``split`` and ``image_path`` (absolute) columns.
+    """All rows of the dataset's splits (either layout), with ``split``, ``row_index`` (the row in its split) and
+    ``image_path`` (absolute; "" for an image inside a Parquet shard, see :func:`with_image_files`) columns.
 
     Raises:
-        DataMissing: no split has a ``metadata.jsonl``.
+        DataMissing: no split is there.
     """
     frames = []
-    for metadata in metadata_files(dataset_dir):
-        if metadata.is_file():
-            frame = pd.DataFrame(list(read_jsonl(metadata)))
-            frame["split"] = metadata.parent.name
-            frames.append(frame)
+    for name in SPLITS:
+        try:
+            split = DatasetSplit.open(dataset_dir, name)
+        except FileNotFoundError:
+            continue
+        rows = split.rows()
+        frame = pd.DataFrame(rows)
+        frame["split"], frame["row_index"] = name, range(len(rows))
+        frame["image_path"] = [str(path) if (path := split.image_path(row)) else "" for row in rows]
+        frames.append(frame)
     if not frames:
         raise missing(dataset_dir / TRAIN_SPLIT / METADATA_FILE, "caption")
-    frame = pd.concat(frames, ignore_index=True).reindex(columns=[*DATASET_COLUMNS, "image_path"])
+    frame = pd.concat(frames, ignore_index=True).reindex(columns=[*DATASET_COLUMNS, "row_index", "image_path"])
     frame["colours"] = frame["colours"].map(lambda value: value if isinstance(value, list) else [])
     frame = frame.fillna({name: "" for name in DATASET_COLUMNS if name != "colours"})
-    frame["image_path"] = [
-        str(dataset_dir / split / name) for split, name in zip(frame["split"], frame["file_name"], strict=True)
-    ]
     log.info("dataset: %d images from %s", len(frame), dataset_dir)
     return frame
+
+
+def with_image_files(rows: pd.DataFrame, dataset_dir: Path, cache_dir: Path) -> pd.DataFrame:
+    """``rows`` with an ``image_path`` for every row: images inside Parquet shards are written once to
+    ``cache_dir/<file_name>`` (the page being shown, not the dataset)."""
+    todo = rows["image_path"] == ""
+    if not todo.any():
+        return rows
+    rows = rows.copy()
+    splits: dict[str, DatasetSplit] = {}
+    for label, row in rows[todo].iterrows():
+        target = cache_dir / str(row["file_name"])
+        if not target.is_file():
+            split = splits.setdefault(row["split"], DatasetSplit.open(dataset_dir, row["split"]))
+            write_bytes_atomic(target, split.image_bytes(int(row["row_index"])))
+        rows.at[label, "image_path"] = str(target)
+    return rows
 
 
 def word_regex(word: str) -> str:

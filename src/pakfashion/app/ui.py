@@ -59,6 +59,11 @@ def filter_choices(values: list[str]) -> gr.Dropdown:
     return gr.Dropdown(choices=[ANY, *values], value=ANY)
 
 
+def image_cache(settings: AppSettings) -> Path:
+    """Where the Dataset tab writes the images of a page that live inside Parquet shards."""
+    return settings.paths.state / "app" / "images"
+
+
 class AppData:
     """The stages' outputs as the app reads them, reloaded when a file changes on disk."""
 
@@ -68,7 +73,7 @@ class AppData:
         self._cache = FileSnapshotCache()
 
     def dataset(self) -> pd.DataFrame:
-        files = data.metadata_files(self.paths.dataset)
+        files = data.dataset_files(self.paths.dataset)
         return self._cache.get("dataset", files, lambda: data.load_dataset(self.paths.dataset))
 
     def excluded(self) -> pd.DataFrame:
@@ -99,7 +104,8 @@ def show_page(store: AppData, text: str, site: str, garment: str, colour: str, n
         return "", message(err), 1
     query = DatasetQuery(text=text or "", site=choice(site), garment=choice(garment), colour=choice(colour))
     page = data.page_of(data.filter_dataset(frame, query), int(number or 1), size=store.settings.page_size)
-    return views.dataset_cards(page.rows), views.page_line(page), page.number
+    rows = data.with_image_files(page.rows, store.paths.dataset, image_cache(store.settings))
+    return views.dataset_cards(rows), views.page_line(page), page.number
 
 
 def dataset_filters(store: AppData) -> tuple[gr.Dropdown, gr.Dropdown, gr.Dropdown]:
@@ -384,7 +390,7 @@ def launch(app: gr.Blocks, settings: AppSettings, *, host: str, port: int, block
         share=False,
         inbrowser=False,
         prevent_thread_lock=True,
-        allowed_paths=[str(settings.paths.dataset)],
+        allowed_paths=[str(settings.paths.dataset), str(image_cache(settings))],
         ssr_mode=False,
         quiet=True,
         css=views.CARD_CSS,

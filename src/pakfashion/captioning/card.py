@@ -1,4 +1,4 @@
-"""The dataset card (Hugging Face README.md format) written beside the imagefolder."""
+"""The dataset card (Hugging Face README.md format) written at the top of the dataset directory."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from pakfashion.contracts import PARQUET_DIR, SPLITS
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class CardInputs:
     train: int
     validation: int
     products: int
+    layout: str
 
 
 def _size_category(n: int) -> str:
@@ -40,7 +43,18 @@ def card_header(inputs: CardInputs) -> str:
         "size_categories": [_size_category(inputs.images)],
         "pretty_name": "Pakistani fashion catalog images with captions",
     }
+    if inputs.layout == "parquet":  # the Hub's loader reads the splits from these files
+        header["configs"] = [{"config_name": "default", "data_files": [
+            {"split": split, "path": f"{PARQUET_DIR}/{split}-*.parquet"} for split in SPLITS]}]
     return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
+
+
+def _how_to_load(layout: str) -> str:
+    if layout == "parquet":
+        return (f"Its splits are Parquet shards in `{PARQUET_DIR}/` with the images inside (an `image` column): load "
+                f'it with `datasets.load_dataset("parquet", data_dir=".../{PARQUET_DIR}")`.')
+    return ('Each split is a folder of JPEGs beside its `metadata.jsonl`: load it with '
+            '`datasets.load_dataset("imagefolder", data_dir=...)`.')
 
 
 def _sources_table(reports: list[dict[str, Any]]) -> str:
@@ -72,10 +86,10 @@ def render_dataset_card(inputs: CardInputs) -> str:
 # Pakistani fashion: catalog images with captions
 
 {inputs.images} images of {inputs.products} products ({inputs.train} train, {inputs.validation} validation),
-built by the [pakfashion](https://github.com/pakfashion/pakfashion) DVC pipeline. Load it with
-`datasets.load_dataset("imagefolder", data_dir=...)`; each split's `metadata.jsonl` has `file_name`, `text`
-(the training caption), `caption` (the captioning model's own words) and the product's columns
-(`site`, `product_id`, `product_url`, `title`, `category`, `price`, `currency`, `image_url`, `sha256`).
+built by the [pakfashion](https://github.com/pakfashion/pakfashion) DVC pipeline. {_how_to_load(inputs.layout)}
+Each row has `file_name`, `text` (the training caption), `caption` (the captioning model's own words), the
+attributes read from the product (`garment`, `colours`, `fabrics`) and the product's columns (`site`,
+`product_id`, `product_url`, `title`, `category`, `price`, `currency`, `image_url`, `sha256`).
 
 ## Sources
 

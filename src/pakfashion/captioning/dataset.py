@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,12 +28,17 @@ from pakfashion.captioning.text import (
     load_token_counter,
     template_fields,
 )
-from pakfashion.common.files import read_json, read_jsonl, write_jsonl
-from pakfashion.config import CaptionConfig, Captioner, PathsConfig, VocabConfig
+from pakfashion.common.dataset_files import write_dataset_files
+from pakfashion.common.files import read_json, read_jsonl
+from pakfashion.config import (
+    CaptionConfig,
+    Captioner,
+    DatasetConfig,
+    PathsConfig,
+    VocabConfig,
+)
 from pakfashion.contracts import (
     CRAWL_REPORT_FILE,
-    METADATA_FILE,
-    SPLITS,
     TRAIN_SPLIT,
     VALIDATION_SPLIT,
     ImageStatus,
@@ -225,18 +229,6 @@ def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: Ca
     return rows
 
 
-def write_imagefolder(rows: list[dict[str, Any]], images_dir: Path, out_dir: Path) -> None:
-    """Copy images into ``<split>/`` folders beside each split's metadata.jsonl."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    for split in SPLITS:
-        split_rows = [{k: v for k, v in r.items() if k != "split"} for r in rows if r["split"] == split]
-        (out_dir / split).mkdir(parents=True, exist_ok=True)
-        for row in split_rows:
-            shutil.copyfile(images_dir / row["file_name"], out_dir / split / row["file_name"])
-        write_jsonl(out_dir / split / METADATA_FILE, split_rows)
-
-
 def caption_score(rows: list[dict[str, Any]], vocab: VocabConfig) -> CaptionScore:
     """Model captions (rows with one) read with ``vocab``, against the attributes of their product's texts."""
     finder, score = AttributeFinder(vocab), CaptionScore()
@@ -283,10 +275,10 @@ def caption_share(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionC
     return captioned, time.monotonic() - started
 
 
-def build_dataset(paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfig, *, seed: int,
-                  caption_fn: CaptionFn | None, process: tuple[int, int] = (0, 1),
+def build_dataset(paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfig, layout: DatasetConfig, *,
+                  seed: int, caption_fn: CaptionFn | None, process: tuple[int, int] = (0, 1),
                   barrier: Callable[[], None] = lambda: None) -> DatasetStats | None:
-    """Caption what the cache lacks, then (main process) split by product and write the imagefolder.
+    """Caption what the cache lacks, then (main process) split by product and write the dataset in ``layout``.
 
     Args:
         process: (index, count) of this process among ``accelerate launch`` workers; each captions
@@ -297,7 +289,7 @@ def build_dataset(paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfi
     barrier()
     if process[0] != 0:
         return None
-    return write_dataset(examples, paths, settings, vocab, seed=seed, captioned=captioned, seconds=seconds,
+    return write_dataset(examples, paths, settings, vocab, layout, seed=seed, captioned=captioned, seconds=seconds,
                          count=process[1])
 
 
@@ -310,16 +302,17 @@ def merged_captions(cache_file: Path, count: int) -> dict[str, str]:
     return cache.captions
 
 
-def write_dataset(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfig, *,
-                  seed: int, captioned: int, seconds: float, count: int) -> DatasetStats:
+def write_dataset(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfig,
+                  layout: DatasetConfig, *, seed: int, captioned: int, seconds: float, count: int) -> DatasetStats:
     examples["split"] = assign_splits(examples, seed=seed, validation_percent=settings.validation_percent)
     captions = merged_captions(cache_path(paths.state, settings), count) if settings.captioner is not Captioner.metadata_only else {}
     rows = metadata_rows(examples, captions, settings, vocab)
-    write_imagefolder(rows, paths.images, paths.dataset)
+    write_dataset_files(rows, paths.images, paths.dataset, layout=layout.layout,
+                        images_per_shard=layout.images_per_shard)
     return dataset_stats(rows, vocab, captioned=captioned, seconds=seconds)
 
 
-def card_inputs(paths: PathsConfig, settings: CaptionConfig, stats: DatasetStats) -> CardInputs:
+def card_inputs(paths: PathsConfig, settings: CaptionConfig, layout: DatasetConfig, stats: DatasetStats) -> CardInputs:
     """Everything the dataset card reports, read from the stages' own outputs."""
     reports = [read_json(p) for p in sorted(paths.raw.glob(f"*/{CRAWL_REPORT_FILE}"))]
     excluded = pd.read_csv(paths.excluded_csv, dtype=str, keep_default_na=False)
@@ -333,4 +326,5 @@ def card_inputs(paths: PathsConfig, settings: CaptionConfig, stats: DatasetStats
         train=stats.train,
         validation=stats.validation,
         products=stats.products,
+        layout=layout.layout.value,
     )

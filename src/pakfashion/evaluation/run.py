@@ -21,9 +21,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from pakfashion.captioning.text import AttributeFinder
+from pakfashion.common.dataset_files import DatasetSplit
 from pakfashion.common.files import (
-    file_sha256,
-    read_jsonl,
     write_bytes_atomic,
     write_json,
     write_text_atomic,
@@ -37,7 +36,6 @@ from pakfashion.config import (
 from pakfashion.contracts import (
     EVAL_METRICS,
     EVAL_REPORT,
-    METADATA_FILE,
     SAMPLES_REPORT,
     VALIDATION_SPLIT,
 )
@@ -154,15 +152,16 @@ def check_settings(settings: EvaluateConfig) -> None:
             raise ValueError(f"evaluate.{key}={getattr(settings, key)}: must be at least 1")
 
 
-def validation_rows(validation_dir: Path) -> list[dict[str, Any]]:
-    """Rows of ``validation_dir/metadata.jsonl``; FID needs this split, so a missing one is an error."""
-    metadata = validation_dir / METADATA_FILE
-    if not metadata.is_file():
-        raise FileNotFoundError(f"{metadata} not found: FID/KID need a validation split (caption.validation_percent)")
-    rows = list(read_jsonl(metadata))
+def validation_split(dataset_dir: Path) -> tuple[DatasetSplit, list[dict[str, Any]]]:
+    """The dataset's validation split and its rows; FID needs this split, so a missing one is an error."""
+    try:
+        split = DatasetSplit.open(dataset_dir, VALIDATION_SPLIT)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{error}; FID/KID need a validation split (caption.validation_percent)") from None
+    rows = split.rows()
     if len(rows) < 2 or any("file_name" not in row or "text" not in row for row in rows):
-        raise ValueError(f"{metadata}: need at least 2 rows, each with file_name and text")
-    return rows
+        raise ValueError(f"{dataset_dir} ({VALIDATION_SPLIT}): need at least 2 rows, each with file_name and text")
+    return split, rows
 
 
 def eval_prompts(prompts: list[str], texts: list[str], *, max_validation: int = MAX_VALIDATION_PROMPTS) -> list[str]:
@@ -228,13 +227,13 @@ def generate_both(
     return {BASE: base, FINETUNED: tuned}
 
 
-def _open_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as image:
+def _rgb(opened: Image.Image) -> Image.Image:
+    with opened as image:
         return image.convert("RGB")
 
 
 def validation_features(
-    validation_dir: Path, rows: list[dict[str, Any]], *, cache_dir: Path, inception: Inception, batch_size: int,
+    split: DatasetSplit, rows: list[dict[str, Any]], *, cache_dir: Path, inception: Inception, batch_size: int,
     resolution_px: int,
 ) -> np.ndarray:
     """Inception features of the validation images as the model trains on them (scaled and center-cropped to
@@ -243,14 +242,13 @@ def validation_features(
     At the model's own resolution FID compares what is drawn, not the sharpness a 32 px model cannot have.
     ``file_name`` is the image's own sha256 in this dataset, so the metadata hash names the images too.
     """
-    digest = file_sha256(validation_dir / METADATA_FILE)
+    digest = split.fingerprint()
     cache = cache_dir / f"{FEATURE_CACHE_VERSION}-{resolution_px}px-{digest}.npy"
     if cache.is_file():
         log.info("validation features from cache %s", cache)
         return np.load(cache)
     square = (resolution_px, resolution_px)
-    images = (ImageOps.fit(_open_rgb(validation_dir / row["file_name"]), square, Image.Resampling.BILINEAR)
-              for row in rows)
+    images = (ImageOps.fit(_rgb(image), square, Image.Resampling.BILINEAR) for _, image in split.images())
     features = inception_features(
         images, inception=inception, batch_size=batch_size, total=len(rows), desc="validation features"
     )
@@ -290,7 +288,7 @@ def clip_scores(
     return scores
 
 
-def own_caption_rate(validation_dir: Path, rows: list[dict[str, Any]], *, clip: ClipBundle, seed: int) -> float:
+def own_caption_rate(split: DatasetSplit, rows: list[dict[str, Any]], *, clip: ClipBundle, seed: int) -> float:
     """Share of dataset images whose CLIP score with their own caption beats that with another image's.
 
     Each image is paired with the caption of the image a seeded derangement gives it (pairs whose two
@@ -301,8 +299,8 @@ def own_caption_rate(validation_dir: Path, rows: list[dict[str, Any]], *, clip: 
     texts = [str(row["text"]) for row in rows]
     pairs = [(i, int(j)) for i, j in enumerate(order) if texts[i] != texts[j]]
     if not pairs:
-        raise ValueError(f"{validation_dir}: every caption is the same text, so no image can beat another's caption")
-    images = [_open_rgb(validation_dir / rows[i]["file_name"]) for i, _ in pairs]
+        raise ValueError(f"{split.directory}: every validation caption is the same text, so no image can beat another's")
+    images = [_rgb(split.image(i)) for i, _ in pairs]
     own = clip_scores(images, [texts[i] for i, _ in pairs], clip=clip)
     other = clip_scores(images, [texts[j] for _, j in pairs], clip=clip)
     return sum(a > b for a, b in zip(own, other, strict=True)) / len(pairs)
@@ -530,8 +528,7 @@ def run_models(
 ) -> Results:
     """Generate with both models and score them: CLIP score (grid), FID/KID (FID images), attribute checks."""
     device = default_device()
-    validation_dir = paths.dataset / VALIDATION_SPLIT
-    rows = validation_rows(validation_dir)
+    validation, rows = validation_split(paths.dataset)
     captions = [str(row["text"]) for row in rows]
     prompts = eval_prompts(settings.prompts, captions)
     jobs = EvalJobs(grid_jobs(prompts, settings.seeds), fid_jobs(captions, settings.seeds, count=settings.num_images_for_fid),
@@ -541,7 +538,7 @@ def run_models(
     inception = load_inception(device=device)
     cache_dir = paths.state / "evaluate"
     reference = validation_features(
-        validation_dir, rows, cache_dir=cache_dir, inception=inception, batch_size=settings.fid_batch_size,
+        validation, rows, cache_dir=cache_dir, inception=inception, batch_size=settings.fid_batch_size,
         resolution_px=model.resolution,
     )
     outputs = generate_both(
@@ -555,7 +552,7 @@ def run_models(
     features = {name: output.features for name, output in outputs.items()}
     metrics = {**summarize(scores), **distribution_metrics(reference, features, settings),
                **attribute_metrics(checked, settings.attributes),
-               "clip_own_caption_rate": own_caption_rate(validation_dir, rows, clip=clip, seed=settings.seeds[0])}
+               "clip_own_caption_rate": own_caption_rate(validation, rows, clip=clip, seed=settings.seeds[0])}
     return Results(prompts=prompts, samples=samples, scores=scores, attributes=checked, metrics=metrics)
 
 

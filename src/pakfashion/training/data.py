@@ -1,7 +1,8 @@
-"""Training data: the imagefolder split encoded once into VAE latents and text embeddings, then reused.
+"""Training data: the dataset's train split (either layout) encoded once into VAE latents and text embeddings,
+then reused.
 
-The cache lives at ``<state>/cache/latents/<key>.pt``; the key hashes the split's ``metadata.jsonl``
-(its file names are content hashes, so it names the images too), the model's path, the identity of its
+The cache lives at ``<state>/cache/latents/<key>.pt``; the key hashes the split's metadata
+(:meth:`DatasetSplit.fingerprint`; its file names are content hashes, so it names the images too), the model's path, the identity of its
 VAE/text-encoder files, the resolution, the aspect buckets and whether flipped copies are stored.
 Experiments that change only training settings (LR, rank, steps, ...) reuse it; each step then runs the
 UNet alone.
@@ -30,8 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pakfashion.common.files import file_sha256, read_jsonl
-from pakfashion.contracts import METADATA_FILE
+from pakfashion.common.dataset_files import DatasetSplit
 from pakfashion.training.models import Encoders, load_encoders, model_files
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ ENCODER_FOLDERS = ("vae", "text_encoder", "tokenizer", "text_encoder_2", "tokeni
 
 @dataclass(frozen=True)
 class Example:
-    image_path: Path
+    index: int  # the row in the split, in storage order
     text: str
 
 
@@ -107,19 +107,15 @@ class LatentCache:
         return self.time_ids.shape[1]
 
 
-def read_examples(split_dir: Path) -> list[Example]:
-    """Read an imagefolder split's ``metadata.jsonl`` (``file_name`` and ``text`` columns)."""
-    metadata = split_dir / METADATA_FILE
-    if not metadata.is_file():
-        raise FileNotFoundError(f"{metadata} not found: run the caption stage or set paths.dataset")
-    examples = []
-    for line, row in enumerate(read_jsonl(metadata), start=1):
+def read_examples(split: DatasetSplit) -> list[Example]:
+    """The split's rows as examples (``text`` column), in storage order."""
+    rows = split.rows()
+    for line, row in enumerate(rows, start=1):
         if "file_name" not in row or "text" not in row:
-            raise ValueError(f"{metadata}:{line} lacks file_name/text; has {sorted(row)}")
-        examples.append(Example(image_path=split_dir / row["file_name"], text=str(row["text"])))
-    if not examples:
-        raise ValueError(f"{metadata} has no rows: the dataset is empty")
-    return examples
+            raise ValueError(f"{split.directory} ({split.split}) row {line} lacks file_name/text; has {sorted(row)}")
+    if not rows:
+        raise ValueError(f"{split.directory} has no {split.split} rows: the dataset is empty")
+    return [Example(index=index, text=str(row["text"])) for index, row in enumerate(rows)]
 
 
 def aspect_buckets(resolution_px: int, *, stride_px: int, max_aspect: float) -> list[tuple[int, int]]:
@@ -178,11 +174,11 @@ def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
     ).input_ids
 
 
-def cache_key(split_dir: Path, *, pretrained: str, buckets: list[tuple[int, int]], flips: bool) -> str:
+def cache_key(split: DatasetSplit, *, pretrained: str, buckets: list[tuple[int, int]], flips: bool) -> str:
     """sha256 naming one encoding of one dataset version by one model's encoders."""
     material = {
         "format": CACHE_FORMAT,
-        "metadata_sha256": file_sha256(split_dir / METADATA_FILE),
+        "metadata_sha256": split.fingerprint(),
         "pretrained": pretrained,
         "encoder_files": model_files(pretrained, ENCODER_FOLDERS),
         "buckets": buckets,
@@ -204,19 +200,9 @@ class _Prepared:
     crops: list[Crop]
 
 
-def bucket_members(examples: list[Example], buckets: list[tuple[int, int]]) -> dict[tuple[int, int], list[int]]:
-    """The example indices of each used bucket, from the image headers alone (nothing is decoded)."""
-    members: dict[tuple[int, int], list[int]] = {}
-    for index, example in enumerate(examples):
-        with Image.open(example.image_path) as image:
-            members.setdefault(nearest_bucket(image.size, buckets), []).append(index)
-    return members
-
-
-def prepare_example(example: Example, bucket: tuple[int, int], *, flips: bool) -> _Prepared:
-    """Read one image, fit it to ``bucket``, and add its mirror image when ``flips``."""
-    with Image.open(example.image_path) as image:
-        fitted, crop = fit_to_bucket(image, bucket)
+def prepare_image(image: Image.Image, bucket: tuple[int, int], *, flips: bool) -> _Prepared:
+    """Fit one image to ``bucket``, and add its mirror image when ``flips``."""
+    fitted, crop = fit_to_bucket(image, bucket)
     variants = [(fitted, crop)]
     if flips:
         variants.append((fitted.transpose(Image.Transpose.FLIP_LEFT_RIGHT), crop.mirrored()))
@@ -225,36 +211,45 @@ def prepare_example(example: Example, bucket: tuple[int, int], *, flips: bool) -
 
 @torch.no_grad()
 def encode_images(
-    encoders: Encoders, examples: list[Example], *, buckets: list[tuple[int, int]], flips: bool, batch_size: int,
-    device: str,
+    encoders: Encoders, split: DatasetSplit, count: int, *, buckets: list[tuple[int, int]], flips: bool,
+    batch_size: int, device: str,
 ) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], torch.Tensor], torch.Tensor]:
-    """Fit every image to its bucket and VAE-encode it (and its flip), ``batch_size`` images at a time (only
-    one batch of pixels is in memory).
+    """Read the split's ``count`` images once, in storage order (a Parquet shard streams row group by row
+    group), fit each to its bucket and VAE-encode it (and its flip) ``batch_size`` images of a bucket at a
+    time: at most one unfinished batch per bucket is in memory.
 
     Returns:
-        The example indices of each used bucket, the bucket's posterior parameters
+        The example indices of each used bucket (ascending), the bucket's posterior parameters
         ``[n, variants, 2C, h, w]`` (fp16, CPU) in that order, and ``[examples, variants, 6]`` time ids.
     """
     from tqdm.auto import tqdm
 
     vae = encoders.vae.to(device)
-    members = bucket_members(examples, buckets)
-    time_ids = torch.zeros(len(examples), 2 if flips else 1, 6, dtype=torch.long)
-    latents = {}
-    progress = tqdm(total=len(examples), desc="images", disable=None)
-    for bucket, indices in members.items():
-        out = []
-        for chunk in _chunks(indices, batch_size):
-            prepared = [prepare_example(examples[i], bucket, flips=flips) for i in chunk]
-            for index, item in zip(chunk, prepared):
-                time_ids[index] = torch.tensor([crop.time_ids() for crop in item.crops])
-            stacked = torch.stack([item.pixels for item in prepared])  # [B, V, 3, H, W]
-            params = vae.encode(stacked.flatten(0, 1).to(device, dtype=vae.dtype)).latent_dist.parameters
-            out.append(params.unflatten(0, stacked.shape[:2]).to("cpu", torch.float16))
-            progress.update(len(chunk))
-        latents[bucket] = torch.cat(out)
+    time_ids = torch.zeros(count, 2 if flips else 1, 6, dtype=torch.long)
+    members: dict[tuple[int, int], list[int]] = {}
+    encoded: dict[tuple[int, int], list[torch.Tensor]] = {}
+    pending: dict[tuple[int, int], list[torch.Tensor]] = {}
+    progress = tqdm(total=count, desc="images", disable=None)
+
+    def flush(bucket: tuple[int, int]) -> None:
+        stacked = torch.stack(pending.pop(bucket))  # [B, V, 3, H, W]
+        params = vae.encode(stacked.flatten(0, 1).to(device, dtype=vae.dtype)).latent_dist.parameters
+        encoded.setdefault(bucket, []).append(params.unflatten(0, stacked.shape[:2]).to("cpu", torch.float16))
+        progress.update(stacked.shape[0])
+
+    for index, image in split.images():
+        with image:
+            bucket = nearest_bucket(image.size, buckets)
+            prepared = prepare_image(image, bucket, flips=flips)
+        members.setdefault(bucket, []).append(index)
+        time_ids[index] = torch.tensor([crop.time_ids() for crop in prepared.crops])
+        pending.setdefault(bucket, []).append(prepared.pixels)
+        if len(pending[bucket]) == batch_size:
+            flush(bucket)
+    for bucket in list(pending):
+        flush(bucket)
     progress.close()
-    return members, latents, time_ids
+    return members, {bucket: torch.cat(encoded[bucket]) for bucket in members}, time_ids
 
 
 def _text_encoder_pairs(encoders: Encoders) -> list[tuple[CLIPTokenizer, torch.nn.Module]]:
@@ -289,14 +284,14 @@ def encode_captions(
 
 
 def encode_split(
-    encoders: Encoders, examples: list[Example], *, buckets: list[tuple[int, int]], flips: bool, batch_size: int,
-    device: str,
+    encoders: Encoders, split: DatasetSplit, examples: list[Example], *, buckets: list[tuple[int, int]], flips: bool,
+    batch_size: int, device: str,
 ) -> LatentCache:
     """Encode every image (and its flip) into its bucket, and every distinct caption and the empty one once."""
     captions = sorted({example.text for example in examples} | {""})
     row = {caption: index for index, caption in enumerate(captions)}
     members, latents, time_ids = encode_images(
-        encoders, examples, buckets=buckets, flips=flips, batch_size=batch_size, device=device
+        encoders, split, len(examples), buckets=buckets, flips=flips, batch_size=batch_size, device=device
     )
     example_bucket = torch.zeros(len(examples), dtype=torch.long)
     example_row = torch.zeros(len(examples), dtype=torch.long)
@@ -344,7 +339,7 @@ def training_buckets(pretrained: str, *, resolution_px: int, aspect: bool, max_a
 
 
 def latent_cache(
-    split_dir: Path,
+    split: DatasetSplit,
     cache_dir: Path,
     *,
     pretrained: str,
@@ -355,14 +350,15 @@ def latent_cache(
     device: str,
 ) -> LatentCache:
     """The split's cached latents and text embeddings; encodes them (and saves) only on a cache miss."""
-    path = cache_dir / f"{cache_key(split_dir, pretrained=pretrained, buckets=buckets, flips=flips)}.pt"
+    path = cache_dir / f"{cache_key(split, pretrained=pretrained, buckets=buckets, flips=flips)}.pt"
     if path.is_file():
         log.info("using cached latents %s", path)
         return load_cache(path)
-    examples = read_examples(split_dir)
+    examples = read_examples(split)
     log.info("encoding %d images%s and their captions once into %s", len(examples), " (+ flips)" * flips, path)
     encoders = load_encoders(pretrained, weight_dtype=weight_dtype)
-    cache = encode_split(encoders, examples, buckets=buckets, flips=flips, batch_size=batch_size, device=device)
+    cache = encode_split(encoders, split, examples, buckets=buckets, flips=flips, batch_size=batch_size,
+                         device=device)
     log.info("buckets (width x height: images): %s", bucket_summary(cache))
     save_cache(cache, path)
     return cache

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from pakfashion.common.files import file_sha256, write_json, write_text_atomic
+from pakfashion.common.dataset_files import DatasetSplit
+from pakfashion.common.files import write_json, write_text_atomic
 from pakfashion.config import (
     ModelConfig,
     Optimizer,
@@ -26,7 +27,7 @@ from pakfashion.config import (
     TrainConfig,
     TrainMethod,
 )
-from pakfashion.contracts import METADATA_FILE, TRAIN_METRICS, TRAIN_SPLIT
+from pakfashion.contracts import TRAIN_METRICS, TRAIN_SPLIT
 from pakfashion.training.card import write_model_card
 from pakfashion.training.checkpoint import (
     GeneratorState,
@@ -477,7 +478,7 @@ def train(
     set_seed(seed)  # the LoRA's (or any new layer's) initial weights: same seed, same run
     accelerator = make_accelerator(settings)
     weight_dtype = weight_dtype_for(settings.mixed_precision)
-    split = paths.dataset / TRAIN_SPLIT
+    split = DatasetSplit.open(paths.dataset, TRAIN_SPLIT)
     with accelerator.main_process_first():
         buckets = training_buckets(
             model.pretrained, resolution_px=model.resolution, aspect=settings.aspect_buckets,
@@ -495,7 +496,7 @@ def train(
     )  # fmt: skip
     checkpointing = None
     if settings.checkpoint_every:
-        config = run_config(model, settings, seed=seed, dataset_sha256=file_sha256(split / METADATA_FILE))
+        config = run_config(model, settings, seed=seed, dataset_sha256=split.fingerprint())
         checkpointing = Checkpointing(root=checkpoint_root(paths.state, settings.run_name), config=config)
     validator = None
     if settings.validation_every:
