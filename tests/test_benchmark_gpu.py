@@ -46,3 +46,33 @@ def test_gpu_benchmark_runs_tiny_on_cpu(repo_root: Path, tmp_path: Path) -> None
     caption = recorded["caption"]
     assert caption["batch_1"] > 0 and caption["best"] >= caption["batch_1"]
     assert all(recorded["evaluation"][arch]["images_per_s"] > 0 for arch in ("sd15", "sdxl"))
+
+
+def test_real_size_architectures_have_the_published_parameter_counts(repo_root: Path) -> None:
+    """The configs gpu.py builds on a GPU are the real models: built on the meta device (no memory), each counts
+    exactly the parameters of the released checkpoint."""
+    code = """
+import sys, torch
+sys.path.insert(0, "benchmarks")
+import gpu
+count = lambda module: sum(p.numel() for p in module.parameters())
+with torch.device("meta"):
+    sd15, sdxl = gpu.real_diffusion("sd15"), gpu.real_diffusion("sdxl")
+blip2 = gpu.real_blip2(torch.device("meta")).model
+print(count(sd15.unet), count(sd15.vae), *map(count, sd15.text_encoders), count(sdxl.unet), *map(count, sdxl.text_encoders),
+      count(blip2), count(blip2.language_model))
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = [int(value) for value in done.stdout.split()]
+    assert counts == [
+        859_520_964,  # SD 1.5 UNet
+        83_653_863,  # its VAE (SDXL's has the same shape)
+        123_060_480,  # CLIP ViT-L/14 text encoder
+        2_567_463_684,  # SDXL UNet
+        123_060_480, 694_659_840,  # SDXL's CLIP ViT-L and OpenCLIP ViT-bigG (with projection)
+        3_744_679_936,  # BLIP-2 opt-2.7b
+        2_651_596_800,  # its OPT-2.7b
+    ]
