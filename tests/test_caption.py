@@ -21,8 +21,15 @@ from pakfashion.captioning.dataset import (
 )
 from pakfashion.captioning.text import AttributeFinder, cap_length, fill_template
 from pakfashion.common.files import write_json
-from pakfashion.config import CaptionConfig, Captioner, DatasetConfig, PathsConfig, VocabConfig
-from tests.helpers import configured, paths_under
+from pakfashion.config import (
+    CaptionConfig,
+    Captioner,
+    DatasetConfig,
+    PathsConfig,
+    VocabConfig,
+)
+from pakfashion.images.store import ImageStore
+from tests.helpers import configured, paths_under, store_image
 
 LAYOUT = configured(DatasetConfig)
 
@@ -34,7 +41,6 @@ def make_stage_inputs(root: Path, n_products: int = 12) -> PathsConfig:
     paths = paths_under(root, raw=root / "raw", products_csv=root / "products.csv", excluded_csv=root / "excluded.csv",
                         images=root / "images", images_csv=root / "images.csv", dataset=root / "dataset",
                         state=root / "state")
-    paths.images.mkdir(parents=True)
     products, images = [], []
     for i in range(n_products):
         colour = list(COLOURS)[i % len(COLOURS)]
@@ -43,7 +49,7 @@ def make_stage_inputs(root: Path, n_products: int = 12) -> PathsConfig:
                          "tags": "[]", "price": "4990.0", "currency": "PKR", "image_urls": "[]", "crawled_at": ""})
         for position in range(2):
             sha = f"{i:03d}{position}".ljust(64, "a")
-            Image.new("RGB", (64, 64), COLOURS[colour]).save(paths.images / f"{sha}.jpg")
+            store_image(paths.images, sha, Image.new("RGB", (64, 64), COLOURS[colour]))
             images.append({"site": "s", "product_id": str(1000 + i), "position": position, "url": f"http://s/{sha}",
                            "status": "ok", "path": "", "sha256": sha})
     images.append({"site": "s", "product_id": "1000", "position": 9, "url": "http://s/broken", "status": "fetch_failed",
@@ -181,7 +187,7 @@ def test_cache_skips_captioned_images_and_captions_only_new_ones(tmp_path: Path)
     new_rows = []
     for i in range(3):
         sha = f"new{i}".ljust(64, "b")
-        Image.new("RGB", (64, 64), (10 * i, 90, 200)).save(paths.images / f"{sha}.jpg")
+        store_image(paths.images, sha, Image.new("RGB", (64, 64), (10 * i, 90, 200)))
         new_rows.append({"site": "s", "product_id": "1000", "position": 10 + i, "url": f"http://s/{sha}",
                          "status": "ok", "path": "", "sha256": sha})
     pd.concat([images, pd.DataFrame(new_rows)]).to_csv(paths.images_csv, index=False)
@@ -222,12 +228,10 @@ def test_caption_score_counts_captions_naming_the_products_colour_and_garment() 
 
 
 def test_image_files_decode_jpegs_no_larger_than_the_captioner_needs(tmp_path: Path) -> None:
-    photo = tmp_path / "photo.jpg"
-    Image.new("RGB", (768, 1024), (200, 30, 40)).save(photo, quality=92)
-    Image.new("RGB", (768, 1024), (200, 30, 40)).save(tmp_path / "shot.png")
-    assert ImageFiles([photo])[0].size == (768, 1024)
-    drafted = ImageFiles([photo, tmp_path / "shot.png"], draft_px=224)
-    assert drafted[0].size == (384, 512), "the largest DCT reduction keeping both sides >= 224 is 1/2"
-    assert ImageFiles([photo], draft_px=32)[0].size == (96, 128)
-    assert drafted[1].size == (768, 1024) and drafted[1].mode == "RGB", "PNGs have no draft mode: decoded whole"
-    assert drafted[0].getpixel((200, 250)) == pytest.approx((200, 30, 40), abs=4)
+    store = ImageStore(tmp_path / "images")
+    store_image(store.directory, "ab" * 32, Image.new("RGB", (768, 1024), (200, 30, 40)))
+    assert ImageFiles(store, ["ab" * 32])[0].size == (768, 1024)
+    drafted = ImageFiles(store, ["ab" * 32], draft_px=224)[0]
+    assert drafted.size == (384, 512), "the largest DCT reduction keeping both sides >= 224 is 1/2"
+    assert ImageFiles(store, ["ab" * 32], draft_px=32)[0].size == (96, 128)
+    assert drafted.mode == "RGB" and drafted.getpixel((200, 250)) == pytest.approx((200, 30, 40), abs=4)

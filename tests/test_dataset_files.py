@@ -20,19 +20,20 @@ from pakfashion.common.dataset_files import (
 )
 from pakfashion.config import DatasetLayout
 from pakfashion.contracts import PARQUET_DIR, MetadataRow
+from pakfashion.images.store import ImageStore
 from pakfashion.training.data import latent_cache
+from tests.helpers import store_image
 
 COLOURS = ["red", "blue", "green", "black", "yellow", "white", "teal", "maroon", "pink"]
 
 
 def metadata_rows(images_dir: Path, count: int) -> list[dict[str, object]]:
     """``count`` products' rows (every fifth in validation) and their JPEGs, as the caption stage has them."""
-    images_dir.mkdir(parents=True)
     rows = []
     for i in range(count):
         colour = COLOURS[i % len(COLOURS)]
         name = f"{i:064x}.jpg"
-        Image.new("RGB", (60 + i % 3 * 10, 80), colour).save(images_dir / name, quality=90)
+        store_image(images_dir, name[:-4], Image.new("RGB", (60 + i % 3 * 10, 80), colour))
         row = {key: "" for key in typing.get_type_hints(MetadataRow)}
         row.update(file_name=name, text=f"{colour} lawn kurta {i}", colours=[colour], fabrics=["lawn"], garment="kurta",
                    site="demo", product_id=str(i), sha256=name[:-4])
@@ -44,8 +45,8 @@ def metadata_rows(images_dir: Path, count: int) -> list[dict[str, object]]:
 def both(tmp_path: Path) -> tuple[Path, Path, list[dict[str, object]]]:
     rows = metadata_rows(tmp_path / "images", 150)
     folder, shards = tmp_path / "imagefolder", tmp_path / "parquet"
-    write_dataset_files(rows, tmp_path / "images", folder, layout=DatasetLayout.imagefolder, images_per_shard=50)
-    write_dataset_files(rows, tmp_path / "images", shards, layout=DatasetLayout.parquet, images_per_shard=50)
+    write_dataset_files(rows, ImageStore(tmp_path / "images").get, folder, layout=DatasetLayout.imagefolder, images_per_shard=50)
+    write_dataset_files(rows, ImageStore(tmp_path / "images").get, shards, layout=DatasetLayout.parquet, images_per_shard=50)
     return folder, shards, rows
 
 
@@ -71,10 +72,10 @@ def test_both_layouts_hold_the_same_rows_and_image_bytes(both: tuple[Path, Path,
 def test_fingerprint_names_the_content(both: tuple[Path, Path, list[dict[str, object]]], tmp_path: Path) -> None:
     _, shards, rows = both
     again = tmp_path / "again"
-    write_dataset_files(rows, tmp_path / "images", again, layout=DatasetLayout.parquet, images_per_shard=50)
+    write_dataset_files(rows, ImageStore(tmp_path / "images").get, again, layout=DatasetLayout.parquet, images_per_shard=50)
     assert DatasetSplit.open(again, "train").fingerprint() == DatasetSplit.open(shards, "train").fingerprint()
     rows[0] = {**rows[0], "text": "a changed caption"}
-    write_dataset_files(rows, tmp_path / "images", again, layout=DatasetLayout.parquet, images_per_shard=50)
+    write_dataset_files(rows, ImageStore(tmp_path / "images").get, again, layout=DatasetLayout.parquet, images_per_shard=50)
     assert DatasetSplit.open(again, "train").fingerprint() != DatasetSplit.open(shards, "train").fingerprint()
 
 

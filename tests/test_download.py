@@ -27,6 +27,7 @@ from pakfashion.images.normalise import (
     hamming,
     normalise_image,
 )
+from pakfashion.images.store import ImageStore
 from pakfashion.web import PoliteClient
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web
@@ -138,8 +139,10 @@ def test_download_from_demo_store(tmp_path: Path, demo_store) -> None:  # noqa: 
     ok = table[table["status"] == "ok"]
     assert ok["sha256"].is_unique
     stored = table[table["status"].isin(["ok", "duplicate", "near_duplicate"])]
-    assert all((tmp_path / "images" / f"{sha}.jpg").exists() for sha in stored["sha256"])
-    assert len(list((tmp_path / "images").iterdir())) == stored["sha256"].nunique()
+    store = ImageStore(tmp_path / "images")
+    assert all(store.has(sha) for sha in stored["sha256"])
+    assert sorted(store.names()) == sorted(stored["sha256"].unique())
+    assert set(stored["path"]) == {str(store.shard_path(sha)) for sha in stored["sha256"]}
     assert set(table[table["status"] == "duplicate"]["duplicate_of"]) <= set(table["url"])
     user_agents = {record.user_agent for record in demo_store.request_log}
     assert user_agents == {WEB.user_agent}

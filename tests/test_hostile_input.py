@@ -35,6 +35,7 @@ from pakfashion.contracts import CRAWL_REPORT_FILE, ImageStatus
 from pakfashion.crawling.record import ProductRecord
 from pakfashion.crawling.site import CrawlReport, crawl_site
 from pakfashion.images.download import run_download
+from pakfashion.images.store import ImageStore
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web, site_settings
 from tests.helpers.http import Behaviour, Reply, scripted_server
@@ -407,7 +408,7 @@ def test_image_urls_that_are_not_http_are_recorded_as_such_and_never_read(tmp_pa
     statuses = [r.status for r in rows]
     assert statuses == [ImageStatus.unsupported_scheme] * 4 + [ImageStatus.bad_url] * 2 + [ImageStatus.ok]
     assert all(r.error and "robots" not in r.error for r in rows[:6])
-    assert script.paths() == ["/robots.txt", "/a.jpg"] and len(list((tmp_path / "images").glob("*.jpg"))) == 1
+    assert script.paths() == ["/robots.txt", "/a.jpg"] and len(list(ImageStore(tmp_path / "images").names())) == 1
 
 
 def test_crawled_image_urls_that_do_not_parse_reach_the_ledger(tmp_path: Path) -> None:

@@ -60,7 +60,8 @@ class ImageStatus(str, enum.Enum):
     bad_url = "bad_url"
 
 
-# Statuses whose image is stored under paths.images (a duplicate points at the kept one's file).
+# Statuses whose image is stored under paths.images (a duplicate points at the kept one's image), as
+# <sha256>.jpg in the tar shard <paths.images>/<sha256[:2]>.tar (pakfashion.images.store).
 STORED_STATUSES = frozenset({ImageStatus.ok, ImageStatus.duplicate, ImageStatus.near_duplicate})
 
 
@@ -73,7 +74,7 @@ class ImageRow:
     position: int
     url: str
     status: ImageStatus
-    path: str = ""
+    path: str = ""  # the tar shard holding the image (member <sha256>.jpg)
     sha256: str = ""
     phash: str = ""
     w: int = 0

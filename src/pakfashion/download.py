@@ -1,7 +1,8 @@
 """Stage `download`: every image of every kept product → verified, normalised, content-addressed JPEGs.
 
-Reads ``paths.products_csv`` and the ``download`` and ``web`` params; writes ``<paths.images>/<sha256>.jpg``
-(RGB JPEG named by the sha256 of the decoded pixels, so identical images are stored once), ``paths.images_csv``
+Reads ``paths.products_csv`` and the ``download`` and ``web`` params; writes ``<paths.images>/<pp>.tar`` shards of
+``<sha256>.jpg`` members (RGB JPEGs named by the sha256 of the decoded pixels, so identical images are stored
+once; :mod:`pakfashion.images.store`), ``paths.images_csv``
 (a ledger row for every image URL, failures and duplicates included), ``<paths.metrics>/download.json`` and
 ``<paths.reports>/contact_sheet.jpg`` (names and row schema in :mod:`pakfashion.contracts`). A SQLite ledger
 under ``paths.state`` makes a killed run resume without fetching finished images again.
@@ -44,7 +45,8 @@ def main(cfg: Any) -> None:
     write_ledger(rows, paths.images_csv)
     write_json(paths.metrics / DOWNLOAD_METRICS, metrics)
     products = pd.read_csv(paths.products_csv, dtype=str, keep_default_na=False)
-    write_contact_sheet(rows, products, paths.reports / CONTACT_SHEET_REPORT, count=settings.contact_sheet_images)
+    write_contact_sheet(rows, products, paths.images, paths.reports / CONTACT_SHEET_REPORT,
+                        count=settings.contact_sheet_images)
     log.info("images: %s", metrics["by_status"])
     check_success_rate(rows, settings.min_success_rate)
 

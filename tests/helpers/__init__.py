@@ -5,6 +5,7 @@ a default) and small datasets and runs built on disk; :mod:`tests.helpers.http` 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 from functools import lru_cache
@@ -98,6 +99,15 @@ def write_colour_dataset(root: Path, *, validation: int = 2) -> Path:
             rows.append({"file_name": f"{i}.jpg", "text": f"{colour} lawn kurta", "site": "demo"})
         (root / split / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return root
+
+
+def store_image(images_dir: Path, sha256: str, image: Image.Image) -> None:
+    """``image`` as a JPEG named ``sha256`` in the download stage's store (its tar shards)."""
+    from pakfashion.images.store import ImageStore
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    ImageStore(images_dir).put(sha256, buffer.getvalue())
 
 
 def write_random_lora(pretrained: str, out_dir: Path) -> None:

@@ -5,6 +5,7 @@ The stage entry is :mod:`pakfashion.caption`."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -44,6 +45,7 @@ from pakfashion.contracts import (
     ImageStatus,
     MetadataRow,
 )
+from pakfashion.images.store import ImageStore
 
 if TYPE_CHECKING:
     from pakfashion.captioning.captioner import Blip2Captioner
@@ -138,28 +140,29 @@ def cache_path(state_dir: Path, settings: CaptionConfig) -> Path:
 
 
 class ImageFiles:
-    """A map-style dataset of image files for a DataLoader (workers decode ahead of the model).
+    """A map-style dataset of stored images for a DataLoader (workers decode ahead of the model).
 
     With ``draft_px``, a JPEG is decoded straight at the smallest of 1/2, 1/4 or 1/8 scale whose sides stay
     at least that large (libjpeg's DCT scaling): a captioner that sees 224 px reads a 1024-px photo about
     four times faster, and the processor's own resize then starts from a nearer size.
     """
 
-    def __init__(self, paths: list[Path], *, draft_px: int = 0) -> None:
-        self.paths = paths
+    def __init__(self, store: ImageStore, shas: list[str], *, draft_px: int = 0) -> None:
+        self.store = store
+        self.shas = shas
         self.draft_px = draft_px
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.shas)
 
     def __getitem__(self, index: int) -> Image.Image:
-        with Image.open(self.paths[index]) as image:
+        with Image.open(io.BytesIO(self.store.get(self.shas[index]))) as image:
             if self.draft_px:
                 image.draft("RGB", (self.draft_px, self.draft_px))
             return image.convert("RGB")
 
 
-def caption_missing(shas: list[str], images_dir: Path, caption_fn: CaptionFn, cache: CaptionCache,
+def caption_missing(shas: list[str], store: ImageStore, caption_fn: CaptionFn, cache: CaptionCache,
                     settings: CaptionConfig) -> int:
     """Caption the images not in the cache, in batches; returns how many the model captioned."""
     from torch.utils.data import DataLoader
@@ -168,8 +171,8 @@ def caption_missing(shas: list[str], images_dir: Path, caption_fn: CaptionFn, ca
     if not todo:
         return 0
     # Similar sizes in one batch: the processor's resizes cost alike and workers finish together.
-    todo.sort(key=lambda sha: (images_dir / f"{sha}.jpg").stat().st_size)
-    files = ImageFiles([images_dir / f"{sha}.jpg" for sha in todo], draft_px=getattr(caption_fn, "input_px", 0))
+    todo.sort(key=store.size)
+    files = ImageFiles(store, todo, draft_px=getattr(caption_fn, "input_px", 0))
     loader = DataLoader(files, batch_size=settings.batch_size, num_workers=settings.num_workers, collate_fn=list)
     done = 0
     for batch in tqdm(loader, desc="caption", unit="batch", mininterval=2.0):
@@ -271,7 +274,7 @@ def caption_share(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionC
     shard_cache.captions.update(CaptionCache(cache_file).captions)
     started = time.monotonic()
     shas = shard_of(list(examples["sha256"]), index=index, count=count)
-    captioned = caption_missing(shas, paths.images, caption_fn, shard_cache, settings)
+    captioned = caption_missing(shas, ImageStore(paths.images), caption_fn, shard_cache, settings)
     return captioned, time.monotonic() - started
 
 
@@ -307,7 +310,7 @@ def write_dataset(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionC
     examples["split"] = assign_splits(examples, seed=seed, validation_percent=settings.validation_percent)
     captions = merged_captions(cache_path(paths.state, settings), count) if settings.captioner is not Captioner.metadata_only else {}
     rows = metadata_rows(examples, captions, settings, vocab)
-    write_dataset_files(rows, paths.images, paths.dataset, layout=layout.layout,
+    write_dataset_files(rows, ImageStore(paths.images).get, paths.dataset, layout=layout.layout,
                         images_per_shard=layout.images_per_shard)
     return dataset_stats(rows, vocab, captioned=captioned, seconds=seconds)
 

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -52,10 +52,14 @@ def parquet_schema() -> Any:
     return datasets.Features(columns).arrow_schema
 
 
-def write_dataset_files(rows: list[dict[str, Any]], images_dir: Path, out_dir: Path, *, layout: DatasetLayout,
+ImageBytes = Callable[[str], bytes]
+"""An image's stored JPEG by its sha256 (the download stage's :class:`pakfashion.images.store.ImageStore.get`)."""
+
+
+def write_dataset_files(rows: list[dict[str, Any]], images: ImageBytes, out_dir: Path, *, layout: DatasetLayout,
                         images_per_shard: int) -> None:
-    """Write ``rows`` (:class:`MetadataRow` and ``split``) and their images from ``images_dir`` into ``out_dir``,
-    replacing what was there."""
+    """Write ``rows`` (:class:`MetadataRow` and ``split``) and their images into ``out_dir``, replacing what was
+    there."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     for split in SPLITS:
@@ -63,14 +67,14 @@ def write_dataset_files(rows: list[dict[str, Any]], images_dir: Path, out_dir: P
         if layout is DatasetLayout.imagefolder:
             (out_dir / split).mkdir(parents=True, exist_ok=True)
             for row in split_rows:
-                shutil.copyfile(images_dir / row["file_name"], out_dir / split / row["file_name"])
+                (out_dir / split / row["file_name"]).write_bytes(images(row["sha256"]))
             write_jsonl(out_dir / split / METADATA_FILE, split_rows)
         else:
-            write_parquet_split(split_rows, images_dir, out_dir / PARQUET_DIR, split=split,
+            write_parquet_split(split_rows, images, out_dir / PARQUET_DIR, split=split,
                                 images_per_shard=images_per_shard)
 
 
-def write_parquet_split(rows: list[dict[str, Any]], images_dir: Path, out_dir: Path, *, split: str,
+def write_parquet_split(rows: list[dict[str, Any]], images: ImageBytes, out_dir: Path, *, split: str,
                         images_per_shard: int) -> None:
     """One split as ``images_per_shard``-image Parquet shards (at least one, so an empty split still exists)."""
     import pyarrow as pa
@@ -83,8 +87,7 @@ def write_parquet_split(rows: list[dict[str, Any]], images_dir: Path, out_dir: P
     count = max(1, -(-len(rows) // images_per_shard))
     for index in range(count):
         chunk = rows[index * images_per_shard : (index + 1) * images_per_shard]
-        records = [{IMAGE_COLUMN: {"bytes": (images_dir / row["file_name"]).read_bytes(), "path": row["file_name"]},
-                    **row} for row in chunk]
+        records = [{IMAGE_COLUMN: {"bytes": images(row["sha256"]), "path": row["file_name"]}, **row} for row in chunk]
         path = out_dir / shard_name(split, index, count)
         tmp = path.with_name(f".{path.name}.tmp")
         pq.write_table(pa.Table.from_pylist(records, schema=schema), tmp, row_group_size=ROW_GROUP_ROWS)

@@ -5,6 +5,7 @@ The stage entry is :mod:`pakfashion.download`."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
@@ -22,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from pakfashion.common.errors import StageError, describe
-from pakfashion.common.files import write_bytes_atomic, write_text_atomic
+from pakfashion.common.files import write_text_atomic
 from pakfashion.config import DownloadConfig, WebConfig
 from pakfashion.contracts import STORED_STATUSES, ImageRow, ImageStatus
 from pakfashion.images.normalise import (
@@ -32,6 +33,7 @@ from pakfashion.images.normalise import (
     contact_sheet,
     normalise_image,
 )
+from pakfashion.images.store import ImageStore
 from pakfashion.web import FetchError, PoliteClient, RobotsDisallowedError
 from pakfashion.web.robots import host_key
 from pakfashion.web.urls import url_problem
@@ -96,11 +98,11 @@ def ledger_path(state_dir: Path, settings: DownloadConfig) -> Path:
 class ImageDownloader:
     """Fetch and normalise one image per call; configured once, called from worker threads."""
 
-    def __init__(self, client: PoliteClient, settings: DownloadConfig, images_dir: Path, ledger: Ledger) -> None:
+    def __init__(self, client: PoliteClient, settings: DownloadConfig, store: ImageStore, ledger: Ledger) -> None:
         self.client = client
         self.settings = settings
         self.policy = ImagePolicy.from_config(settings)
-        self.images_dir = images_dir
+        self.store = store
         self.ledger = ledger
         self._host_slots: dict[str, threading.BoundedSemaphore] = {}
         self._slots_lock = threading.Lock()
@@ -134,8 +136,7 @@ class ImageDownloader:
 
     def _still_valid(self, done: dict[str, Any]) -> bool:
         status = ImageStatus(done["status"])
-        stored = self.images_dir / f"{done['sha256']}.jpg"
-        return status in FINAL and (status not in STORED_STATUSES or stored.exists())
+        return status in FINAL and (status not in STORED_STATUSES or self.store.has(done["sha256"]))
 
     def _slot(self, host: str) -> threading.BoundedSemaphore:
         with self._slots_lock:
@@ -159,10 +160,9 @@ class ImageDownloader:
             image = normalise_image(resp.body, self.policy)
         except Rejected as err:
             return replace(base, status=ImageStatus(err.reason), error=str(err))
-        path = self.images_dir / f"{image.sha256}.jpg"
-        if not path.exists():
-            write_bytes_atomic(path, image.jpeg)
-        return replace(base, status=ImageStatus.ok, path=path.as_posix(), sha256=image.sha256, phash=image.phash,
+        self.store.put(image.sha256, image.jpeg)
+        return replace(base, status=ImageStatus.ok, path=self.store.shard_path(image.sha256).as_posix(),
+                       sha256=image.sha256, phash=image.phash,
                        w=image.width, h=image.height, bytes=len(resp.body))
 
 
@@ -218,7 +218,7 @@ def download_shard(shard: Shard) -> tuple[list[ImageRow], dict[str, int]]:
     """Download one shard on a thread pool; rows in task order, plus the client's counters."""
     client = build_client(shard.web, shard.settings, processes=max(1, shard.settings.processes))
     ledger = Ledger(shard.ledger)
-    downloader = ImageDownloader(client, shard.settings, shard.images_dir, ledger)
+    downloader = ImageDownloader(client, shard.settings, ImageStore(shard.images_dir), ledger)
     rows: list[ImageRow] = []
     counts: Counter[str] = Counter()
     last_log = time.monotonic()
@@ -287,12 +287,16 @@ def check_success_rate(rows: list[ImageRow], floor: float) -> None:
 
 
 def prune_unlisted(images_dir: Path, rows: list[ImageRow]) -> int:
-    """Delete stored images no ledger row points to (left by earlier runs of a persisted output)."""
-    keep = {f"{row.sha256}.jpg" for row in rows if row.status in STORED_STATUSES}
-    stale = [p for p in images_dir.glob("*.jpg") if p.name not in keep]
-    for path in stale:
+    """Drop stored images no ledger row points to (left by earlier runs of a persisted output, or loose
+    ``<sha256>.jpg`` files of the layout before the shards), then seal the shards (name order, no copies)."""
+    keep = {row.sha256 for row in rows if row.status in STORED_STATUSES}
+    loose = list(images_dir.glob("*.jpg"))
+    for path in loose:
         path.unlink()
-    return len(stale)
+    store = ImageStore(images_dir)
+    dropped = store.keep_only(keep)
+    store.seal()
+    return dropped + len(loose)
 
 
 def write_ledger(rows: list[ImageRow], path: Path) -> None:
@@ -300,12 +304,15 @@ def write_ledger(rows: list[ImageRow], path: Path) -> None:
     write_text_atomic(path, frame.to_csv(index=False))
 
 
-def write_contact_sheet(rows: list[ImageRow], products: pd.DataFrame, path: Path, *, count: int) -> None:
+def write_contact_sheet(rows: list[ImageRow], products: pd.DataFrame, images_dir: Path, path: Path, *,
+                        count: int) -> None:
     """A sample of kept images (evenly spread) with their products' titles."""
     kept = [r for r in rows if r.status is ImageStatus.ok]
     sample = kept[:: max(1, len(kept) // count)][:count]
     titles = dict(zip(zip(products["site"], products["product_id"].astype(str)), products["title"]))
-    sheet = contact_sheet([(Path(r.path), titles.get((r.site, r.product_id), "")) for r in sample])
+    store = ImageStore(images_dir)
+    sheet = contact_sheet([(Image.open(io.BytesIO(store.get(r.sha256))), titles.get((r.site, r.product_id), ""))
+                           for r in sample])
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, quality=85)
 

@@ -6,7 +6,6 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import imagehash
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
@@ -165,15 +164,15 @@ class PhashIndex:
             table.setdefault(block, []).append((phash, key))
 
 
-def contact_sheet(items: list[tuple[Path, str]], *, columns: int = 6, cell_px: int = 160) -> Image.Image:
-    """A grid of thumbnails, each with a caption line under it."""
+def contact_sheet(items: list[tuple[Image.Image, str]], *, columns: int = 6, cell_px: int = 160) -> Image.Image:
+    """A grid of thumbnails of opened images, each with a caption line under it."""
     rows = max(1, -(-len(items) // columns))
     caption_px = 28
     sheet = Image.new("RGB", (columns * cell_px, rows * (cell_px + caption_px)), "white")
     draw = ImageDraw.Draw(sheet)
-    for index, (path, caption) in enumerate(items):
+    for index, (opened, caption) in enumerate(items):
         x, y = (index % columns) * cell_px, (index // columns) * (cell_px + caption_px)
-        with Image.open(path) as image:
+        with opened as image:
             thumb = ImageOps.pad(image.convert("RGB"), (cell_px - 8, cell_px - 8), color=(255, 255, 255))
         sheet.paste(thumb, (x + 4, y + 4))
         draw.text((x + 4, y + cell_px), caption[: cell_px // 6], fill=(0, 0, 0))
