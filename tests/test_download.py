@@ -15,6 +15,7 @@ from pakfashion.config import DownloadConfig, ResizeMode
 from pakfashion.contracts import ImageRow, ImageStatus
 from pakfashion.crawling.pages import SitemapCrawl
 from pakfashion.images.download import (
+    adopt_loose_images,
     check_success_rate,
     mark_duplicates,
     run_download,
@@ -213,3 +214,12 @@ def test_every_image_fault_ends_in_the_right_ledger_status(tmp_path: Path, demo_
     assert outcome["exact_duplicate"].duplicate_of == outcome["ok"].url
     assert outcome["near_duplicate_resized"].duplicate_of == outcome["ok"].url
     assert metrics["images"] == len(urls)  # nothing lost: one ledger row per URL
+
+
+def test_loose_images_of_the_earlier_layout_move_into_the_shards(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / f"{'ab' * 32}.jpg").write_bytes(b"an earlier run's image")
+    assert adopt_loose_images(images) == 1
+    assert not list(images.glob("*.jpg"))
+    assert ImageStore(images).get("ab" * 32) == b"an earlier run's image"

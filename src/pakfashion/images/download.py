@@ -286,17 +286,26 @@ def check_success_rate(rows: list[ImageRow], floor: float) -> None:
         )
 
 
-def prune_unlisted(images_dir: Path, rows: list[ImageRow]) -> int:
-    """Drop stored images no ledger row points to (left by earlier runs of a persisted output, or loose
-    ``<sha256>.jpg`` files of the layout before the shards), then seal the shards (name order, no copies)."""
-    keep = {row.sha256 for row in rows if row.status in STORED_STATUSES}
-    loose = list(images_dir.glob("*.jpg"))
-    for path in loose:
-        path.unlink()
+def adopt_loose_images(images_dir: Path) -> int:
+    """Move the ``<sha256>.jpg`` files of the layout before the shards into the store, so that none is
+    downloaded again; returns how many."""
     store = ImageStore(images_dir)
-    dropped = store.keep_only(keep)
+    loose = sorted(images_dir.glob("*.jpg"))
+    for path in loose:
+        store.put(path.stem, path.read_bytes())
+        path.unlink()
+    if loose:
+        log.info("moved %d loose images of the earlier layout into the tar shards of %s", len(loose), images_dir)
+    return len(loose)
+
+
+def prune_unlisted(images_dir: Path, rows: list[ImageRow]) -> int:
+    """Drop stored images no ledger row points to (left by earlier runs of a persisted output), then seal the
+    shards (name order, no copies)."""
+    store = ImageStore(images_dir)
+    dropped = store.keep_only({row.sha256 for row in rows if row.status in STORED_STATUSES})
     store.seal()
-    return dropped + len(loose)
+    return dropped
 
 
 def write_ledger(rows: list[ImageRow], path: Path) -> None:
@@ -326,6 +335,7 @@ def run_download(products_csv: Path, images_dir: Path, settings: DownloadConfig,
     log.info("downloading %d images of %d products: %d processes x %d threads",
              len(tasks), len(products), settings.processes, settings.workers)
     started = time.monotonic()
+    adopt_loose_images(images_dir)
     rows, stats = download_all(tasks, settings, web=web, images_dir=images_dir,
                                ledger=ledger_path(state_dir, settings))
     return rows, summarise(rows, seconds=time.monotonic() - started, client_stats=stats)
