@@ -204,6 +204,17 @@ def measure(products: int, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def merged_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of ``--merge`` at sizes not measured now; refused if its settings differ."""
+    if args.merge is None:
+        return []
+    earlier = json.loads(args.merge.read_text())
+    settings = {"crawl_delay_s": args.crawl_delay, "latency_s": args.latency, "layout": args.layout}
+    if {key: earlier.get(key) for key in settings} != settings:
+        sys.exit(f"{args.merge} was measured with other settings ({earlier}); measure every N alike")
+    return [run_ for run_ in earlier["runs"] if run_["products"] not in args.products]
+
+
 def growth(runs: list[dict[str, Any]]) -> dict[str, float]:
     """(t(largest) / t(second largest)) / (N ratio) per stage; 1.0 is linear."""
     if len(runs) < 2:
@@ -254,9 +265,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep each N's work copy")
     parser.add_argument("--layout", choices=["imagefolder", "parquet"], default="parquet", help="dataset.layout")
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
+    parser.add_argument("--merge", type=Path, help="an earlier scale.json made with the same settings: its runs "
+                        "at other N join these (a long N measured on its own)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
-    runs = [measure(n, args) for n in args.products]
+    runs = [*merged_runs(args), *(measure(n, args) for n in args.products)]
+    runs.sort(key=lambda run_: run_["products"])
     rates = growth(runs)
     summary = {"machine": platform.node(), "cpus": os.cpu_count(), "crawl_delay_s": args.crawl_delay,
                "latency_s": args.latency, "layout": args.layout, "runs": runs, "growth_vs_linear": rates}
