@@ -56,6 +56,19 @@ def test_throttle_spaces_requests_per_host() -> None:
     assert clock.sleeps == [2.0, 2.0]  # host b has its own, unused slot
 
 
+def test_throttle_keeps_the_full_delay_after_a_late_wake_up() -> None:
+    """On a busy machine a sleep overshoots: the next request still waits a whole delay after this one left."""
+    clock = FakeClock()
+    overshoot = [0.3]  # the first sleep wakes 0.3 s late, the others on time
+    throttle = HostThrottle(min_delay_s=1.0, clock=clock,
+                            sleep=lambda seconds: clock.sleep(seconds + (overshoot.pop() if overshoot else 0.0)))
+    throttle.wait("http://a")
+    throttle.wait("http://a")  # asked to sleep 1.0, woke after 1.3
+    sent = clock.now
+    throttle.wait("http://a")
+    assert clock.now - sent == pytest.approx(1.0), "a slot reserved before the late wake-up would leave only 0.7 s"
+
+
 def test_throttle_back_off_pushes_next_slot() -> None:
     clock = FakeClock()
     throttle = HostThrottle(min_delay_s=0.0, clock=clock, sleep=clock.sleep)

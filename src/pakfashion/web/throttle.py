@@ -39,13 +39,20 @@ class HostThrottle:
             return self._delay_s.get(host, self.min_delay_s)
 
     def wait(self, host: str) -> None:
-        """Block until this caller's slot for ``host`` comes."""
+        """Block until this caller's slot for ``host`` comes.
+
+        A caller woken late (a busy machine oversleeps) moves the host's next free slot to a full delay after
+        it really leaves, so no two requests are ever closer than the delay.
+        """
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_slot.get(host, now))
             self._next_slot[host] = slot + self._delay_s.get(host, self.min_delay_s)
         if slot > now:
             self._sleep(slot - now)
+        with self._lock:
+            late = self._clock() + self._delay_s.get(host, self.min_delay_s)
+            self._next_slot[host] = max(self._next_slot[host], late)
 
     def back_off(self, host: str, pause_s: float) -> None:
         """Push the next request to ``host`` at least ``pause_s`` into the future."""
