@@ -143,6 +143,11 @@ class DatasetSplit:
                 total += metadata.row_group(group).num_rows
         return groups
 
+    @cached_property
+    def _row_group_starts(self) -> list[int]:
+        """The first row index of each row group (what a lookup bisects)."""
+        return [start for start, _, _ in self._row_groups]
+
     def rows(self) -> list[dict[str, Any]]:
         """The metadata rows (no image bytes), in storage order."""
         if self.layout is DatasetLayout.imagefolder:
@@ -189,7 +194,7 @@ class DatasetSplit:
             return (self.directory / self.split / self._imagefolder_rows[index]["file_name"]).read_bytes()
         import pyarrow.parquet as pq
 
-        position = bisect.bisect_right([start for start, _, _ in self._row_groups], index) - 1
+        position = bisect.bisect_right(self._row_group_starts, index) - 1
         if index < 0 or position < 0:
             raise IndexError(f"image {index} of {self.split}")
         start, shard, group = self._row_groups[position]
