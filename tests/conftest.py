@@ -33,6 +33,15 @@ def demo_store() -> Iterator["DemoServer"]:  # noqa: F821
         yield server
 
 
+@pytest.fixture()
+def platform_store() -> Iterator["DemoServer"]:  # noqa: F821
+    """The demo store with its SFCC (demo_sfcc), WooCommerce (demo_woo) and Magento (demo_magento) sites."""
+    from pakfashion.demo import running_demo
+
+    with running_demo(port=0, platform_demos=True) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def demo_repo(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
     """A git copy of the repository after one full `dvc repro` on the demo store, committed."""

@@ -110,8 +110,15 @@ class Platform(str, enum.Enum):
     """Member names equal values: OmegaConf converts config strings by member name."""
 
     auto = "auto"
+    # /products.json (pakfashion.crawling.shopify).
     shopify = "shopify"
-    # Sitemap-listed product pages with schema.org JSON-LD (Open Graph fallback): SFCC, Magento, ...
+    # WooCommerce's public Store API, /wp-json/wc/store/v1/products (pakfashion.crawling.woocommerce).
+    woocommerce = "woocommerce"
+    # Magento 2's public GraphQL products query, else its sitemaps (pakfashion.crawling.magento).
+    magento = "magento"
+    # Salesforce Commerce Cloud: sitemap product pages, SFCC markup, renditions (pakfashion.crawling.sfcc).
+    sfcc = "sfcc"
+    # Any other store: sitemap-listed product pages with schema.org JSON-LD (Open Graph fallback).
     sitemap = "sitemap"
 
 
@@ -124,6 +131,7 @@ class SiteConfig:
     brand: str = MISSING
     currency: str = MISSING
     platform: Platform = MISSING
+    platform_hint: Platform = MISSING
     allowed_hosts: list[str] = MISSING
     max_products: int = MISSING
     product_url_pattern: str = MISSING

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -50,9 +51,17 @@ class ProductRecord:
     collections: list[dict[str, str]] = field(default_factory=list)
     # Names of the page's JSON-LD BreadcrumbList items, in order.
     breadcrumbs: list[str] = field(default_factory=list)
+    # The colour each image shows, aligned with image_urls ("" where the store does not say): Shopify's
+    # images[].variant_ids, WooCommerce/Magento variation images, SFCC colour variation pages.
+    image_colours: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def now_iso() -> str:
+    """Now in UTC, to the second (``crawled_at``, the report's dates)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def distinct(values: Iterable[str]) -> list[str]:

@@ -9,10 +9,9 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,16 +20,11 @@ from pakfashion.common.errors import StageError, describe
 from pakfashion.common.files import read_json, write_json, write_jsonl
 from pakfashion.config import CrawlConfig, Platform, SiteConfig, WebConfig
 from pakfashion.contracts import CRAWL_REPORT_FILE, PRODUCTS_FILE
-from pakfashion.crawling.pages import SitemapCrawl, normalise_page_product
-from pakfashion.crawling.record import ProductRecord
-from pakfashion.crawling.shopify import (
-    ShopifyCrawl,
-    iter_shopify_products,
-    listing_page_url,
-    normalise_shopify_product,
-    shopify_evidence,
-)
-from pakfashion.crawling.shopify_collections import CollectionsCrawl
+from pakfashion.crawling.adapters import Adapter, CrawlContext
+from pakfashion.crawling.pages import SitemapCrawl
+from pakfashion.crawling.platforms import ADAPTERS, probe_order
+from pakfashion.crawling.record import ProductRecord, now_iso
+from pakfashion.crawling.shopify import listing_page_url
 from pakfashion.web import HostBlockedError, PoliteClient
 from pakfashion.web.frontier import Frontier, frontier_path
 
@@ -63,6 +57,11 @@ class CrawlReport:
     platform: str = ""
     # What the platform was recognised by (products.json, a Shopify header, product pages in sitemaps).
     platform_evidence: str = ""
+    # The platform conf/site/<site>.yaml expects (site.platform_hint), and whether detection confirmed it.
+    platform_hint: str = ""
+    hint_confirmed: bool | None = None
+    # What the platform's adapter records of its work (Shopify's listing root, requests, fallbacks).
+    platform_details: dict[str, Any] = field(default_factory=dict)
     opted_out: bool = False
     stopped_reason: str | None = None
     # The crawl could not do its work (the user must act): the stage exits 1 after writing this report.
@@ -80,10 +79,6 @@ class CrawlReport:
     collections: dict[str, Any] = field(default_factory=dict)
     # The site config and snapshot this crawl ran with (site_fingerprint): an unchanged site is not crawled again.
     fingerprint: str = ""
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def build_client(web: WebConfig, settings: CrawlConfig, site: SiteConfig) -> PoliteClient:
@@ -109,27 +104,31 @@ def passes_site_rules(record: ProductRecord, site: SiteConfig) -> bool:
     return not {t.lower() for t in record.tags} & {t.lower() for t in site.exclude_tags}
 
 
-def detect_platform(client: PoliteClient, site: SiteConfig, shop: ShopifyCrawl,
-                    pages: SitemapCrawl) -> tuple[Platform, str]:
-    """The site's platform and what it was recognised by: as configured, or probed (Shopify first).
+def detect_platform(ctx: CrawlContext) -> tuple[Adapter, str]:
+    """The site's adapter and what its platform was recognised by: as configured, or probed (the hint first).
 
     Raises:
         CrawlError: naming the site and everything that was tried.
     """
+    site = ctx.site
     if site.platform is not Platform.auto:
-        return site.platform, "site.platform"
-    evidence = shopify_evidence(shop, site.base_url)
-    if evidence:
-        return Platform.shopify, evidence
-    if pages.product_page_urls():
-        return Platform.sitemap, "product pages in the sitemaps"
-    refusals = client.refusals(site.base_url)
+        return ADAPTERS[site.platform](ctx), "site.platform"
+    for platform in probe_order(site.platform_hint):
+        adapter = ADAPTERS[platform](ctx)
+        evidence = adapter.evidence()
+        if evidence:
+            if site.platform_hint not in (Platform.auto, platform):
+                log.warning("%s: site.platform_hint=%s, but the site answers as %s (%s)", site.name,
+                            site.platform_hint.value, platform.value, evidence)
+            return adapter, evidence
+    refusals = ctx.client.refusals(site.base_url)
     if refusals:
         raise HostBlockedError(f"{site.base_url}: {refusals} refusals or bot challenges while probing the platform")
     raise CrawlError(
-        f"site {site.name!r} ({site.base_url}): platform not recognised; tried Shopify "
-        f"({site.base_url.rstrip('/')}/products.json) and product pages in the sitemaps {pages.roots()} "
-        f"(site.product_url_pattern={site.product_url_pattern!r}). Set site.platform or site.sitemap_urls."
+        f"site {site.name!r} ({site.base_url}): platform not recognised; tried Shopify ({ctx.base}/products.json), "
+        f"WooCommerce ({ctx.base}/wp-json/wc/store/v1/products), Magento ({ctx.base}/graphql), and product pages "
+        f"(SFCC or any) in the sitemaps {ctx.pages.roots()} (site.product_url_pattern="
+        f"{site.product_url_pattern!r}). Set site.platform or site.sitemap_urls."
     )
 
 
@@ -169,28 +168,7 @@ def check_opt_out(client: PoliteClient, site: SiteConfig, settings: CrawlConfig)
     return False
 
 
-def iter_records(
-    platform: Platform, site: SiteConfig, shop: ShopifyCrawl, pages: SitemapCrawl
-) -> Iterator[ProductRecord]:
-    """Normalised products from the platform's adapter (malformed ones logged in the report)."""
-    if platform is Platform.shopify:
-        for raw in iter_shopify_products(shop, site.base_url):
-            try:
-                yield normalise_shopify_product(
-                    raw, site=site.name, base_url=site.base_url, currency=site.currency, crawled_at=now_iso()
-                )
-            except Exception as err:  # noqa: BLE001 (one product's shape must not cost the others)
-                shop.errors.append(f"product {str(raw.get('id'))[:40]!r}: malformed ({describe(err)})")
-        return
-    for url, product, how in pages.products(pages.product_page_urls()):
-        try:
-            yield normalise_page_product(url, product, how, site=site.name, currency=site.currency,
-                                         crawled_at=now_iso())
-        except Exception as err:  # noqa: BLE001
-            pages.errors.append(f"{url}: product malformed ({describe(err)})")
-
-
-def collect_products(records: Iterator[ProductRecord], site: SiteConfig, report: CrawlReport) -> list[ProductRecord]:
+def collect_products(records: Iterable[ProductRecord], site: SiteConfig, report: CrawlReport) -> list[ProductRecord]:
     """Records de-duplicated by product id (listings repeat products), capped by site.max_products."""
     unique: dict[str, ProductRecord] = {}
     for record in records:
@@ -216,11 +194,10 @@ def crawl_site(
         user_agent=web.user_agent, started_at=now_iso(),
     )
     client = build_client(web, settings, site)
-    shop = ShopifyCrawl(client, frontier, page_size=settings.page_size, max_pages=settings.max_pages,
-                        errors=report.errors)
     pages = SitemapCrawl(client, frontier, site.base_url, site.product_url_pattern, site.sitemap_urls,
                          honor_noai=settings.honor_content_signal, errors=report.errors)
-    collections: CollectionsCrawl | None = None
+    ctx = CrawlContext(client, frontier, site, settings, report.errors, pages)
+    adapter: Adapter | None = None
     records: list[ProductRecord] = []
     try:
         if check_opt_out(client, site, settings):
@@ -229,14 +206,12 @@ def crawl_site(
         else:
             check_robots(client, site)
             remembered = remembered_platform(frontier, site)
-            platform, report.platform_evidence = (remembered, "a previous run of this snapshot") if remembered \
-                else detect_platform(client, site, shop, pages)
-            frontier.put(f"platform:{site.base_url}", "platform", platform.value)
-            report.platform = platform.value
-            records = collect_products(iter_records(platform, site, shop, pages), site, report)
-            if platform is Platform.shopify:
-                collections = CollectionsCrawl(shop, site.base_url, settings.collections)
-                collections.run()
+            adapter, report.platform_evidence = (ADAPTERS[remembered](ctx), "a previous run of this snapshot") \
+                if remembered else detect_platform(ctx)
+            frontier.put(f"platform:{site.base_url}", "platform", adapter.platform.value)
+            report.platform = adapter.platform.value
+            records = collect_products(adapter.records(), site, report)
+            adapter.after_listing()
     except HostBlockedError as err:
         log.error("%s blocked us, stopping this site: %s", site.name, err)
         report.stopped_reason = f"blocked: {err}"
@@ -250,11 +225,15 @@ def crawl_site(
         report.stopped_reason, report.failed = f"unexpected error: {describe(err)}", True
     finally:
         client.close()
-    if collections is not None:
-        # Products already listed are kept when a block comes while reading collections.
-        records = collections.label(records)
-        report.collections = collections.to_dict()
+    if adapter is not None:
+        records = adapter.finish(records)
+        details = adapter.report()
+        report.collections = details.pop("collections", {})
+        report.platform_details = {**ctx.details, **details}
     report.products = len(records)
+    report.platform_hint = site.platform_hint.value
+    if report.platform and site.platform_hint is not Platform.auto:
+        report.hint_confirmed = report.platform == site.platform_hint.value
     report.errors_total = len(report.errors)
     if report.errors_total > MAX_ERRORS_LISTED:
         log.warning("%s: %d errors; crawl.json lists the first %d", site.name, report.errors_total, MAX_ERRORS_LISTED)

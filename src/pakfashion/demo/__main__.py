@@ -43,7 +43,7 @@ def run_with_store(cmd: list[str], *, port: int, seed: int) -> int:
         cmd = cmd[1:]
     if not cmd:
         raise SystemExit("run needs a command after --, e.g. `python -m pakfashion.demo run -- dvc repro`")
-    with DemoServer(build_world(seed), port=port) as server:
+    with DemoServer(build_world(seed, platform_demos=True), port=port) as server:
         env = {**os.environ, "PAKFASHION_DEMO_PORT": str(server.port)}
         logger.warning("demo store on port %d; running %s", server.port, " ".join(cmd))
         return subprocess.run(cmd, env=env, check=False).returncode
@@ -54,7 +54,7 @@ def serve(port: int, seed: int) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with DemoServer(build_world(seed), port=port) as server:
+    with DemoServer(build_world(seed, platform_demos=True), port=port) as server:
         for name, url in server.base_urls().items():
             print(f"{name} {url}", flush=True)
         stop.wait()

@@ -12,24 +12,20 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pakfashion.demo import atelier_pages, image_faults, pages
+from pakfashion.demo import atelier_pages, image_faults, magento_pages, pages, sfcc_pages, woo_pages
 from pakfashion.demo.images import content_type, draw_garment
+from pakfashion.demo.responses import GZIP, JSON, TEXT, XML, Response, Routes
 from pakfashion.demo.tracked import StorefrontHandler, TrackedHTTPServer
 from pakfashion.demo.world import DemoSite, DemoWorld, ImageSpec, build_world
 
 logger = logging.getLogger(__name__)
 
-JSON = "application/json; charset=utf-8"
-HTML = "text/html; charset=utf-8"
-TEXT = "text/plain; charset=utf-8"
-XML = "application/xml; charset=utf-8"
-GZIP = "application/x-gzip"
 BIND_ATTEMPTS = 50
 
 
@@ -46,16 +42,6 @@ class RequestRecord:
     time: float
 
 
-@dataclass(frozen=True)
-class Response:
-    """A complete response: status, body, content type and extra headers."""
-
-    status: int
-    body: bytes
-    content_type: str = HTML
-    headers: tuple[tuple[str, str], ...] = ()
-
-
 @dataclass
 class Faults:
     """Switchable misbehaviour; everything is off by default.
@@ -64,13 +50,14 @@ class Faults:
     `DemoServer.faults` resets them.
 
     Attributes:
-        rate_limit_every: Every Nth `/products.json` request of a site answers 429
+        rate_limit_every: Every Nth JSON listing request of a site (`/products.json`, the Store API,
+            GraphQL: `DemoServer`'s listing paths) answers 429
             with `Retry-After: 1` (0 = never).
         error_500_every: Every Nth request of a site other than `/robots.txt` answers
             500 (0 = never); checked before the rate limit.
         noai_images: Image paths (no query string) served with `X-Robots-Tag: noai`.
         slow_s: Seconds to sleep before every response.
-        truncate_json_every: Every Nth 200 `/products.json` response of a site has its body
+        truncate_json_every: Every Nth 200 JSON listing response of a site has its body
             cut to half (Content-Length matches the cut body), i.e. malformed JSON (0 = never).
         noai_pages: Paths (no query string) of pages or JSON served with
             `X-Robots-Tag: noai, noimageai`.
@@ -78,7 +65,7 @@ class Faults:
             301 to an unresolvable host) and list their entry paths in the product sitemaps.
         control_chars: `/products.json` bodies carry raw control characters in `body_html`
             (parseable only with `json.loads(..., strict=False)`).
-        html_instead_of_json_every: Every Nth `/products.json` request of a site answers
+        html_instead_of_json_every: Every Nth JSON listing request of a site answers
             200 with an HTML maintenance page (0 = never); checked after the rate limit.
         captcha: Every request but `/robots.txt`, on every site, answers 200 with a bot
             challenge page; checked first.
@@ -174,8 +161,6 @@ class _Handler(StorefrontHandler):
         logger.debug("%s %s", self.server.site.name, format % args)
 
 
-Route = Callable[[DemoSite, re.Match[str], dict[str, list[str]]], Response]
-
 
 class DemoServer:
     """Serves every site of a `DemoWorld` on one port, one loopback address per site.
@@ -198,7 +183,7 @@ class DemoServer:
         self._cache_lock = threading.Lock()
         self._images = {name: site.images() for name, site in world.sites.items()}
         self._image_fault_site: DemoSite | None = None
-        self._routes: dict[str, tuple[tuple[re.Pattern[str], Route], ...]] = {
+        self._routes: dict[str, Routes] = {
             "shopify": (
                 (re.compile(r"/"), self._home),
                 (re.compile(r"/robots\.txt"), self._robots),
@@ -209,7 +194,7 @@ class DemoServer:
                 (re.compile(r"/products/(?P<handle>[^/]+)"), self._product_page),
                 (re.compile(r"/sitemap\.xml"), self._sitemap_index),
                 (re.compile(r"/sitemap_products_1\.xml"), self._products_sitemap),
-                (re.compile(r"/cdn/shop/.+"), self._image),
+                (re.compile(r"/cdn/shop/.+"), self.image_route),
             ),
             "sfcc": (
                 (re.compile(r"/"), self._sfcc_home),
@@ -221,9 +206,13 @@ class DemoServer:
                 (re.compile(r"/[a-z0-9-]+\.html"), self._sfcc_content_page),
                 (re.compile(r"/(?:[a-z0-9-]+/)+"), self._sfcc_category),
                 (re.compile(r"/on/demandware\.store/.*"), self._sfcc_cart),
-                (re.compile(r"/dw/image/v2/.+"), self._image),
+                (re.compile(r"/dw/image/v2/.+"), self.image_route),
             ),
+            **{platform: module.routes(self) for platform, module in PLATFORM_DEMOS.items()},
         }
+        # The JSON listing of each platform: what the listing faults (429, truncation, HTML) hit.
+        self._listing_paths = {"shopify": "/products.json",
+                               **{platform: module.LISTING_PATH for platform, module in PLATFORM_DEMOS.items()}}
 
     # lifecycle -----------------------------------------------------------------
 
@@ -411,19 +400,19 @@ class DemoServer:
             return Response(200, pages.captcha_page(), headers=(("Cache-Control", "no-store"),))
         if faults.every(faults.error_500_every, "error_500", site.name):
             return Response(500, pages.error_page(500, "Internal Server Error"))
-        if path == "/products.json" and faults.every(faults.rate_limit_every, "rate_limit", site.name):
+        listing = path == self._listing_paths.get(site.platform)
+        if listing and faults.every(faults.rate_limit_every, "rate_limit", site.name):
             body = pages.to_json({"errors": "Exceeded 2 calls per second for api client. "
                                             "Reduce request rates to resume uninterrupted service."})
             return Response(429, body, JSON, (("Retry-After", "1"),))
-        if path == "/products.json" and faults.every(faults.html_instead_of_json_every, "html_json",
-                                                     site.name):
+        if listing and faults.every(faults.html_instead_of_json_every, "html_json", site.name):
             return Response(200, pages.maintenance_page())
         return None
 
     def _after(self, site: DemoSite, path: str, response: Response) -> Response:
         """Apply the faults that alter a finished response (truncation, noai headers)."""
         faults = self.faults
-        if (path == "/products.json" and response.status == 200 and response.content_type == JSON
+        if (path == self._listing_paths.get(site.platform) and response.status == 200 and response.content_type == JSON
                 and faults.every(faults.truncate_json_every, "truncate_json", site.name)):
             response = Response(200, response.body[:len(response.body) // 2], JSON, response.headers)
         if path in faults.truncated_paths and response.status == 200:
@@ -552,8 +541,9 @@ class DemoServer:
         return Response(200, atelier_pages.cart_page(site, self._port),
                         headers=(("Cache-Control", "no-cache, no-store"),))
 
-    def _image(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
-        """GET /cdn/shop/... or /dw/image/...: the drawn image, or 404 for unknown or broken paths."""
+    def image_route(self, site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
+        """GET an image path of the site (/cdn/shop/..., /dw/image/..., /wp-content/uploads/...): the drawn
+        image, or 404 for unknown or broken paths (the query is ignored, as CDNs resize by it)."""
         spec = self._images[site.name].get(match.string)
         if spec is None or spec.broken:
             return self._not_found(site)
@@ -575,15 +565,20 @@ class DemoServer:
         return cached
 
 
+# The demo sites of the other platforms (a module each: LISTING_PATH and routes(server)), by DemoSite.platform.
+PLATFORM_DEMOS = {"woocommerce": woo_pages, "magento": magento_pages, "sfcc_variants": sfcc_pages}
+
+
 @contextmanager
-def running_demo(port: int = 0, seed: int = 7) -> Iterator[DemoServer]:
+def running_demo(port: int = 0, seed: int = 7, *, platform_demos: bool = False) -> Iterator[DemoServer]:
     """Yield a started `DemoServer` for `build_world(seed)`, stopping it on exit.
 
     Args:
         port: Port for every site; 0 picks a free one common to all loopback addresses.
         seed: World seed.
+        platform_demos: Serve the SFCC, WooCommerce and Magento demo stores too.
     """
-    server = DemoServer(build_world(seed), port=port)
+    server = DemoServer(build_world(seed, platform_demos=platform_demos), port=port)
     server.start()
     try:
         yield server

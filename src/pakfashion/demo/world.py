@@ -29,7 +29,8 @@ from pakfashion.demo.evidence import (
 )
 from pakfashion.demo.images import BORDERED, COLOURS, DrawSpec, Pattern, Shape
 
-Platform = Literal["shopify", "sfcc"]
+Platform = Literal["shopify", "sfcc", "sfcc_variants", "woocommerce", "magento"]
+"""Which route table serves a site (`DemoServer`): the demo's own names, not `pakfashion.config.Platform`."""
 Layout = Literal["product", "type_list", "graph", "group", "cdata", "trailing_comma", "og_only",
                  "aggregate"]
 """How an atelier product page describes its product (see `atelier_pages.json_ld`)."""
@@ -248,6 +249,8 @@ class DemoProduct:
     duplicate_of: int | None = None
     notes: str = ""
     collections: tuple[str, ...] = ()
+    # A colourway product (`_SiteBuilder.colourway`): its colours, one image each, in image order.
+    colourway: tuple[str, ...] = ()
 
     @property
     def id(self) -> int:
@@ -579,6 +582,28 @@ class _SiteBuilder:
         return DemoProduct(site=self.site, shopify=shopify, expected="keep" if usable else "no_image",
                            colour=colour, garment=kind.name, image_specs=specs, notes=notes)
 
+    def colourway(self, kind: GarmentKind, colours: tuple[str, ...], *, fabric: str | None = None) -> DemoProduct:
+        """Return one garment sold in several colours: a "Colour" option with a variant and an image per
+        colour, each image naming its variant in `variant_ids` (as Shopify's images do)."""
+        number, product_id = self.next_number()
+        fabric = fabric or self.rng.choice(kind.fabrics)
+        noun = kind.noun.format(fabric=fabric.title())
+        specs = [self.image_spec(number, index, self.draw_spec(kind.shape, colour, "none"))
+                 for index, colour in enumerate(colours, start=1)]
+        names = tuple(colour.title() for colour in colours)
+        body = (f"<p>A {fabric} {noun.lower()} in {len(colours)} colours: {', '.join(colours)}.</p>"
+                f"<ul><li>Fabric: {fabric.title()}</li><li>Fit: Regular</li></ul>")
+        price = self.rng.randrange(kind.price[0] // 100, kind.price[1] // 100 + 1) * 100 + 90
+        shopify = self.product(
+            title=f"Plain {noun}", body_html=body, product_type=kind.product_type,
+            tags=["women", fabric, kind.name, *colours], option_name="Colour", option_values=names,
+            price=price, specs=specs, number=number, product_id=product_id)
+        for image, variant in zip(shopify["images"], shopify["variants"]):
+            image["variant_ids"] = [variant["id"]]
+        return DemoProduct(site=self.site, shopify=shopify, expected="keep", colour=colours[0],
+                           garment=kind.name, image_specs=specs, notes="one image per colour variant",
+                           colourway=colours)
+
     def kids(self, template: KidsTemplate, colour: str, n_images: int = 1) -> DemoProduct:
         """Return a children's wear product."""
         number, product_id = self.next_number()
@@ -723,6 +748,55 @@ def _atelier_products(b: _AtelierBuilder) -> tuple[list[DemoProduct], list[DemoP
     return public, private
 
 
+class _UploadsBuilder(_SiteBuilder):
+    """Builds WooCommerce-style image URLs: ``/wp-content/uploads/<year>/<month>/<name>.jpg``."""
+
+    def image_spec(self, number: int, index: int, draw: DrawSpec, broken: bool = False) -> ImageSpec:
+        ext = "jpg" if draw.fmt == "JPEG" else "png"
+        month = 1 + (number % 12)
+        path = f"/wp-content/uploads/2026/{month:02d}/{self.code}{number:04d}-{draw.colour}-{index}.{ext}"
+        return ImageSpec(path=path, version=0, absolute=True, draw=draw, broken=broken, query="")
+
+
+class _MediaBuilder(_SiteBuilder):
+    """Builds Magento-style image URLs: ``/media/catalog/product/<a>/<b>/<name>.jpg`` (dispersion folders)."""
+
+    def image_spec(self, number: int, index: int, draw: DrawSpec, broken: bool = False) -> ImageSpec:
+        ext = "jpg" if draw.fmt == "JPEG" else "png"
+        name = f"{self.code.lower()}{number:04d}-{index}"
+        path = f"/media/catalog/product/{name[0]}/{name[1]}/{name}.{ext}"
+        return ImageSpec(path=path, version=0, absolute=True, draw=draw, broken=broken, query="")
+
+
+def _platform_products(b: _SiteBuilder, extra: int = 0) -> list[DemoProduct]:
+    """One demo platform site's products, newest first: 12 ordinary garments (some with several
+    images; `extra` more for benchmarks), 2 colourways, 2 children's, 2 non-clothing."""
+    rng = b.rng
+    products = _regular_products(b, 12 + extra)
+    products += [b.colourway(_garment("kurta"), ("red", "navy", "mustard")),
+                 b.colourway(_garment("dupatta"), ("pink", "teal"))]
+    products += [b.kids(template, colour) for template, colour in
+                 zip(rng.sample(KIDS_TEMPLATES, 2), rng.sample(["pink", "yellow", "blue", "green"], 2))]
+    products += [b.non_clothing(template) for template in rng.sample(SHOP_NON_CLOTHING, 2)]
+    return sorted(products, key=lambda p: p.id, reverse=True)
+
+
+def platform_sites(seed: int, used_ids: set[int], extra: int = 0) -> dict[str, DemoSite]:
+    """The demo's WooCommerce-like (127.0.0.5) and Magento-like (127.0.0.6) stores, each from its own
+    generator (`extra` more ordinary products each). The SFCC site with master/variation products is
+    `pakfashion.demo.sfcc_pages`'s."""
+    woo = _UploadsBuilder(random.Random(f"{seed}:demo_woo"), "demo_woo", "WC", "Demo Woo", used_ids)
+    magento = _MediaBuilder(random.Random(f"{seed}:demo_magento"), "demo_magento", "MG", "Demo Magento", used_ids)
+    return {
+        "demo_woo": DemoSite("demo_woo", "127.0.0.5", _platform_products(woo, extra), vendor="Demo Woo",
+                             platform="woocommerce", disallowed_prefixes=["/wp-admin/", "/cart/", "/checkout/",
+                                                                          "/my-account/", "/private/"]),
+        "demo_magento": DemoSite("demo_magento", "127.0.0.6", _platform_products(magento, extra), vendor="Demo Magento",
+                                 platform="magento", disallowed_prefixes=["/checkout/", "/customer/", "/catalogsearch/",
+                                                                          "/private/"]),
+    }
+
+
 def _garment(name: str) -> GarmentKind:
     """Return the adult garment kind called `name`."""
     return next(kind for kind in GARMENTS if kind.name == name)
@@ -830,13 +904,18 @@ def _site_products(b: _SiteBuilder, non_clothing: tuple[NonClothingTemplate, ...
     return ordered
 
 
-def build_world(seed: int = 7, *, extra_shop_products: int = 0) -> DemoWorld:
+def build_world(seed: int = 7, *, extra_shop_products: int = 0, platform_demos: bool = False,
+                extra_platform_products: int = 0) -> DemoWorld:
     """Build the demo world; the same seed always gives an equal world.
 
     Args:
         seed: Random seed for titles, colours, ids, prices, dates and image specs.
         extra_shop_products: More ordinary products on demo_shop (benchmarks of big catalogs);
             0 keeps the standard world.
+        platform_demos: Add the stores of the other platforms, built last from their own generators
+            (the three sites above are the same either way): demo_sfcc (127.0.0.4), demo_woo
+            (127.0.0.5) and demo_magento (127.0.0.6).
+        extra_platform_products: More ordinary products on each of those (benchmarks).
 
     Returns:
         A world with "demo_shop" (127.0.0.1, 54 products) and "demo_boutique" (127.0.0.2, 55),
@@ -868,4 +947,9 @@ def build_world(seed: int = 7, *, extra_shop_products: int = 0) -> DemoWorld:
                                      disallowed_prefixes=list(ATELIER_DISALLOWED),
                                      vendor="Demo Atelier", platform="sfcc",
                                      disallowed_products=private)
+    if platform_demos:
+        from pakfashion.demo.sfcc_pages import sfcc_site
+
+        sites.update(platform_sites(seed, used_ids, extra_platform_products))
+        sites["demo_sfcc"] = sfcc_site(seed, used_ids, extra_platform_products)
     return DemoWorld(seed=seed, sites=sites)
