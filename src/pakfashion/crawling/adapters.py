@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pakfashion.config import CrawlConfig, Platform, SiteConfig
 from pakfashion.common.errors import describe
+from pakfashion.config import CrawlConfig, Platform, SiteConfig
 from pakfashion.crawling.pages import SitemapCrawl, normalise_page_product
 from pakfashion.crawling.record import ProductRecord, now_iso
 from pakfashion.web import PoliteClient
@@ -71,11 +71,19 @@ class Adapter(abc.ABC):
         return {}
 
 
-def page_records(ctx: CrawlContext, urls: list[str]) -> Iterator[ProductRecord]:
-    """Products of sitemap-listed pages read through JSON-LD / Open Graph (malformed ones in the report)."""
+def page_products(ctx: CrawlContext, urls: list[str]) -> Iterator[tuple[ProductRecord, dict[str, Any]]]:
+    """(record, the page's product as read) for sitemap-listed pages; malformed ones in the report."""
     for url, product, how in ctx.pages.products(urls):
         try:
-            yield normalise_page_product(url, product, how, site=ctx.site.name, currency=ctx.site.currency,
-                                         crawled_at=now_iso())
+            record = normalise_page_product(url, product, how, site=ctx.site.name, currency=ctx.site.currency,
+                                            crawled_at=now_iso())
         except Exception as err:  # noqa: BLE001 (one page's product must not cost the others)
             ctx.errors.append(f"{url}: product malformed ({describe(err)})")
+            continue
+        yield record, product
+
+
+def page_records(ctx: CrawlContext, urls: list[str]) -> Iterator[ProductRecord]:
+    """Products of sitemap-listed pages read through JSON-LD / Open Graph (malformed ones in the report)."""
+    for record, _ in page_products(ctx, urls):
+        yield record

@@ -152,6 +152,14 @@ def _skus(node: dict[str, Any], offers: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(value for value in values if value))
 
 
+def group_id(node: dict[str, Any]) -> str:
+    """The id of the product group (master product) a Product is a variant of, "" when it says none:
+    ``inProductGroupWithID``, ``isVariantOf.productGroupID``, or a ProductGroup's own ``productGroupID``."""
+    parent = node.get("isVariantOf")
+    parent_id = parent.get("productGroupID") if isinstance(parent, dict) else None
+    return _text(node.get("inProductGroupWithID") or parent_id or node.get("productGroupID"))
+
+
 def product_from_jsonld(node: dict[str, Any]) -> dict[str, Any]:
     """The fields we keep from one JSON-LD Product (or ProductGroup with variants)."""
     offers = _offers(node)
@@ -170,6 +178,7 @@ def product_from_jsonld(node: dict[str, Any]) -> dict[str, Any]:
         "prices": [p for p in (_offer_price(o) for o in offers) if p not in (None, "")],
         "currency": next((_text(o.get("priceCurrency")) for o in offers if o.get("priceCurrency")), ""),
         "availability": [_text(o.get("availability")).rsplit("/", 1)[-1] for o in offers if o.get("availability")],
+        "group_id": group_id(node),
     }
 
 
@@ -193,6 +202,7 @@ def product_from_open_graph(html: str) -> dict[str, Any] | None:
         "color": next(iter(_meta(sel, "product:color")), ""), "material": "",
         "prices": _meta(sel, "product:price:amount", "og:price:amount"),
         "currency": next(iter(_meta(sel, "product:price:currency", "og:price:currency")), ""), "availability": [],
+        "group_id": "",
     }
 
 

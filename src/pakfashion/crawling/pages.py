@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_SITEMAPS = 500
 GONE_STATUSES = frozenset({404, 410})
+# A page's product and how it was found, from its HTML (problems appended to the list), or None.
+PageReader = Callable[[str, list[str]], "tuple[dict[str, Any], str] | None"]
 
 
 @dataclass
@@ -52,6 +54,8 @@ class SitemapCrawl:
     pages_without_product: int = 0
     # URLs listed in sitemaps (or canonical links) that were not followed, by UrlProblem name.
     refused_urls: Counter[str] = field(default_factory=Counter)
+    # How a product page's HTML is read: JSON-LD / Open Graph, or a platform's own markup as well (SFCC).
+    read_product: PageReader = extract_product
 
     def roots(self) -> list[str]:
         """Sitemaps to start from: configured, else robots.txt's, else ``<base>/sitemap.xml``."""
@@ -109,11 +113,13 @@ class SitemapCrawl:
         return document
 
     def products(self, urls: list[str]) -> Iterator[tuple[str, dict[str, Any], str]]:
-        """``(page_url, product, how)`` for every product page that has product data and may be used."""
+        """``(page_url, product, how)`` for every product page that has product data and may be used.
+
+        ``page_url`` is the page's canonical URL; the product's ``fetched_url`` is the URL requested."""
         for url in urls:
             page = self._page(url)
             if page is not None and page.get("product"):
-                yield page["final_url"], page["product"], page["how"]
+                yield page["final_url"], {**page["product"], "fetched_url": url}, page["how"]
 
     def _page(self, url: str) -> dict[str, Any] | None:
         done = self.frontier.get(url)
@@ -149,7 +155,7 @@ class SitemapCrawl:
         html = resp.body.decode("utf-8", errors="replace")
         problems: list[str] = []
         try:
-            found = extract_product(html, problems)
+            found = self.read_product(html, problems)
             final_url = self._canonical(url, html)
         except Exception as err:  # noqa: BLE001 (one page's markup must not cost the crawl)
             log.exception("product page %s could not be read", url)

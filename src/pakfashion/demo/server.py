@@ -326,11 +326,14 @@ class DemoServer:
     # responses -----------------------------------------------------------------
 
     def common_headers(self, site: DemoSite) -> tuple[tuple[str, str], ...]:
-        """Headers every response carries (platform hints: Shopify's, or SFCC's request id)."""
+        """Headers every response carries (platform hints: Shopify's, or SFCC's request id; the other
+        platforms' modules add their own per response)."""
         shop_id = zlib.crc32(site.name.encode()) % 100_000_000
-        if site.platform == "sfcc":
+        if site.platform in ("sfcc", "sfcc_variants"):
             return (("X-DW-Request-Base-Id", f"{shop_id:08x}"),)
-        return (("Powered-By", "Shopify"), ("X-ShopId", str(shop_id)))
+        if site.platform == "shopify":
+            return (("Powered-By", "Shopify"), ("X-ShopId", str(shop_id)))
+        return ()
 
     def respond(self, site: DemoSite, path: str, query: str) -> Response:
         """Return the response for a GET of `path?query` on `site`, faults applied."""

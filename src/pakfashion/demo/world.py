@@ -591,7 +591,7 @@ class _SiteBuilder:
         specs = [self.image_spec(number, index, self.draw_spec(kind.shape, colour, "none"))
                  for index, colour in enumerate(colours, start=1)]
         names = tuple(colour.title() for colour in colours)
-        body = (f"<p>A {fabric} {noun.lower()} in {len(colours)} colours: {', '.join(colours)}.</p>"
+        body = (f"<p>A {fabric} {kind.name} in {len(colours)} colours: {', '.join(colours)}.</p>"
                 f"<ul><li>Fabric: {fabric.title()}</li><li>Fit: Regular</li></ul>")
         price = self.rng.randrange(kind.price[0] // 100, kind.price[1] // 100 + 1) * 100 + 90
         shopify = self.product(
