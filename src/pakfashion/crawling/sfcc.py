@@ -112,7 +112,7 @@ def markup_product(html: str) -> dict[str, Any]:
     sel = Selector(text=html)
     detail = sel.css(".product-detail, [data-pid]")
     price = _first(sel, ".prices .sales .value::attr(content)", '[itemprop="price"]::attr(content)',
-                   ".price .value::attr(content)")
+                   ".price .value::attr(content)", "span.value[content]::attr(content)")
     description = sel.css(".description-and-detail .content, .product-description, [itemprop=description]").get()
     return {
         "name": html_to_text(_first(sel, "h1.product-name", ".product-name", "h1")),
