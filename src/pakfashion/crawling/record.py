@@ -125,14 +125,20 @@ def _same_file_key(url: str) -> str:
 
 def unique_image_urls(urls: list[str], *, base_scheme: str) -> list[str]:
     """Normalised URLs in order, without repeats (the same file with another ``?v=`` counts once)."""
-    seen: set[str] = set()
-    result: list[str] = []
-    for url in urls:
+    return [url for url, _ in unique_images([(url, "") for url in urls], base_scheme=base_scheme)]
+
+
+def unique_images(images: list[tuple[str, str]], *, base_scheme: str) -> list[tuple[str, str]]:
+    """(normalised URL, colour) in order, without repeats of a file; a repeat may name the colour the
+    first mention left out."""
+    found: dict[str, tuple[str, str]] = {}
+    for url, colour in images:
         if not url:
             continue
         normal = normalise_image_url(url, base_scheme=base_scheme)
         key = _same_file_key(normal)
-        if key not in seen:
-            seen.add(key)
-            result.append(normal)
-    return result
+        if key not in found:
+            found[key] = (normal, colour)
+        elif colour and not found[key][1]:
+            found[key] = (found[key][0], colour)
+    return list(found.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,7 +23,7 @@ from pakfashion.crawling.record import (
     html_to_text,
     parse_price,
     resolve_url,
-    unique_image_urls,
+    unique_images,
 )
 from pakfashion.web import FetchError, HostBlockedError, PoliteClient, Response
 from pakfashion.web.frontier import Frontier
@@ -85,14 +85,16 @@ def _sound_items(entries: list[Any], url: str, key: str) -> JsonPage:
     return JsonPage(items, len(entries), problems)
 
 
-def salvage_items(text: str, key: str) -> list[dict[str, Any]]:
-    """The whole ``{"id": ..., "handle": ...}`` objects of a listing whose JSON breaks somewhere.
+def salvage_items(text: str, key: str | None, marker: str = "handle") -> list[dict[str, Any]]:
+    """The whole ``{"id": ..., "<marker>": ...}`` objects of a listing whose JSON breaks somewhere.
 
-    Each object of the ``key`` list is decoded on its own; past a broken one, decoding resumes at the next
-    ``{"id"`` that decodes to an object with a handle (variants and images have none).
+    The listing is the page's ``key`` list, or with ``key=None`` the page itself (a top-level list, as
+    WooCommerce's Store API answers). Each object is decoded on its own; past a broken one, decoding resumes
+    at the next ``{"id"`` that decodes to an object with a ``marker`` key (Shopify products' handle:
+    variants and images have none).
     """
     decoder = json.JSONDecoder(strict=False)
-    opening = re.search(rf'"{re.escape(key)}"\s*:\s*\[', text)
+    opening = re.search(rf'"{re.escape(key)}"\s*:\s*\[', text) if key else re.match(r"\s*\[", text)
     if opening is None:
         return []
     items, pos = [], opening.end()
@@ -104,7 +106,7 @@ def salvage_items(text: str, key: str) -> list[dict[str, Any]]:
             item, end = decoder.raw_decode(text, pos)
         except (json.JSONDecodeError, RecursionError):
             item, end = None, pos + 1
-        if isinstance(item, dict) and "handle" in item and not too_deep(item):
+        if isinstance(item, dict) and marker in item and not too_deep(item):
             items.append(item)
             pos = end
             continue
@@ -119,11 +121,17 @@ _ITEM_GAP = re.compile(r"[\s,]*")
 _ITEM_START = re.compile(r'\{\s*"id"\s*:')
 
 
-def parse_json_list(body: bytes, url: str, key: str) -> JsonPage:
-    """The ``key`` list of a JSON page; MalformedPageError saying why when the page isn't one.
+# The key every whole item of a listing has (what salvaging broken JSON looks for), by listing key.
+SALVAGE_MARKERS = {"products": "handle"}
 
-    Broken JSON is a MalformedPageError carrying the listing's whole products (:func:`salvage_items`);
-    entries that are not objects, or nest too deep, are skipped and reported.
+
+def parse_json_list(body: bytes, url: str, key: str | None, *, marker: str | None = None) -> JsonPage:
+    """The ``key`` list of a JSON page (``key=None``: the page is the list); MalformedPageError saying why
+    when the page isn't one.
+
+    Broken JSON is a MalformedPageError carrying the listing's whole items, those with a ``marker`` key
+    (default: SALVAGE_MARKERS; :func:`salvage_items`); entries that are not objects, or nest too deep, are
+    skipped and reported.
     """
     # utf-8-sig: a byte-order mark before the JSON is no syntax error.
     text = body.decode("utf-8-sig", errors="replace")
@@ -132,14 +140,16 @@ def parse_json_list(body: bytes, url: str, key: str) -> JsonPage:
         data = loads_limited(text, max_depth=None)
     except (json.JSONDecodeError, JsonTooDeepError) as err:
         why = f"{err.msg} at char {err.pos}" if isinstance(err, json.JSONDecodeError) else str(err)
-        salvaged = salvage_items(text, key) if key == "products" else []
+        marker = marker or SALVAGE_MARKERS.get(key or "")
+        salvaged = salvage_items(text, key, marker) if marker else []
         # The count of entries is unknown: a salvaged page is never taken for the last one.
         salvage = JsonPage(salvaged, listed=max(len(salvaged), SALVAGED_LISTED), problems=[
             f"{url}: broken JSON ({why}); kept the {len(salvaged)} whole products on it"]) if salvaged else None
         raise MalformedPageError(f"{url}: not JSON ({why})", salvage) from err
-    if not isinstance(data, dict) or not isinstance(data.get(key), list):
-        raise MalformedPageError(f"{url}: JSON without a {key!r} list")
-    return _sound_items(data[key], url, key)
+    entries = data if key is None else data.get(key) if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise MalformedPageError(f"{url}: JSON without a {key!r} list" if key else f"{url}: JSON that is not a list")
+    return _sound_items(entries, url, key or "listing")
 
 
 def get_json_list(client: PoliteClient, url: str, key: str) -> JsonPage:
@@ -284,11 +294,11 @@ class ShopifyCrawl:
                 self.client.throttle.back_off(host_key(url), _reread_pause_s(attempt))
         raise AssertionError("unreachable")
 
-    def _listing_page(self, url: str, key: str) -> JsonPage | None:
-        """A listing page; its whole products when re-reading did not mend broken JSON; None for a bad
-        page (logged and recorded). A block propagates."""
+    def read_page(self, url: str, fetch: Callable[[], JsonPage]) -> JsonPage | None:
+        """A listing page ``fetch``ed (read again while malformed); its whole products when re-reading did
+        not mend broken JSON; None for a bad page (logged and recorded). A block propagates."""
         try:
-            return self.read_with_reread(url, lambda: fetch_json_list(self.client, url, key, self.frontier))
+            return self.read_with_reread(url, fetch)
         except HostBlockedError:
             raise
         except MalformedPageError as err:
@@ -306,22 +316,39 @@ class ShopifyCrawl:
     def listing(
         self, listing_url: str, key: str = "products", outcome: ListingOutcome | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Items page by page until a short page; bad pages are logged, recorded and skipped.
-
-        Three bad pages in a row end the listing. Stops at Shopify's 25,000-item paging cap; ``outcome``
-        says how it ended. A block (HostBlockedError) propagates, the site is stopped, not fought.
-        """
+        """Items page by page until a short page (:meth:`page_through`); stops at Shopify's 25,000-item
+        paging cap. ``outcome`` says how it ended. A block (HostBlockedError) propagates."""
         outcome = outcome if outcome is not None else ListingOutcome()
-        bad_pages = bad_in_a_row = 0
-        seen: set[str] = set()
+        yield from self.page_through(
+            listing_url, self._page_urls(listing_url, outcome),
+            lambda url: self.read_page(url, lambda: fetch_json_list(self.client, url, key, self.frontier)),
+            lambda _, listed: listed.listed < self.page_size, outcome)
+
+    def _page_urls(self, listing_url: str, outcome: ListingOutcome) -> Iterator[str]:
+        """The listing's page URLs up to crawl.max_pages, or to Shopify's paging cap (``outcome.capped``)."""
         for page in range(1, self.max_pages + 1):
             if page * self.page_size > SHOPIFY_PAGING_CAP:
                 log.warning("%s: reached Shopify's %d-item paging cap", listing_url, SHOPIFY_PAGING_CAP)
                 outcome.capped = True
                 return
-            url = listing_page_url(listing_url, page=page, limit=self.page_size)
+            yield listing_page_url(listing_url, page=page, limit=self.page_size)
+
+    def page_through(
+        self, listing_url: str, page_urls: Iterable[str], read: Callable[[str], JsonPage | None],
+        is_last: Callable[[int, JsonPage], bool], outcome: ListingOutcome,
+    ) -> Iterator[dict[str, Any]]:
+        """Items of ``page_urls`` in order until ``is_last(page number, page)``; bad pages (``read`` gives
+        None) are skipped, having been logged and recorded.
+
+        Any platform's paged JSON listing: three bad pages in a row end it, and so does a page that only
+        repeats earlier ones (a server ignoring the paging). A block (HostBlockedError) propagates, the site
+        is stopped, not fought.
+        """
+        bad_pages = bad_in_a_row = 0
+        seen: set[str] = set()
+        for page, url in enumerate(page_urls, start=1):
             outcome.pages += 1
-            listed = self._listing_page(url, key)
+            listed = read(url)
             if listed is None:
                 bad_pages += 1
                 bad_in_a_row += 1
@@ -340,14 +367,17 @@ class ShopifyCrawl:
                 return
             seen |= ids
             yield from listed.items
-            if listed.listed < self.page_size:
+            if is_last(page, listed):
                 outcome.complete = bad_pages == 0
                 return
-        log.warning("%s: stopped at crawl.max_pages=%d; raise it to crawl further", listing_url, self.max_pages)
+        if not outcome.capped:
+            log.warning("%s: stopped at crawl.max_pages=%d; raise it to crawl further", listing_url, self.max_pages)
 
 
 def _item_key(item: dict[str, Any]) -> str:
-    return str(item.get("id") or item.get("handle") or json.dumps(item, sort_keys=True, default=str)[:200])
+    """What tells a listing's items apart: an id (Magento's uid), a handle or a SKU, else the item itself."""
+    key = item.get("id") or item.get("uid") or item.get("handle") or item.get("sku")
+    return str(key or json.dumps(item, sort_keys=True, default=str))
 
 
 def _reread_pause_s(attempt: int) -> float:
@@ -412,11 +442,42 @@ def _tags(value: Any) -> list[str]:
     return [str(tag).strip() for tag in items if str(tag).strip()]
 
 
-def _image_sources(value: Any) -> list[str]:
-    """``images[].src`` (some themes list the URLs themselves); URLs only, never other JSON."""
-    entries = value if isinstance(value, list) else []
-    sources = [entry.get("src") if isinstance(entry, dict) else entry for entry in entries]
-    return [source for source in sources if isinstance(source, str) and source]
+_COLOUR_OPTION = re.compile(r"colou?r|shade", re.IGNORECASE)
+
+
+def variant_colours(raw: dict[str, Any]) -> dict[str, str]:
+    """Variant id → its colour, from the product's "Color"/"Colour"/"Shade" option ({} when it has none)."""
+    names = [str(opt.get("name") or "") for opt in _objects(raw.get("options"))]
+    slot = next((i for i, name in enumerate(names) if _COLOUR_OPTION.search(name)), None)
+    if slot is None or slot > 2:
+        return {}
+    key = f"option{slot + 1}"
+    return {str(v["id"]): str(v[key]).strip() for v in _objects(raw.get("variants"))
+            if v.get("id") is not None and v.get(key)}
+
+
+def _image_colour(image: Any, colours: dict[str, str], featured: dict[str, str]) -> str:
+    """The colour an image shows: that of the variants its ``variant_ids`` (or their ``featured_image``) name,
+    when they agree on one."""
+    if not isinstance(image, dict):
+        return ""
+    ids = image.get("variant_ids") if isinstance(image.get("variant_ids"), list) else []
+    named = {colours[str(i)] for i in ids if str(i) in colours}
+    named |= {featured[str(image.get("id"))]} if str(image.get("id")) in featured else set()
+    return named.pop() if len(named) == 1 else ""
+
+
+def image_colours(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """(image URL, the colour it shows or "") for ``images[]`` in order (``src``, or the URL itself as some
+    themes list it; never other JSON): which image shows which colour, from ``images[].variant_ids`` and
+    the variants' ``featured_image``."""
+    colours = variant_colours(raw)
+    featured = {str(v["featured_image"].get("id")): colours[str(v.get("id"))] for v in _objects(raw.get("variants"))
+                if isinstance(v.get("featured_image"), dict) and str(v.get("id")) in colours}
+    entries = raw.get("images") if isinstance(raw.get("images"), list) else []
+    pairs = [(entry.get("src") if isinstance(entry, dict) else entry, _image_colour(entry, colours, featured))
+             for entry in entries]
+    return [(src, colour) for src, colour in pairs if isinstance(src, str) and src]
 
 
 def normalise_shopify_product(raw: dict[str, Any], *, site: str, base_url: str, currency: str, crawled_at: str) -> ProductRecord:
@@ -425,6 +486,8 @@ def normalise_shopify_product(raw: dict[str, Any], *, site: str, base_url: str, 
         raise ValueError(f"no product id (id={raw.get('id')!r:.40})")
     scheme = urlsplit(base_url).scheme or "https"
     variants = _variants(raw)
+    images = unique_images([(resolve_url(base_url, src), colour) for src, colour in image_colours(raw)],
+                           base_scheme=scheme)
     prices = [v.price for v in variants if v.price is not None]
     options = {
         str(opt.get("name", "")): [str(v) for v in opt["values"]] if isinstance(opt.get("values"), list) else []
@@ -440,8 +503,7 @@ def normalise_shopify_product(raw: dict[str, Any], *, site: str, base_url: str, 
         tags=_tags(raw.get("tags")),
         price=min(prices) if prices else None,
         currency=currency,
-        image_urls=unique_image_urls([resolve_url(base_url, src) for src in _image_sources(raw.get("images"))],
-                                     base_scheme=scheme),
+        image_urls=[url for url, _ in images],
         crawled_at=crawled_at,
         source=SOURCE,
         vendor=str(raw.get("vendor") or ""),
@@ -449,4 +511,5 @@ def normalise_shopify_product(raw: dict[str, Any], *, site: str, base_url: str, 
         variants=variants,
         handle=str(raw.get("handle") or ""),
         skus=distinct(v.sku for v in variants),
+        image_colours=[colour.lower() for _, colour in images] if any(colour for _, colour in images) else [],
     )
