@@ -235,3 +235,18 @@ def test_image_files_decode_jpegs_no_larger_than_the_captioner_needs(tmp_path: P
     assert drafted.size == (384, 512), "the largest DCT reduction keeping both sides >= 224 is 1/2"
     assert ImageFiles(store, ["ab" * 32], draft_px=32)[0].size == (96, 128)
     assert drafted.mode == "RGB" and drafted.getpixel((200, 250)) == pytest.approx((200, 30, 40), abs=4)
+
+
+def test_each_photo_of_a_colourway_is_captioned_with_the_colour_it_shows() -> None:
+    """A product sold in maroon and navy names both; the store says which photo shows which (image_colours)."""
+    from pakfashion.captioning.dataset import metadata_rows
+
+    product = {"site": "s", "product_id": "7", "product_url": "http://s/p/7", "title": "Plain Lawn Kurta",
+               "description": "A lawn kurta in maroon and navy.", "category": "Kurta", "tags": "[]", "price": "4990",
+               "currency": "PKR", "image_urls": "[]", "image_colours": json.dumps(["navy", "maroon", ""])}
+    examples = pd.DataFrame([{**product, "position": str(position), "url": f"http://s/{position}.jpg",
+                              "sha256": str(position) * 64, "split": "train"} for position in range(3)])
+    settings = configured(CaptionConfig, "caption=metadata_only")
+    rows = metadata_rows(examples, {}, settings, configured(VocabConfig))
+    assert [row["colours"] for row in rows] == [["navy"], ["maroon"], ["maroon", "navy"]]
+    assert "navy" in rows[0]["text"] and "maroon" not in rows[0]["text"]

@@ -33,6 +33,8 @@ CRAWL_REPORT_FILE = "crawl.json"
 PRODUCT_COLUMNS = (
     "site", "product_id", "product_url", "title", "description", "category", "tags",
     "price", "currency", "image_urls", "crawled_at",
+    # The colour each image shows, aligned with image_urls ("" unknown; [] when the store never says).
+    "image_colours",
 )  # fmt: skip
 # Why a product was excluded: its reason, the signal that decided it, and every signal with its weight.
 EXCLUSION_COLUMNS = ("reason", "signal", "evidence")

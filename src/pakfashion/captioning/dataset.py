@@ -207,6 +207,13 @@ class ModelCaptions:
         return self.captioner.input_px
 
 
+def image_colour(example: dict[str, Any]) -> str:
+    """The colour the store says this example's photo shows ("" when it does not)."""
+    colours = json.loads(example.get("image_colours") or "[]")
+    position = int(example.get("position") or 0)
+    return str(colours[position]) if isinstance(colours, list) and position < len(colours) else ""
+
+
 def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: CaptionConfig,
                   vocab: VocabConfig) -> list[dict[str, Any]]:
     """metadata.jsonl rows (:class:`MetadataRow`: file_name and text first, then caption, attributes and
@@ -217,7 +224,7 @@ def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: Ca
     for record in examples.to_dict("records"):
         record["tags"] = json.loads(record.get("tags") or "[]")
         caption = captions.get(record["sha256"], "")
-        attributes = finder.find(record)
+        attributes = finder.for_image(finder.find(record), image_colour(record))
         text = fill_template(settings.template, template_fields(caption, record, attributes))
         row = MetadataRow(
             file_name=f"{record['sha256']}.jpg",

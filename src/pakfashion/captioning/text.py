@@ -40,6 +40,12 @@ class AttributeFinder:
             (name for name, pattern in self._garments if pattern.search(text)), "")
         return Attributes(garment, self._all(self._colours, text), self._all(self._fabrics, text))
 
+    def for_image(self, attributes: Attributes, image_colour: str) -> Attributes:
+        """The product's attributes for one of its photos: the colour that photo shows, when the store
+        says which (a colourway product names all its colours; each photo shows one)."""
+        colours = self._all(self._colours, image_colour.lower())
+        return Attributes(attributes.garment, colours, attributes.fabrics) if colours else attributes
+
     @staticmethod
     def _tags(product: dict[str, Any]) -> list[str]:
         tags = product.get("tags") or []

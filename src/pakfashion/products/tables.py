@@ -80,7 +80,7 @@ def classify_products(products: list[dict[str, Any]], classifier: ProductClassif
 def to_frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
     """Rows in contract column order; list columns as JSON text."""
     frame = pd.DataFrame(rows, columns=list(columns))
-    for column in ("tags", "image_urls"):
+    for column in ("tags", "image_urls", "image_colours"):
         frame[column] = frame[column].map(lambda v: json.dumps(v if isinstance(v, list) else [], ensure_ascii=False))
     return frame
 
