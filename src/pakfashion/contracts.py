@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
+# The composition of conf/ that DVC reads (`make params`, `dvc exp run`); the app and `pakfashion.sites` read
+# or rewrite it.
+PARAMS_FILE = "params.yaml"
+
 # --- crawl → csv, caption, app ---------------------------------------------------------------------------
 
 PRODUCTS_FILE = "products.jsonl"

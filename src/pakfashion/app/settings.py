@@ -13,8 +13,7 @@ from pakfashion.config import (
     TrainConfig,
     as_typed,
 )
-
-PARAMS_FILE = "params.yaml"
+from pakfashion.contracts import PARAMS_FILE
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,14 @@ def passes_site_rules(record: ProductRecord, site: SiteConfig) -> bool:
     return not {t.lower() for t in record.tags} & {t.lower() for t in site.exclude_tags}
 
 
+def crawl_context(client: PoliteClient, frontier: Frontier, site: SiteConfig, settings: CrawlConfig,
+                  errors: list[str]) -> CrawlContext:
+    """What a site's adapters share, its sitemap walker included (a crawl's, or a probe's)."""
+    pages = SitemapCrawl(client, frontier, site.base_url, site.product_url_pattern, site.sitemap_urls,
+                         honor_noai=settings.honor_content_signal, errors=errors)
+    return CrawlContext(client, frontier, site, settings, errors, pages)
+
+
 def detect_platform(ctx: CrawlContext) -> tuple[Adapter, str]:
     """The site's adapter and what its platform was recognised by: as configured, or probed (the hint first).
 
@@ -194,9 +202,8 @@ def crawl_site(
         user_agent=web.user_agent, started_at=now_iso(),
     )
     client = build_client(web, settings, site)
-    pages = SitemapCrawl(client, frontier, site.base_url, site.product_url_pattern, site.sitemap_urls,
-                         honor_noai=settings.honor_content_signal, errors=report.errors)
-    ctx = CrawlContext(client, frontier, site, settings, report.errors, pages)
+    ctx = crawl_context(client, frontier, site, settings, report.errors)
+    pages = ctx.pages
     adapter: Adapter | None = None
     records: list[ProductRecord] = []
     try:
