@@ -77,6 +77,28 @@ def test_every_site_file_validates(repo_root: Path) -> None:
         assert site.name == name and site.base_url.startswith("http"), name
 
 
+def test_every_configured_site_resolves_to_a_platform_adapter(repo_root: Path) -> None:
+    """Each site file names the platform it runs on (forced, or as the hint detection probes first), and a
+    crawl has an adapter for it; the real retailers all carry a hint."""
+    from pakfashion.config import Platform
+    from pakfashion.crawling.platforms import ADAPTERS
+
+    full = set(composed(repo_root, ["profile=full"]).crawl.sites)
+    for path in sorted((repo_root / "conf" / "site").glob("*.yaml")):
+        if path.stem == "generic":
+            continue
+        site = as_typed(composed(repo_root, [f"+site={path.stem}"]).site, SiteConfig)
+        expected = site.platform if site.platform is not Platform.auto else site.platform_hint
+        assert expected is Platform.auto or ADAPTERS[expected].platform is expected, path.name
+        if path.stem in full:
+            assert expected is not Platform.auto, f"{path.name}: set platform_hint (python -m pakfashion.sites check)"
+    hints = {name: as_typed(composed(repo_root, [f"+site={name}"]).site, SiteConfig).platform_hint.value
+             for name in ("khaadi", "sapphire", "bareeze", "sanasafinaz")}
+    assert hints == {"khaadi": "sfcc", "sapphire": "sfcc", "bareeze": "shopify", "sanasafinaz": "shopify"}
+    urls = {name: composed(repo_root, [f"+site={name}"]).site.base_url for name in ("bareeze", "sanasafinaz")}
+    assert urls == {"bareeze": "https://bareezepk.com", "sanasafinaz": "https://www.sanasafinaz.com"}
+
+
 def test_every_crawled_site_has_a_valid_site_file(repo_root: Path) -> None:
     for profile in ("demo", "full"):
         for name in composed(repo_root, [f"profile={profile}"]).crawl.sites:
