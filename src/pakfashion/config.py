@@ -203,6 +203,10 @@ class CrawlConfig:
     # Spacing between requests to a site (robots.txt Crawl-delay wins when larger; site.min_delay_s overrides).
     min_delay_s: float = MISSING
     page_size: int = MISSING
+    # Products per WooCommerce Store API page (per_page; the API refuses more than 100).
+    woocommerce_page_size: int = MISSING
+    # Products per Magento 2 GraphQL page (pageSize; stores cap it, by default at 300).
+    magento_page_size: int = MISSING
     max_pages: int = MISSING
     honor_content_signal: bool = MISSING
     collections: CollectionsConfig = MISSING

@@ -95,13 +95,34 @@ def _first(sel: Selector, *queries: str) -> str:
     return ""
 
 
+# SFRA's swatch buttons: aria-label "Select Color Red", data-url "...Product-Variation?dwvar_<master>_color=...".
+_SELECTED_SWATCH = ("//button[.//span[contains(concat(' ', normalize-space(@class), ' '), ' selected ') and "
+                    "contains(@class, 'color-value')]]")
+_DWVAR = re.compile(r"[?&]dwvar_(?P<master>[^=&]+)_(?P<attribute>[A-Za-z0-9]+)=")
+
+
 def _markup_colour(sel: Selector) -> str:
-    return _first(sel, '[data-attr="color"] .attr-display-value::text', ".color-value.selected::attr(title)",
-                  ".color-value.selected::attr(data-attr-value)", ".swatch.selected::attr(title)")
+    """The colour the page shows: the selected swatch's label (or value code), or a displayed value."""
+    label = sel.xpath(f"{_SELECTED_SWATCH}/@aria-label").get() or ""
+    named = re.sub(r"^.*?\bcolou?r\b[:\s]*", "", label, flags=re.IGNORECASE).strip() if label else ""
+    colour = named or _first(sel, '[data-attr="color"] .attr-display-value::text', ".color-value.selected::attr(title)",
+                             ".color-value.selected::attr(data-attr-value)", ".swatch.selected::attr(title)")
+    # A value code ("MUSTARD", "OFF_WHITE") reads as its name.
+    return colour.replace("_", " ").title() if colour.isupper() else colour
+
+
+def _variation_master(sel: Selector) -> str:
+    """The master product id SFRA's variation URLs name (``dwvar_<master>_<attribute>=``), "" when none do."""
+    for url in sel.xpath("//@data-url | //a/@href").getall():
+        match = _DWVAR.search(url)
+        if match:
+            return match["master"]
+    return ""
 
 
 def _gallery(sel: Selector) -> list[str]:
-    images = sel.css(".primary-images img, .product-carousel img, .pdp-gallery img, .product-images img")
+    images = sel.css(".primary-images img, .product-carousel img, .pdp-gallery img, .product-images img, "
+                     ".product-detail img[itemprop=image]")
     urls = [url for img in images for url in (img.attrib.get("src"), img.attrib.get("data-src"),
                                              img.attrib.get("data-zoom-image")) if url]
     return urls + sel.css(".thumbnails img::attr(src), .product-thumbnails img::attr(src)").getall()
@@ -120,7 +141,7 @@ def markup_product(html: str) -> dict[str, Any]:
         "images": _gallery(sel),
         "sku": _first(detail, "::attr(data-pid)") or _first(sel, ".product-id::text"),
         "group_id": _first(sel, "[data-master-pid]::attr(data-master-pid)", "[data-masterid]::attr(data-masterid)",
-                           "input.master-pid::attr(value)"),
+                           "input.master-pid::attr(value)") or _variation_master(sel),
         "color": _markup_colour(sel),
         "prices": [price] if price else [],
         "breadcrumbs": [text for text in (html_to_text(t) for t in sel.css(".breadcrumb li a, .breadcrumb-item a")

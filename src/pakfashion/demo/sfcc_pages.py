@@ -7,8 +7,8 @@ photos, as ``/dw/image/v2/<realm>/on/demandware.static/-/Sites-<catalog>/default
 <variant>_<n>.jpg?sw=&sh=`` renditions, with thumbnail and swatch copies beside them. The product's fields
 are in the SFRA markup (``h1.product-name``, ``span.value[content]``, ``.primary-images``), and on some
 pages in JSON-LD too. Which master a page belongs to is told differently from page to page (JSON-LD
-``isVariantOf``, ``data-master-pid``, or only the canonical link to the master's page), as it is across
-real stores. The listing grid (``Search-UpdateGrid?cgid=&start=&sz=``) answers, but robots.txt disallows it.
+``isVariantOf``, SFRA's ``dwvar_<master>_color`` variation URLs, or only the canonical link to the master's
+page), as it is across real stores. The listing grid (``Search-UpdateGrid?cgid=&start=&sz=``) answers, but robots.txt disallows it.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ class VariationPage:
     colour: str | None
     folder: str
     specs: tuple[ImageSpec, ...]
-    # How the page says which master it belongs to: "jsonld" (isVariantOf), "markup" (data-master-pid),
-    # "canonical" (only its canonical link names the master's page).
+    # How the page says which master it belongs to: "jsonld" (isVariantOf; data-master-pid too), "markup"
+    # (only SFRA's variation URLs, dwvar_<master>_color), "canonical" (only its canonical link names the master's page).
     grouping: str
     jsonld: bool
 
@@ -184,21 +184,26 @@ def _price(product: DemoProduct) -> int:
 
 
 def _swatches(page: VariationPage, pages: list[VariationPage], netloc: str) -> str:
+    """The colour swatches: SFRA's buttons, whose Product-Variation URLs name the master
+    (``dwvar_<master>_color``), or, on a "canonical" page, a custom theme's plain links to each colour page."""
     esc = html.escape
     siblings = [p for p in pages if p.master_id == page.master_id and p.colour]
-    buttons = "".join(
-        f'<button class="color-attribute" aria-label="Select Color {esc(p.colour.title())}" '
-        f'data-url="{GRID_PATH.replace("Search-UpdateGrid", "Product-Variation")}?dwvar_{p.master_id}_color='
-        f'{p.colour.upper()}&amp;pid={p.master_id}">'
-        f'<span data-attr-value="{p.colour.upper()}" title="{esc(p.colour.title())}" '
-        f'class="color-value swatch-circle{" selected" if p is page else ""}" '
-        f'style="background-image: url({esc(_swatch(p, netloc))})"></span></button>'
-        for p in siblings if p.colour)
+    variation = GRID_PATH.replace("Search-UpdateGrid", "Product-Variation")
+
+    def swatch(p: VariationPage) -> str:
+        chip = (f'<span data-attr-value="{p.colour.upper()}" class="color-value swatch-circle swatch-value'
+                f'{" selected" if p.variant_id == page.variant_id else ""} selectable" style="background-image: url({esc(_swatch(p, netloc))})">'
+                "</span>")
+        if page.grouping == "canonical":
+            return f'<a class="swatch-link" href="{p.path}" title="{esc(p.colour.title())}">{chip}</a>'
+        return (f'<button class="color-attribute" aria-label="Select Color {esc(p.colour.title())}" '
+                f'data-url="{variation}?dwvar_{p.master_id}_color={p.colour.upper()}&amp;pid={p.variant_id}'
+                f'&amp;quantity=1">{chip}</button>')
+
+    buttons = "".join(swatch(p) for p in siblings if p.colour)
     if not buttons:
         return ""
-    shown = esc(page.colour.title()) if page.colour else ""
-    return (f'<div class="attribute" data-attr="color"><span class="non-input-label">Color</span>'
-            f'<span class="attr-display-value">{shown}</span>{buttons}</div>')
+    return f'<div class="attribute"><span class="color non-input-label">Color:</span>{buttons}</div>'
 
 
 def product_page(page: VariationPage, site: SfccSite, port: int) -> bytes:
@@ -215,7 +220,7 @@ def product_page(page: VariationPage, site: SfccSite, port: int) -> bytes:
         f'alt="{esc(product.title)}" data-zoom-image="{esc(_rendition(spec.url(netloc), "sw=2000&sh=3000"))}">'
         f'</div>' for spec in page.specs)
     thumbs = "".join(f'<img src="{esc(_thumbnail(spec.url(netloc)))}" alt="">' for spec in page.specs)
-    master = f' data-master-pid="{page.master_id}"' if page.grouping == "markup" else ""
+    master = f' data-master-pid="{page.master_id}"' if page.grouping == "jsonld" else ""
     trail = {"kids-girls": "Kids / Girls", "fragrances": "Fragrances"}.get(page.folder, "Women / " + page.folder)
     crumbs = "".join(f'<li class="breadcrumb-item"><a href="/">{esc(name.strip())}</a></li>'
                      for name in ["Home", *trail.split("/")])
