@@ -51,7 +51,7 @@ class ProductRecord:
     collections: list[dict[str, str]] = field(default_factory=list)
     # Names of the page's JSON-LD BreadcrumbList items, in order.
     breadcrumbs: list[str] = field(default_factory=list)
-    # The colour each image shows, aligned with image_urls ("" where the store does not say): Shopify's
+    # The colour each image shows, lower case, aligned with image_urls ("" where the store does not say): Shopify's
     # images[].variant_ids, WooCommerce/Magento variation images, SFCC colour variation pages.
     image_colours: list[str] = field(default_factory=list)
 

@@ -426,5 +426,5 @@ def normalise_store_product(raw: dict[str, Any], *, site: str, base_url: str, cu
         variants=variants,
         handle=slug,
         skus=distinct([str(raw.get("sku") or ""), *(v.sku for v in variants)]),
-        image_colours=image_colours,
+        image_colours=[colour.lower() for colour in image_colours],
     )
