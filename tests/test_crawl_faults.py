@@ -14,6 +14,7 @@ from pakfashion.crawling.record import ProductRecord
 from pakfashion.crawling.site import CrawlReport, crawl_site
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web, site_settings
+from tests.helpers.crawl import FAULTS, assert_polite
 
 pytestmark = pytest.mark.network
 
@@ -32,26 +33,6 @@ def expected_id(product) -> str:  # noqa: ANN001
 
 def truth(demo, name: str) -> set[str]:  # noqa: ANN001
     return {expected_id(p) for p in demo.world.products(name)}
-
-
-def assert_polite(demo, name: str) -> None:  # noqa: ANN001
-    site = demo.world.sites[name]
-    private = set(getattr(site, "disallowed_pages", []))
-    requested = [r.path for r in demo.request_log if r.site == name]
-    assert not [p for p in requested if p in private or any(p.startswith(d) for d in site.disallowed_prefixes)]
-    assert requested[0] == "/robots.txt"
-
-
-FAULTS: list[tuple[str, dict[str, Any]]] = [
-    ("none", {}),
-    ("429_retry_after", {"rate_limit_every": 3}),
-    ("intermittent_500", {"error_500_every": 4}),
-    ("slow", {"slow_s": 0.05}),
-    ("truncated_json", {"truncate_json_every": 2}),
-    ("html_instead_of_json", {"html_instead_of_json_every": 3}),
-    ("control_characters", {"control_chars": True}),
-    ("redirect_traps", {"redirect_traps": True}),
-]
 
 
 @pytest.mark.parametrize("name", ["demo_shop", "demo_atelier"])

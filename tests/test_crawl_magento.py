@@ -29,8 +29,8 @@ from pakfashion.demo.world import DemoProduct
 from pakfashion.web import Response
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web, site_settings
+from tests.helpers.crawl import FAULTS
 from tests.helpers.http import Reply, scripted_server
-from tests.test_crawl_faults import FAULTS
 
 pytestmark = pytest.mark.network
 

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pickle
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,33 +11,13 @@ from pakfashion.config import CrawlConfig
 from pakfashion.crawling.site import crawl_site
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web, site_settings
+from tests.helpers.crawl import kill_crawl_after
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 # Product pages only: collection membership is read after the listing and has its own resume test.
 SETTINGS = configured(CrawlConfig, "crawl.collections.terms=[]", snapshot="kill-test", min_delay_s=0.0, page_size=4)
 WEB = quick_web(timeout_s=10.0)
-# The child crawls the same site with the same settings (pickled to argv[2]).
-CHILD = """
-import pickle
-import sys
-from pathlib import Path
-from pakfashion.crawling.site import crawl_site
-from pakfashion.web.frontier import Frontier
-site, settings, web = pickle.loads(Path(sys.argv[2]).read_bytes())
-with Frontier(Path(sys.argv[1])) as frontier:
-    crawl_site(site, settings, web, frontier=frontier)
-"""
-
-
-def finished_pages(db: Path) -> int:
-    try:
-        with sqlite3.connect(db) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM pages WHERE status = 'ok'").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def crawl_in_process(base_url: str, db: Path) -> list[dict]:
     with Frontier(db) as frontier:
         records, report = crawl_site(site_settings("demo_shop", base_url), SETTINGS, WEB, frontier=frontier)
@@ -61,16 +34,8 @@ def listing_requests(demo_store) -> Counter[str]:  # noqa: ANN001
 def test_sigkill_then_resume_equals_an_uninterrupted_crawl(tmp_path: Path, demo_store) -> None:  # noqa: ANN001
     base = demo_store.base_url("demo_shop")
     demo_store.faults.slow_s = 0.15
-    db, settings = tmp_path / "frontier.sqlite", tmp_path / "settings.pickle"
-    settings.write_bytes(pickle.dumps((site_settings("demo_shop", base), SETTINGS, WEB)))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(settings)])
-    deadline = time.monotonic() + 60
-    while finished_pages(db) < 4 and time.monotonic() < deadline and child.poll() is None:
-        time.sleep(0.02)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    time.sleep(0.3)  # let the server finish (and log) the response that was in flight
-    done_at_kill = finished_pages(db)
+    db = tmp_path / "frontier.sqlite"
+    done_at_kill = kill_crawl_after(4, db, site_settings("demo_shop", base), SETTINGS, WEB)
     # Pages of 4 up to the first short (or empty) one that ends the listing.
     pages = len(demo_store.world.products("demo_shop")) // 4 + 1
     assert 4 <= done_at_kill < pages, "kill the crawl halfway"

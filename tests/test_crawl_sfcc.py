@@ -11,12 +11,17 @@ import pytest
 
 from pakfashion.config import CrawlConfig
 from pakfashion.crawling.record import ProductRecord
-from pakfashion.crawling.sfcc import collapse_renditions, largest_rendition, merge_variations, read_sfcc_page
+from pakfashion.crawling.sfcc import (
+    collapse_renditions,
+    largest_rendition,
+    merge_variations,
+    read_sfcc_page,
+)
 from pakfashion.crawling.site import CrawlReport, crawl_site
 from pakfashion.demo.sfcc_pages import GRID_PATH, variation_pages
 from pakfashion.web.frontier import Frontier
 from tests.helpers import configured, quick_web, site_settings
-from tests.test_crawl_faults import FAULTS
+from tests.helpers.crawl import FAULTS
 
 pytestmark = pytest.mark.network
 

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import pickle
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,10 +24,9 @@ from pakfashion.crawling.woocommerce import (
 )
 from pakfashion.demo import woo_pages
 from pakfashion.web.frontier import Frontier
-from tests.helpers import child_pythonpath, configured, quick_web, site_settings
+from tests.helpers import configured, quick_web, site_settings
+from tests.helpers.crawl import FAULTS, assert_polite, kill_crawl_after
 from tests.helpers.http import Reply, scripted_server
-from tests.test_crawl_faults import FAULTS, assert_polite
-from tests.test_crawl_resume import CHILD, finished_pages
 
 pytestmark = pytest.mark.network
 
@@ -190,17 +183,8 @@ def test_a_killed_crawl_resumes_without_fetching_finished_pages_again(tmp_path: 
                           woocommerce_page_size=2)
     site = site_settings(SITE, platform_store.base_url(SITE))
     platform_store.faults.slow_s = 0.15
-    db, pickled = tmp_path / "frontier.sqlite", tmp_path / "settings.pickle"
-    pickled.write_bytes(pickle.dumps((site, settings, WEB)))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(pickled)],
-                             env={**os.environ, "PYTHONPATH": child_pythonpath()})
-    deadline = time.monotonic() + 60
-    while finished_pages(db) < 3 and time.monotonic() < deadline and child.poll() is None:
-        time.sleep(0.02)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    time.sleep(0.3)  # let the server finish (and log) the response that was in flight
-    done_at_kill = finished_pages(db)
+    db = tmp_path / "frontier.sqlite"
+    done_at_kill = kill_crawl_after(3, db, site, settings, WEB)
     pages = math.ceil(len(platform_store.world.products(SITE)) / 2)
     assert 3 <= done_at_kill < pages, "kill the crawl halfway"
     before = Counter(listing_requests(platform_store))
