@@ -39,12 +39,12 @@ from pakfashion.crawling.adapters import Adapter, CrawlContext, page_records
 from pakfashion.crawling.record import (
     ProductRecord,
     Variant,
-    _same_file_key,
     distinct,
     html_to_text,
     now_iso,
     parse_price,
     resolve_url,
+    same_file_key,
     unique_image_urls,
 )
 from pakfashion.crawling.shopify import (
@@ -53,9 +53,9 @@ from pakfashion.crawling.shopify import (
     ListingOutcome,
     MalformedPageError,
     ShopifyCrawl,
-    _sound_items,
     looks_like_json_listing,
     salvage_items,
+    sound_items,
 )
 from pakfashion.web import FetchError, HostBlockedError, Response
 
@@ -223,7 +223,7 @@ def parse_graphql_page(body: bytes, url: str) -> GraphQlPage:
         if messages:
             raise GraphQlError(url, messages)
         raise MalformedPageError(f"{where}: GraphQL answer without data.products.items")
-    page = _sound_items(products["items"], where, "items")
+    page = sound_items(products["items"], where, "items")
     problems = page.problems + ([f"{where}: GraphQL errors beside the products: {'; '.join(messages)[:500]}"]
                                 if messages else [])
     info = products.get("page_info") if isinstance(products.get("page_info"), dict) else {}
@@ -595,8 +595,8 @@ def _images(raw: dict[str, Any], base_url: str) -> tuple[list[str], list[str]]:
                              + [resolve_url(base_url, u) for u, _ in coloured], base_scheme=scheme)
     colours: dict[str, str] = {}
     for url, colour in coloured:
-        colours.setdefault(_same_file_key(resolve_url(base_url, url)), colour)
-    return urls, [colours.get(_same_file_key(url), "") for url in urls]
+        colours.setdefault(same_file_key(resolve_url(base_url, url)), colour)
+    return urls, [colours.get(same_file_key(url), "") for url in urls]
 
 
 def normalise_magento_product(raw: dict[str, Any], *, site: str, base_url: str, currency: str,

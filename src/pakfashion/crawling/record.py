@@ -115,7 +115,7 @@ def resolve_url(base: str, url: str) -> str:
         return url
 
 
-def _same_file_key(url: str) -> str:
+def same_file_key(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -136,7 +136,7 @@ def unique_images(images: list[tuple[str, str]], *, base_scheme: str) -> list[tu
         if not url:
             continue
         normal = normalise_image_url(url, base_scheme=base_scheme)
-        key = _same_file_key(normal)
+        key = same_file_key(normal)
         if key not in found:
             found[key] = (normal, colour)
         elif colour and not found[key][1]:

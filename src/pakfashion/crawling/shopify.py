@@ -76,7 +76,7 @@ class JsonPage:
         return cls(payload["items"], payload["listed"], payload.get("problems", []))
 
 
-def _sound_items(entries: list[Any], url: str, key: str) -> JsonPage:
+def sound_items(entries: list[Any], url: str, key: str) -> JsonPage:
     """The object entries of a listing that nest no deeper than MAX_DEPTH; the others are problems."""
     items = [entry for entry in entries if isinstance(entry, dict) and not too_deep(entry)]
     dropped = len(entries) - len(items)
@@ -149,7 +149,7 @@ def parse_json_list(body: bytes, url: str, key: str | None, *, marker: str | Non
     entries = data if key is None else data.get(key) if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise MalformedPageError(f"{url}: JSON without a {key!r} list" if key else f"{url}: JSON that is not a list")
-    return _sound_items(entries, url, key or "listing")
+    return sound_items(entries, url, key or "listing")
 
 
 def get_json_list(client: PoliteClient, url: str, key: str) -> JsonPage:

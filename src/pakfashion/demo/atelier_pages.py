@@ -263,7 +263,7 @@ def _header(site: DemoSite) -> str:
             f'<a href="{CART_PATH}">Bag</a></nav></header>')
 
 
-def _document(site: DemoSite, port: int, title: str, head: str, body: str) -> bytes:
+def document(site: DemoSite, port: int, title: str, head: str, body: str) -> bytes:
     """Return a complete HTML page."""
     page = f"""<!DOCTYPE html>
 <html lang="en">
@@ -318,7 +318,7 @@ def product_page(product: AtelierProduct, site: DemoSite, port: int) -> bytes:
 <select class="select-size">{sizes}</select>
 <div class="description-and-detail"><div class="content">{product.shopify["body_html"]}</div></div>
 </div>"""
-    return _document(site, port, f"{product.title} | {site.vendor}", head, body)
+    return document(site, port, f"{product.title} | {site.vendor}", head, body)
 
 
 def _tile(product: AtelierProduct) -> str:
@@ -344,7 +344,7 @@ def category_page(site: DemoSite, port: int, path: str, start: int, size: int) -
     head = f'<link rel="canonical" href="{site.base_url(port)}{path}">'
     heading = html.escape(path.strip("/").replace("/", " / ").title())
     body = f'<h1>{heading}</h1>\n<div class="product-grid">\n{tiles}\n</div>{more}'
-    return _document(site, port, f"{path.strip('/').title()} | {site.vendor}", head, body)
+    return document(site, port, f"{path.strip('/').title()} | {site.vendor}", head, body)
 
 
 def home_page(site: DemoSite, port: int) -> bytes:
@@ -353,22 +353,22 @@ def home_page(site: DemoSite, port: int) -> bytes:
     featured = "\n".join(_tile(p) for p in _atelier(site.products)[:8])
     body = f"<h1>{html.escape(site.vendor)}</h1>\n<ul class=\"categories\">\n{links}\n</ul>\n{featured}"
     head = f'<link rel="canonical" href="{site.base_url(port)}/">'
-    return _document(site, port, site.vendor, head, body)
+    return document(site, port, site.vendor, head, body)
 
 
 def content_page(site: DemoSite, port: int, title: str) -> bytes:
     """Return a non-product content page."""
     body = f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(site.vendor)}: Pakistani fashion since 1999.</p>"
-    return _document(site, port, f"{title} | {site.vendor}", "", body)
+    return document(site, port, f"{title} | {site.vendor}", "", body)
 
 
 def cart_page(site: DemoSite, port: int) -> bytes:
     """Return the (empty) shopping bag page served by the SFCC pipeline URLs."""
-    return _document(site, port, f"Bag | {site.vendor}", '<meta name="robots" content="noindex">',
+    return document(site, port, f"Bag | {site.vendor}", '<meta name="robots" content="noindex">',
                      "<h1>Your shopping bag is empty</h1>")
 
 
 def not_found_page(site: DemoSite, port: int) -> bytes:
     """Return the atelier's 404 page."""
-    return _document(site, port, f"Page Not Found | {site.vendor}", '<meta name="robots" content="noindex">',
+    return document(site, port, f"Page Not Found | {site.vendor}", '<meta name="robots" content="noindex">',
                      "<h1>Sorry, this page cannot be found.</h1>")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageChops
 
 from pakfashion.demo.images import BACKGROUND, DrawSpec, render_image
-from pakfashion.demo.world import DemoProduct, DemoSite, ImageSpec, _SiteBuilder
+from pakfashion.demo.world import DemoProduct, DemoSite, ImageSpec, SiteBuilder
 
 IMAGE_FAULT_SITE = "demo_shop"
 """The only site that lists the faults product."""
@@ -267,7 +267,7 @@ def image_faults_product(site: DemoSite, seed: int = 7) -> DemoProduct:
         used.add(product.id)
         used.update(v["id"] for v in product.shopify["variants"])
         used.update(i["id"] for i in product.shopify["images"])
-    builder = _SiteBuilder(random.Random(f"{seed}:image_faults"), site.name, "DS", site.vendor, used)
+    builder = SiteBuilder(random.Random(f"{seed}:image_faults"), site.name, "DS", site.vendor, used)
     builder.handles = {p.handle for p in site.products}
     specs = []
     for case in IMAGE_FAULT_CASES:

@@ -382,7 +382,7 @@ def robots_txt(site: DemoSite, port: int, mode: GraphQlMode) -> bytes:
     return "\n".join(lines).encode("utf-8")
 
 
-def _document(site: DemoSite, title: str, head: str, body: str, page_class: str) -> bytes:
+def document(site: DemoSite, title: str, head: str, body: str, page_class: str) -> bytes:
     """A Luma-like page: RequireJS from /static/version…, x-magento-init scripts, the page cache's storage."""
     esc = html.escape
     init = json.dumps({"*": {"Magento_PageCache/js/form-key-provider": {},
@@ -446,7 +446,7 @@ def product_page(product: DemoProduct, site: DemoSite, port: int) -> bytes:
             f'</span></div>\n<div class="product attribute sku"><div class="value">{esc(data["sku"])}</div></div>\n'
             f'<div class="gallery-placeholder">{images}</div>\n'
             f'<div class="product attribute description">{product.shopify["body_html"]}</div>')
-    return _document(site, f"{product.title} | {site.vendor}", head, body, "catalog-product-view")
+    return document(site, f"{product.title} | {site.vendor}", head, body, "catalog-product-view")
 
 
 def category_paths(site: DemoSite) -> dict[str, str]:
@@ -460,19 +460,19 @@ def category_page(site: DemoSite, port: int, name: str) -> bytes:
     esc = html.escape
     tiles = "\n".join(f'<li class="product-item"><a href="/{p.handle}{URL_SUFFIX}">{esc(p.title)}</a></li>'
                       for p in site.products if top_category(p) == name)
-    return _document(site, f"{name} | {site.vendor}", "", f"<h1>{esc(name)}</h1>\n<ol>{tiles}</ol>",
+    return document(site, f"{name} | {site.vendor}", "", f"<h1>{esc(name)}</h1>\n<ol>{tiles}</ol>",
                      "catalog-category-view")
 
 
 def home_page(site: DemoSite, port: int) -> bytes:
     """The store front: its categories."""
     links = "".join(f'<li><a href="{path}">{html.escape(name)}</a></li>' for path, name in category_paths(site).items())
-    return _document(site, site.vendor, "", f"<ul class=\"navigation\">{links}</ul>", "cms-index-index")
+    return document(site, site.vendor, "", f"<ul class=\"navigation\">{links}</ul>", "cms-index-index")
 
 
 def not_found_page(site: DemoSite) -> bytes:
     """Magento's CMS no-route page (what ``/graphql`` answers with the GraphQL module off)."""
-    return _document(site, f"404 Not Found | {site.vendor}", '<meta name="robots" content="NOINDEX,NOFOLLOW"/>',
+    return document(site, f"404 Not Found | {site.vendor}", '<meta name="robots" content="NOINDEX,NOFOLLOW"/>',
                      "<h1>Whoops, our bad...</h1><p>The page you requested was not found.</p>", "cms-no-route")
 
 

@@ -31,8 +31,8 @@ from pakfashion.demo.world import (
     DemoProduct,
     DemoSite,
     ImageSpec,
-    _regular_products,
-    _SiteBuilder,
+    SiteBuilder,
+    regular_products,
     slugify,
 )
 
@@ -80,7 +80,7 @@ class SfccSite(DemoSite):
     masters: dict[int, str] = field(default_factory=dict)
 
 
-class _SfccBuilder(_SiteBuilder):
+class _SfccBuilder(SiteBuilder):
     """Products with SFCC Dynamic Imaging URLs named after the colour variant; ``masters`` maps each
     product id to its master id."""
 
@@ -113,7 +113,7 @@ def sfcc_site(seed: int, used_ids: set[int], extra: int = 0) -> SfccSite:
     b = _SfccBuilder(random.Random(f"{seed}:demo_sfcc"), "demo_sfcc", "KD", "Demo SFCC", used_ids)
     kurta, dupatta, suit = (next(g for g in GARMENTS if g.name == name) for name in ("kurta", "dupatta", "3-piece suit"))
     products = [
-        *_regular_products(b, 8 + extra),
+        *regular_products(b, 8 + extra),
         b.colourway(kurta, ("red", "navy", "mustard")),
         b.colourway(dupatta, ("pink", "teal")),
         b.colourway(suit, ("green", "maroon")),
@@ -239,7 +239,7 @@ def product_page(page: VariationPage, site: SfccSite, port: int) -> bytes:
 <div class="description-and-detail"><div class="description"><div class="content value">
 {product.shopify["body_html"]}</div></div></div>
 </div>"""
-    return atelier_pages._document(site, port, f"{product.title} | {site.vendor}", head, body)
+    return atelier_pages.document(site, port, f"{product.title} | {site.vendor}", head, body)
 
 
 def product_sitemap(site: SfccSite, port: int) -> bytes:
@@ -266,7 +266,7 @@ def home_page(site: SfccSite, port: int) -> bytes:
     tiles = "".join(f'<a href="{page.path}">{html.escape(page.product.title)}</a>'
                     for page in variation_pages(site)[:6])
     more = f'<button class="more" data-url="{GRID_PATH}?cgid=women-kurta&amp;start=24&amp;sz=24">More</button>'
-    return atelier_pages._document(site, port, site.vendor, "", f"<h1>{site.vendor}</h1>{tiles}{more}")
+    return atelier_pages.document(site, port, site.vendor, "", f"<h1>{site.vendor}</h1>{tiles}{more}")
 
 
 def routes(server: DemoServer) -> Routes:

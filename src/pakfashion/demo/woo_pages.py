@@ -253,7 +253,7 @@ def _script(data: dict[str, Any], css_class: str) -> str:
     return f'<script type="application/ld+json" class="{css_class}">{text}</script>'
 
 
-def _document(site: DemoSite, port: int, title: str, head: str, body_class: str, body: str) -> bytes:
+def document(site: DemoSite, port: int, title: str, head: str, body_class: str, body: str) -> bytes:
     """A page of the store's WordPress theme: its REST API link and generator in the head."""
     page = f"""<!doctype html>
 <html lang="en-US">
@@ -292,7 +292,7 @@ def product_page(product: DemoProduct, site: DemoSite, port: int) -> bytes:
             f'<div class="woocommerce-Tabs-panel woocommerce-Tabs-panel--description">{body_html}</div>\n'
             f'</div>\n{_script(data, "wc-jsonld")}')
     body_class = f"product-template-default single single-product postid-{product.id} woocommerce woocommerce-page"
-    return _document(site, port, f"{product.title} - {site.vendor}", head, body_class, body)
+    return document(site, port, f"{product.title} - {site.vendor}", head, body_class, body)
 
 
 def home_page(site: DemoSite, port: int) -> bytes:
@@ -300,7 +300,7 @@ def home_page(site: DemoSite, port: int) -> bytes:
     links = "\n".join(f'<li class="product"><a href="{permalink(p, site, port)}">{html.escape(p.title)}</a></li>'
                       for p in site.products)
     body = f'<h1>{html.escape(site.vendor)}</h1>\n<ul class="products">\n{links}\n</ul>'
-    return _document(site, port, site.vendor, "", "home woocommerce-page", body)
+    return document(site, port, site.vendor, "", "home woocommerce-page", body)
 
 
 def _urlset(entries: list[str]) -> bytes:

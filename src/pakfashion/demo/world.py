@@ -249,7 +249,7 @@ class DemoProduct:
     duplicate_of: int | None = None
     notes: str = ""
     collections: tuple[str, ...] = ()
-    # A colourway product (`_SiteBuilder.colourway`): its colours, one image each, in image order.
+    # A colourway product (`SiteBuilder.colourway`): its colours, one image each, in image order.
     colourway: tuple[str, ...] = ()
 
     @property
@@ -422,7 +422,7 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-class _SiteBuilder:
+class SiteBuilder:
     """Builds one site's products from a seeded random generator."""
 
     def __init__(self, rng: random.Random, site: str, code: str, vendor: str,
@@ -669,7 +669,7 @@ class _SiteBuilder:
         return out
 
 
-class _AtelierBuilder(_SiteBuilder):
+class _AtelierBuilder(SiteBuilder):
     """Builds atelier products: SFCC Dynamic Imaging image URLs, SKU-named pages."""
 
     def image_spec(self, number: int, index: int, draw: DrawSpec, broken: bool = False) -> ImageSpec:
@@ -748,7 +748,7 @@ def _atelier_products(b: _AtelierBuilder) -> tuple[list[DemoProduct], list[DemoP
     return public, private
 
 
-class _UploadsBuilder(_SiteBuilder):
+class _UploadsBuilder(SiteBuilder):
     """Builds WooCommerce-style image URLs: ``/wp-content/uploads/<year>/<month>/<name>.jpg``."""
 
     def image_spec(self, number: int, index: int, draw: DrawSpec, broken: bool = False) -> ImageSpec:
@@ -758,7 +758,7 @@ class _UploadsBuilder(_SiteBuilder):
         return ImageSpec(path=path, version=0, absolute=True, draw=draw, broken=broken, query="")
 
 
-class _MediaBuilder(_SiteBuilder):
+class _MediaBuilder(SiteBuilder):
     """Builds Magento-style image URLs: ``/media/catalog/product/<a>/<b>/<name>.jpg`` (dispersion folders)."""
 
     def image_spec(self, number: int, index: int, draw: DrawSpec, broken: bool = False) -> ImageSpec:
@@ -768,11 +768,11 @@ class _MediaBuilder(_SiteBuilder):
         return ImageSpec(path=path, version=0, absolute=True, draw=draw, broken=broken, query="")
 
 
-def _platform_products(b: _SiteBuilder, extra: int = 0) -> list[DemoProduct]:
+def _platform_products(b: SiteBuilder, extra: int = 0) -> list[DemoProduct]:
     """One demo platform site's products, newest first: 12 ordinary garments (some with several
     images; `extra` more for benchmarks), 2 colourways, 2 children's, 2 non-clothing."""
     rng = b.rng
-    products = _regular_products(b, 12 + extra)
+    products = regular_products(b, 12 + extra)
     products += [b.colourway(_garment("kurta"), ("red", "navy", "mustard")),
                  b.colourway(_garment("dupatta"), ("pink", "teal"))]
     products += [b.kids(template, colour) for template, colour in
@@ -802,7 +802,7 @@ def _garment(name: str) -> GarmentKind:
     return next(kind for kind in GARMENTS if kind.name == name)
 
 
-def _regular_products(b: _SiteBuilder, count: int) -> list[DemoProduct]:
+def regular_products(b: SiteBuilder, count: int) -> list[DemoProduct]:
     """Return `count` ordinary adult products covering every garment and colour."""
     rng = b.rng
     kinds = [kind for _ in range(count // len(GARMENTS) + 1) for kind in GARMENTS][:count]
@@ -822,7 +822,7 @@ def _regular_products(b: _SiteBuilder, count: int) -> list[DemoProduct]:
     return products
 
 
-def _tricky_products(b: _SiteBuilder) -> list[DemoProduct]:
+def _tricky_products(b: SiteBuilder) -> list[DemoProduct]:
     """Return adult products whose words look like kids' wear, plus an identical-image pair."""
     rng = b.rng
     gno_colour, gno2_colour, eid_colour, pair_colour = rng.sample(["black", "maroon", "navy",
@@ -870,7 +870,7 @@ def _store_collections(product: DemoProduct, handles: set[str]) -> tuple[str, ..
     return tuple(sorted(wanted & handles))
 
 
-def _site_products(b: _SiteBuilder, non_clothing: tuple[NonClothingTemplate, ...],
+def _site_products(b: SiteBuilder, non_clothing: tuple[NonClothingTemplate, ...],
                    designs: tuple[Design, ...], plans: tuple[CollectionPlan, ...],
                    broken_only: bool, regular: int = 24) -> list[DemoProduct]:
     """Return all products of one site, newest (highest id) first, each with its collections.
@@ -880,7 +880,7 @@ def _site_products(b: _SiteBuilder, non_clothing: tuple[NonClothingTemplate, ...
     rng = b.rng
     kid_templates = [KIDS_TEMPLATES[0], *rng.sample(KIDS_TEMPLATES[1:], 4)]
     kid_colours = rng.sample(["pink", "yellow", "red", "blue", "green", "orange", "purple"], 5)
-    products = _regular_products(b, regular)
+    products = regular_products(b, regular)
     products += _tricky_products(b)
     products += [b.kids(t, c, n_images=2 if i == 1 else 1)
                  for i, (t, c) in enumerate(zip(kid_templates, kid_colours))]
@@ -924,8 +924,8 @@ def build_world(seed: int = 7, *, extra_shop_products: int = 0, platform_demos: 
         the rest are the evidence designs of `pakfashion.demo.evidence`.
     """
     used_ids: set[int] = set()
-    shop = _SiteBuilder(random.Random(f"{seed}:demo_shop"), "demo_shop", "DS", "Demo Shop", used_ids)
-    boutique = _SiteBuilder(random.Random(f"{seed}:demo_boutique"), "demo_boutique", "DB",
+    shop = SiteBuilder(random.Random(f"{seed}:demo_shop"), "demo_shop", "DS", "Demo Shop", used_ids)
+    boutique = SiteBuilder(random.Random(f"{seed}:demo_boutique"), "demo_boutique", "DB",
                             "Demo Boutique", used_ids)
     sites = {
         "demo_shop": DemoSite("demo_shop", "127.0.0.1",
