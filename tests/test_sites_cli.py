@@ -215,6 +215,21 @@ def test_check_prints_a_row_per_site_and_crawls_nothing(platform_store: DemoServ
     assert not [entry.path for entry in log if product_page.search(entry.path)]
 
 
+def test_check_confirms_each_platform_demo_store(platform_store: DemoServer, repo_root: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The SFCC, WooCommerce and Magento demo stores are each recognised as the platform their file hints."""
+    monkeypatch.setenv("PAKFASHION_DEMO_PORT", str(platform_store.port))
+    names = ["demo_sfcc", "demo_woo", "demo_magento"]
+    assert main(["check", *names, "--repo", str(repo_root)]) == 0
+    table = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in table[1:]}
+    assert {name: rows[name][1:3] for name in names} == {
+        "demo_sfcc": ["sfcc", "sfcc (confirmed)"], "demo_woo": ["woocommerce", "woocommerce (confirmed)"],
+        "demo_magento": ["magento", "magento (confirmed)"]}
+    assert not [entry.path for entry in platform_store.request_log if entry.path.endswith(".html")]
+
+
 def test_add_refuses_an_opted_out_site_and_writes_nothing_unless_forced(repo_root: Path, tmp_path: Path,
                                                                        caplog: pytest.LogCaptureFixture) -> None:
     work = conf_copy(repo_root, tmp_path)
