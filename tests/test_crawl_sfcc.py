@@ -123,6 +123,7 @@ def test_thumbnail_zoom_and_swatch_copies_collapse_to_one_photo() -> None:
 
 
 MARKUP_ONLY = """<html><head><link rel="canonical" href="https://pk.shop.example/kurta/K-1.html"></head><body>
+<div class="minicart"><div class="product-tile" data-pid="BAG-9"><img src="/bag.jpg"></div></div>
 <ol class="breadcrumb"><li class="breadcrumb-item"><a href="/">Home</a></li><li class="breadcrumb-item">
 <a href="/kids/">Kids</a></li></ol>
 <div class="product-detail product-wrapper" data-pid="K-1-RED" data-master-pid="K-1">

@@ -131,7 +131,6 @@ def _gallery(sel: Selector) -> list[str]:
 def markup_product(html: str) -> dict[str, Any]:
     """What the SFRA storefront markup says about the page's product (values "" or [] where it is silent)."""
     sel = Selector(text=html)
-    detail = sel.css(".product-detail, [data-pid]")
     price = _first(sel, ".prices .sales .value::attr(content)", '[itemprop="price"]::attr(content)',
                    ".price .value::attr(content)", "span.value[content]::attr(content)")
     description = sel.css(".description-and-detail .content, .product-description, [itemprop=description]").get()
@@ -139,7 +138,8 @@ def markup_product(html: str) -> dict[str, Any]:
         "name": html_to_text(_first(sel, "h1.product-name", ".product-name", "h1")),
         "description": html_to_text(description or ""),
         "images": _gallery(sel),
-        "sku": _first(detail, "::attr(data-pid)") or _first(sel, ".product-id::text"),
+        # The product's own block first: recommendation tiles and the mini cart carry data-pid too.
+        "sku": _first(sel, ".product-detail[data-pid]::attr(data-pid)", ".product-id::text", "[data-pid]::attr(data-pid)"),
         "group_id": _first(sel, "[data-master-pid]::attr(data-master-pid)", "[data-masterid]::attr(data-masterid)",
                            "input.master-pid::attr(value)") or _variation_master(sel),
         "color": _markup_colour(sel),
