@@ -54,7 +54,11 @@ def test_demo_run_shows_the_models_learnt(demo_repo: Path) -> None:
     assert metrics["clip_own_caption_rate"] >= 0.8, metrics
     assert metrics["pretrained_colour_accuracy_base"] >= 0.6, metrics
     assert metrics["concept_colour_accuracy_delta_ci_low"] > 0, metrics
-    assert metrics["fid_finetuned"] < metrics["fid_base"], metrics
+    # FID is reported, but the demo's 23 validation images cannot rank the two models by it: on one demo run,
+    # evaluation seeds [0,1], [2,3] and [4,5] gave base 193.7, 208.0, 200.7 against fine-tuned 195.2, 211.1,
+    # 199.9 (issue 19's note). The concept interval above is the demo's quality gate; here FID only has to
+    # be measured for both models (a LoRA dropped at evaluation fails the interval: tests/test_quality_e2e.py).
+    assert 0 < metrics["fid_base"] != metrics["fid_finetuned"] > 0, metrics
 
 
 def test_experiment_with_another_step_count_is_listed(demo_repo: Path) -> None:
