@@ -41,11 +41,11 @@ from pakfashion.crawling.record import (
     Variant,
     distinct,
     html_to_text,
+    json_objects,
     now_iso,
     parse_price,
     resolve_url,
-    same_file_key,
-    unique_image_urls,
+    unique_images,
 )
 from pakfashion.crawling.shopify import (
     SALVAGED_LISTED,
@@ -485,11 +485,6 @@ class MagentoAdapter(Adapter):
 # -- one product -----------------------------------------------------------------------------------
 
 
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    """The objects of a JSON list (anything else gives none)."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 def _html(value: Any) -> str:
     """The text of a ``ComplexTextValue`` (``{html}``)."""
     return html_to_text(str(value.get("html") or "")) if isinstance(value, dict) else ""
@@ -497,7 +492,7 @@ def _html(value: Any) -> str:
 
 def gallery_urls(value: Any) -> list[str]:
     """``media_gallery`` URLs in ``position`` order, disabled (hidden) images left out."""
-    entries = [(entry.get("position"), index, entry.get("url")) for index, entry in enumerate(_dicts(value))
+    entries = [(entry.get("position"), index, entry.get("url")) for index, entry in enumerate(json_objects(value))
                if not entry.get("disabled") and isinstance(entry.get("url"), str) and entry.get("url")]
     entries.sort(key=lambda e: (e[0] if isinstance(e[0], (int, float)) and not isinstance(e[0], bool)
                                 else float("inf"), e[1]))
@@ -506,7 +501,7 @@ def gallery_urls(value: Any) -> list[str]:
 
 def deepest_category(value: Any) -> str:
     """The name of the most specific category (the longest ``url_path``; the first of equals)."""
-    named = [c for c in _dicts(value) if str(c.get("name") or "").strip()]
+    named = [c for c in json_objects(value) if str(c.get("name") or "").strip()]
     if not named:
         return ""
     best = max(named, key=lambda c: (str(c.get("url_path") or "").count("/") + 1 if c.get("url_path") else 0))
@@ -525,14 +520,14 @@ def _final_price(price_range: Any) -> tuple[float | None, float | None, str]:
 def configurable_options(raw: dict[str, Any]) -> dict[str, list[str]]:
     """{option label: value labels} of a ConfigurableProduct."""
     return {str(opt.get("label") or opt.get("attribute_code") or ""): [
-        str(v.get("label")) for v in _dicts(opt.get("values")) if v.get("label") is not None]
-        for opt in _dicts(raw.get("configurable_options"))}
+        str(v.get("label")) for v in json_objects(opt.get("values")) if v.get("label") is not None]
+        for opt in json_objects(raw.get("configurable_options"))}
 
 
 def _variant(entry: dict[str, Any]) -> Variant:
     """One ``ConfigurableVariant``: its attribute values, SKU, price and stock."""
     product = entry.get("product") if isinstance(entry.get("product"), dict) else {}
-    labels = [str(a.get("label")) for a in _dicts(entry.get("attributes")) if a.get("label") is not None]
+    labels = [str(a.get("label")) for a in json_objects(entry.get("attributes")) if a.get("label") is not None]
     final, regular, _ = _final_price(product.get("price_range"))
     stock = product.get("stock_status")
     return Variant(title=" / ".join(labels), price=final,
@@ -543,7 +538,7 @@ def _variant(entry: dict[str, Any]) -> Variant:
 
 def colour_code(raw: dict[str, Any]) -> str:
     """The attribute code of a configurable product's colour option ("" when it has none)."""
-    for option in _dicts(raw.get("configurable_options")):
+    for option in json_objects(raw.get("configurable_options")):
         code = str(option.get("attribute_code") or "")
         if code.lower() in COLOUR_CODES or str(option.get("label") or "").lower() in COLOUR_CODES:
             return code
@@ -556,8 +551,8 @@ def variant_images(raw: dict[str, Any]) -> list[tuple[str, str]]:
     if not code:
         return []
     found = []
-    for entry in _dicts(raw.get("variants")):
-        colour = next((str(a.get("label")) for a in _dicts(entry.get("attributes"))
+    for entry in json_objects(raw.get("variants")):
+        colour = next((str(a.get("label")) for a in json_objects(entry.get("attributes"))
                        if a.get("code") == code and a.get("label") is not None), "")
         product = entry.get("product") if isinstance(entry.get("product"), dict) else {}
         found += [(url, colour) for url in gallery_urls(product.get("media_gallery"))]
@@ -587,16 +582,11 @@ def _entity_id(uid: Any) -> str:
     return decoded if decoded.isdigit() else ""
 
 
-def _images(raw: dict[str, Any], base_url: str) -> tuple[list[str], list[str]]:
-    """(image URLs: the gallery, then colour variants' own photos; the colour of each, "" where unknown)."""
-    scheme = urlsplit(base_url).scheme or "https"
-    coloured = variant_images(raw)
-    urls = unique_image_urls([resolve_url(base_url, u) for u in gallery_urls(raw.get("media_gallery"))]
-                             + [resolve_url(base_url, u) for u, _ in coloured], base_scheme=scheme)
-    colours: dict[str, str] = {}
-    for url, colour in coloured:
-        colours.setdefault(same_file_key(resolve_url(base_url, url)), colour)
-    return urls, [colours.get(same_file_key(url), "") for url in urls]
+def _images(raw: dict[str, Any], base_url: str) -> list[tuple[str, str]]:
+    """(image URL, colour: "" where unknown) for the gallery, then colour variants' own photos, without repeats."""
+    gallery = [(resolve_url(base_url, url), "") for url in gallery_urls(raw.get("media_gallery"))]
+    coloured = [(resolve_url(base_url, url), colour) for url, colour in variant_images(raw)]
+    return unique_images(gallery + coloured, base_scheme=urlsplit(base_url).scheme or "https")
 
 
 def normalise_magento_product(raw: dict[str, Any], *, site: str, base_url: str, currency: str,
@@ -607,9 +597,9 @@ def normalise_magento_product(raw: dict[str, Any], *, site: str, base_url: str, 
     if not product_id:
         raise ValueError("no sku or uid")
     final, _, price_currency = _final_price(raw.get("price_range"))
-    variants = [_variant(entry) for entry in _dicts(raw.get("variants"))]
-    image_urls, image_colours = _images(raw, base_url)
-    category_names = distinct(str(c.get("name") or "") for c in _dicts(raw.get("categories")))
+    variants = [_variant(entry) for entry in json_objects(raw.get("variants"))]
+    images = _images(raw, base_url)
+    category_names = distinct(str(c.get("name") or "") for c in json_objects(raw.get("categories")))
     return ProductRecord(
         site=site,
         product_id=product_id,
@@ -620,13 +610,13 @@ def normalise_magento_product(raw: dict[str, Any], *, site: str, base_url: str, 
         tags=category_names,
         price=final,
         currency=price_currency or currency,
-        image_urls=image_urls,
+        image_urls=[url for url, _ in images],
         crawled_at=crawled_at,
         source=SOURCE,
         options=configurable_options(raw),
         variants=variants,
         handle=str(raw.get("url_key") or ""),
         skus=distinct([sku, *(v.sku for v in variants)]),
-        image_colours=[colour.lower() for colour in image_colours],
+        image_colours=[colour.lower() for _, colour in images],
     )
 

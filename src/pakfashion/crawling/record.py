@@ -64,6 +64,11 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def json_objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list (anything else, or a list of non-objects, gives none)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def distinct(values: Iterable[str]) -> list[str]:
     """Non-empty stripped values in first-seen order, without repeats."""
     return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
@@ -115,7 +120,7 @@ def resolve_url(base: str, url: str) -> str:
         return url
 
 
-def same_file_key(url: str) -> str:
+def _same_file_key(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -136,7 +141,7 @@ def unique_images(images: list[tuple[str, str]], *, base_scheme: str) -> list[tu
         if not url:
             continue
         normal = normalise_image_url(url, base_scheme=base_scheme)
-        key = same_file_key(normal)
+        key = _same_file_key(normal)
         if key not in found:
             found[key] = (normal, colour)
         elif colour and not found[key][1]:

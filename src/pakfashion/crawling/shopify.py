@@ -21,6 +21,7 @@ from pakfashion.crawling.record import (
     Variant,
     distinct,
     html_to_text,
+    json_objects,
     parse_price,
     resolve_url,
     unique_images,
@@ -408,14 +409,9 @@ def iter_shopify_products(crawl: ShopifyCrawl, base_url: str) -> Iterator[dict[s
         crawl.catalogue.members[handle] = (ids, outcome)
 
 
-def _objects(value: Any) -> list[dict[str, Any]]:
-    """The objects of a JSON list (anything else, or a list of non-objects, gives none)."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 def _variants(raw: dict[str, Any]) -> list[Variant]:
     variants = []
-    for item in _objects(raw.get("variants")):
+    for item in json_objects(raw.get("variants")):
         options = [str(item[k]) for k in ("option1", "option2", "option3") if item.get(k)]
         variants.append(
             Variant(
@@ -447,12 +443,12 @@ _COLOUR_OPTION = re.compile(r"colou?r|shade", re.IGNORECASE)
 
 def variant_colours(raw: dict[str, Any]) -> dict[str, str]:
     """Variant id → its colour, from the product's "Color"/"Colour"/"Shade" option ({} when it has none)."""
-    names = [str(opt.get("name") or "") for opt in _objects(raw.get("options"))]
+    names = [str(opt.get("name") or "") for opt in json_objects(raw.get("options"))]
     slot = next((i for i, name in enumerate(names) if _COLOUR_OPTION.search(name)), None)
     if slot is None or slot > 2:
         return {}
     key = f"option{slot + 1}"
-    return {str(v["id"]): str(v[key]).strip() for v in _objects(raw.get("variants"))
+    return {str(v["id"]): str(v[key]).strip() for v in json_objects(raw.get("variants"))
             if v.get("id") is not None and v.get(key)}
 
 
@@ -472,7 +468,7 @@ def image_colours(raw: dict[str, Any]) -> list[tuple[str, str]]:
     themes list it; never other JSON): which image shows which colour, from ``images[].variant_ids`` and
     the variants' ``featured_image``."""
     colours = variant_colours(raw)
-    featured = {str(v["featured_image"].get("id")): colours[str(v.get("id"))] for v in _objects(raw.get("variants"))
+    featured = {str(v["featured_image"].get("id")): colours[str(v.get("id"))] for v in json_objects(raw.get("variants"))
                 if isinstance(v.get("featured_image"), dict) and str(v.get("id")) in colours}
     entries = raw.get("images") if isinstance(raw.get("images"), list) else []
     pairs = [(entry.get("src") if isinstance(entry, dict) else entry, _image_colour(entry, colours, featured))
@@ -491,7 +487,7 @@ def normalise_shopify_product(raw: dict[str, Any], *, site: str, base_url: str, 
     prices = [v.price for v in variants if v.price is not None]
     options = {
         str(opt.get("name", "")): [str(v) for v in opt["values"]] if isinstance(opt.get("values"), list) else []
-        for opt in _objects(raw.get("options"))
+        for opt in json_objects(raw.get("options"))
     }
     return ProductRecord(
         site=site,

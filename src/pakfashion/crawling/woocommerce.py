@@ -24,11 +24,11 @@ from pakfashion.crawling.record import (
     Variant,
     distinct,
     html_to_text,
-    normalise_image_url,
+    json_objects,
     now_iso,
     parse_price,
     resolve_url,
-    unique_image_urls,
+    unique_images,
 )
 from pakfashion.crawling.shopify import (
     JsonPage,
@@ -263,11 +263,6 @@ class WooCommerceAdapter(Adapter):
 # normalising a Store API product ----------------------------------------------------
 
 
-def _objects(value: Any) -> list[dict[str, Any]]:
-    """The objects of a JSON list (anything else gives none)."""
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 def minor_units(amount: Any, minor_unit: Any) -> float | None:
     """A Store API amount in major units: "499000" with minor unit 2 is 4990.0; None when absent or bad.
 
@@ -304,18 +299,19 @@ def store_price(prices: Any) -> float | None:
 
 def _names(value: Any) -> list[str]:
     """The names of a product's categories, tags or brands, as text."""
-    return distinct(html_to_text(str(item.get("name") or "")) for item in _objects(value))
+    return distinct(html_to_text(str(item.get("name") or "")) for item in json_objects(value))
 
 
 def _category(categories: Any) -> str:
     """The first category's name that says something (WooCommerce's "Uncategorized" says nothing)."""
-    named = [item for item in _objects(categories) if str(item.get("slug") or "").lower() != DEFAULT_CATEGORY_SLUG]
+    named = [item for item in json_objects(categories) if str(item.get("slug") or "").lower() != DEFAULT_CATEGORY_SLUG]
     return next(iter(_names(named)), "")
 
 
 def _attribute_terms(attribute: dict[str, Any]) -> list[tuple[str, str]]:
     """An attribute's terms as (name, slug)."""
-    terms = [(html_to_text(str(t.get("name") or "")), str(t.get("slug") or "")) for t in _objects(attribute.get("terms"))]
+    terms = [(html_to_text(str(t.get("name") or "")), str(t.get("slug") or ""))
+             for t in json_objects(attribute.get("terms"))]
     return [(name, slug) for name, slug in terms if name]
 
 
@@ -326,7 +322,7 @@ def _attribute_name(attribute: dict[str, Any]) -> str:
 def store_options(raw: dict[str, Any]) -> dict[str, list[str]]:
     """Attribute name → its terms' names (Size, Color, and attributes that make no variation)."""
     options: dict[str, list[str]] = {}
-    for attribute in _objects(raw.get("attributes")):
+    for attribute in json_objects(raw.get("attributes")):
         name = _attribute_name(attribute)
         if name:
             options[name] = distinct(term for term, _ in _attribute_terms(attribute))
@@ -346,11 +342,11 @@ def _term_name(attributes: list[dict[str, Any]], name: str, value: str) -> str:
 
 def store_variants(raw: dict[str, Any]) -> list[Variant]:
     """One Variant per variation; its options are the attribute values it stands for (prices are not listed)."""
-    attributes = _objects(raw.get("attributes"))
+    attributes = json_objects(raw.get("attributes"))
     variants = []
-    for variation in _objects(raw.get("variations")):
+    for variation in json_objects(raw.get("variations")):
         values = [_term_name(attributes, str(a.get("name") or ""), str(a.get("value") or ""))
-                  for a in _objects(variation.get("attributes"))]
+                  for a in json_objects(variation.get("attributes"))]
         values = [value for value in values if value]
         variants.append(Variant(title=" / ".join(values), price=None, compare_at_price=None, available=None,
                                 options=values, sku=str(variation.get("sku") or "").strip()))
@@ -359,7 +355,7 @@ def store_variants(raw: dict[str, Any]) -> list[Variant]:
 
 def _colour_terms(raw: dict[str, Any]) -> list[tuple[str, str]]:
     """The (name, slug) terms of the product's colour attribute(s), longest names first."""
-    terms = [term for attribute in _objects(raw.get("attributes"))
+    terms = [term for attribute in json_objects(raw.get("attributes"))
              if _attribute_name(attribute).lower() in COLOUR_ATTRIBUTES
              or str(attribute.get("taxonomy") or "").lower() in COLOUR_ATTRIBUTES
              for term in _attribute_terms(attribute)]
@@ -381,19 +377,12 @@ def image_colour(image: dict[str, Any], terms: list[tuple[str, str]]) -> str:
     return ""
 
 
-def store_images(raw: dict[str, Any], base_url: str) -> tuple[list[str], list[str]]:
-    """The product's image URLs in order without repeats, and the colour each shows ("" where unknown)."""
-    scheme = urlsplit(base_url).scheme or "https"
+def store_images(raw: dict[str, Any], base_url: str) -> list[tuple[str, str]]:
+    """(image URL, the colour it shows or "") for the product's images in order, without repeats."""
     terms = _colour_terms(raw)
-    images = [(resolve_url(base_url, image["src"]), image) for image in _objects(raw.get("images"))
-              if isinstance(image.get("src"), str) and image["src"]]
-    urls = unique_image_urls([src for src, _ in images], base_scheme=scheme)
-    colours: list[str] = []
-    for src, image in images:
-        # unique_image_urls keeps first occurrences in order: walk the images along the kept URLs.
-        if len(colours) < len(urls) and normalise_image_url(src, base_scheme=scheme) == urls[len(colours)]:
-            colours.append(image_colour(image, terms))
-    return urls, colours
+    images = [(resolve_url(base_url, image["src"]), image_colour(image, terms))
+              for image in json_objects(raw.get("images")) if isinstance(image.get("src"), str) and image["src"]]
+    return unique_images(images, base_scheme=urlsplit(base_url).scheme or "https")
 
 
 def normalise_store_product(raw: dict[str, Any], *, site: str, base_url: str, currency: str,
@@ -406,7 +395,7 @@ def normalise_store_product(raw: dict[str, Any], *, site: str, base_url: str, cu
     permalink = raw.get("permalink")
     prices = raw.get("prices") if isinstance(raw.get("prices"), dict) else {}
     variants = store_variants(raw)
-    image_urls, image_colours = store_images(raw, base)
+    images = store_images(raw, base)
     return ProductRecord(
         site=site,
         product_id=str(raw["id"]),
@@ -418,7 +407,7 @@ def normalise_store_product(raw: dict[str, Any], *, site: str, base_url: str, cu
         tags=_names(raw.get("tags")),
         price=store_price(prices),
         currency=str(prices.get("currency_code") or currency),
-        image_urls=image_urls,
+        image_urls=[url for url, _ in images],
         crawled_at=crawled_at,
         source=SOURCE,
         vendor=next(iter(_names(raw.get("brands"))), ""),
@@ -426,5 +415,5 @@ def normalise_store_product(raw: dict[str, Any], *, site: str, base_url: str, cu
         variants=variants,
         handle=slug,
         skus=distinct([str(raw.get("sku") or ""), *(v.sku for v in variants)]),
-        image_colours=[colour.lower() for colour in image_colours],
+        image_colours=[colour.lower() for _, colour in images],
     )
