@@ -302,6 +302,17 @@ def test_a_sitemap_listing_another_hosts_pages_asks_only_this_host() -> None:
     assert report.pages["refused_urls"] == {"foreign_host": 1, "unsupported_scheme": 2, "bad_url": 1}
 
 
+def test_a_detected_sitemap_site_walks_its_sitemaps_once() -> None:
+    """Detection and the listing share one walk: each refused URL counted once, each sitemap asked once."""
+    hostile = Reply(200, gzip.compress(urlset("javascript:alert(1)//p/", "file:///etc/passwd?/p/")))
+    with sitemap_case(hostile) as (base, script):
+        records, report, _ = crawl(site_settings("hostile", base, product_url_pattern=r"/p/"))
+    assert report.platform == "sitemap" and [r.product_id for r in records] == ["sound"]
+    assert report.pages["refused_urls"] == {"unsupported_scheme": 2}
+    sitemaps = [p for p in script.paths() if "sitemap" in p]
+    assert len(sitemaps) == len(set(sitemaps)), sitemaps
+
+
 @pytest.mark.parametrize("canonical", ["javascript:alert(document.domain)", "http://127.0.0.2/p/elsewhere.html",
                                        "http://[oops/p/x.html", "data:text/html,<script>alert(1)</script>"])
 def test_a_hostile_canonical_link_is_not_the_product_url(canonical: str) -> None:

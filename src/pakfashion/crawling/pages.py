@@ -56,6 +56,8 @@ class SitemapCrawl:
     refused_urls: Counter[str] = field(default_factory=Counter)
     # How a product page's HTML is read: JSON-LD / Open Graph, or a platform's own markup as well (SFCC).
     read_product: PageReader = extract_product
+    # product_page_urls() once walked: detection and the listing ask for it, and a walk counts refusals.
+    _product_pages: list[str] | None = field(default=None, init=False, repr=False)
 
     def roots(self) -> list[str]:
         """Sitemaps to start from: configured, else robots.txt's, else ``<base>/sitemap.xml``."""
@@ -64,7 +66,13 @@ class SitemapCrawl:
         ]
 
     def product_page_urls(self) -> list[str]:
-        """Product page URLs from every product sitemap reachable from the roots (indexes followed)."""
+        """Product page URLs from every product sitemap reachable from the roots (indexes followed), walked
+        once per crawl (a sitemap that failed is not asked again, a refused URL not counted twice)."""
+        if self._product_pages is None:
+            self._product_pages = self._walk_sitemaps()
+        return self._product_pages
+
+    def _walk_sitemaps(self) -> list[str]:
         queue, seen, pages = [root for root in self.roots() if self._followable(root)], set(), []
         while queue and len(seen) < MAX_SITEMAPS:
             url = queue.pop(0)

@@ -11,6 +11,7 @@ into one URL before any download.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -205,7 +206,7 @@ class SfccAdapter(Adapter):
         marker = self._marker()
         if not marker:
             return ""
-        if not self._product_pages():
+        if not self._product_pages:
             log.warning("%s looks like SFCC (%s) but its sitemaps list no product pages", self.ctx.site.name, marker)
             return ""
         return f"SFCC ({marker}), product pages in the sitemaps"
@@ -229,7 +230,9 @@ class SfccAdapter(Adapter):
         body = resp.body[:1_000_000].decode("utf-8", errors="replace")
         return next((f"the home page names {m}" for m in SFCC_MARKERS if m in body), "")
 
+    @functools.cached_property
     def _product_pages(self) -> list[str]:
+        """The sitemaps' product pages but listing endpoints (counted once in ``refused_urls``)."""
         pages = self.ctx.pages
         urls = pages.product_page_urls()
         kept = [url for url in urls if not LISTING_ENDPOINT.search(url)]
@@ -240,7 +243,7 @@ class SfccAdapter(Adapter):
     def records(self) -> Iterator[ProductRecord]:
         self.ctx.pages.read_product = read_sfcc_page
         groups: dict[str, list[tuple[ProductRecord, str]]] = {}
-        urls = self._product_pages()
+        urls = self._product_pages
         for record, product in page_products(self.ctx, urls):
             key = _group_key(record, product)
             groups.setdefault(key, []).append((record, str(product.get("color") or "")))
