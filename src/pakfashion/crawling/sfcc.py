@@ -84,7 +84,7 @@ def collapse_renditions(urls: list[str]) -> list[str]:
             continue
         photo, rank = key
         if photo not in best or rank < best[photo][0]:
-            best[photo] = (rank if photo not in best else min(rank, best[photo][0]), largest_rendition(url))
+            best[photo] = (rank, largest_rendition(url))
     return [url for _, url in best.values()]
 
 
