@@ -403,7 +403,7 @@ class DemoServer:
             return Response(200, pages.captcha_page(), headers=(("Cache-Control", "no-store"),))
         if faults.every(faults.error_500_every, "error_500", site.name):
             return Response(500, pages.error_page(500, "Internal Server Error"))
-        listing = path == self._listing_paths.get(site.platform)
+        listing = self._is_listing(site, path)
         if listing and faults.every(faults.rate_limit_every, "rate_limit", site.name):
             body = pages.to_json({"errors": "Exceeded 2 calls per second for api client. "
                                             "Reduce request rates to resume uninterrupted service."})
@@ -412,10 +412,14 @@ class DemoServer:
             return Response(200, pages.maintenance_page())
         return None
 
+    def _is_listing(self, site: DemoSite, path: str) -> bool:
+        """Whether ``path`` is the site's JSON product listing (what the listing faults hit)."""
+        return path == self._listing_paths.get(site.platform)
+
     def _after(self, site: DemoSite, path: str, response: Response) -> Response:
         """Apply the faults that alter a finished response (truncation, noai headers)."""
         faults = self.faults
-        if (path == self._listing_paths.get(site.platform) and response.status == 200 and response.content_type == JSON
+        if (self._is_listing(site, path) and response.status == 200 and response.content_type == JSON
                 and faults.every(faults.truncate_json_every, "truncate_json", site.name)):
             response = Response(200, response.body[:len(response.body) // 2], JSON, response.headers)
         if path in faults.truncated_paths and response.status == 200:

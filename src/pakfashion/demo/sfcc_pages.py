@@ -78,6 +78,9 @@ class SfccSite(DemoSite):
     """demo_sfcc: its products (ground truth) and their master ids."""
 
     masters: dict[int, str] = field(default_factory=dict)
+    # variation_pages(), built on first use (every page request renders from them).
+    _pages: list[VariationPage] | None = field(default=None, init=False, repr=False, compare=False)
+    _by_path: dict[str, VariationPage] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 class _SfccBuilder(SiteBuilder):
@@ -134,6 +137,19 @@ def _folder(product: DemoProduct) -> str:
 
 def variation_pages(site: SfccSite) -> list[VariationPage]:
     """Every colour page of every product, in catalogue order (a non-clothing product has one, no colour)."""
+    if site._pages is None:
+        site._pages = _build_variation_pages(site)
+        site._by_path = {page.path: page for page in site._pages}
+    return site._pages
+
+
+def page_at(site: SfccSite, path: str) -> VariationPage | None:
+    """The variation page served at ``path``, or None."""
+    variation_pages(site)
+    return site._by_path.get(path)
+
+
+def _build_variation_pages(site: SfccSite) -> list[VariationPage]:
     pages = []
     for number, product in enumerate(site.products):
         master = site.masters[product.id]
@@ -274,7 +290,7 @@ def routes(server: DemoServer) -> Routes:
 
     def page_of(site: DemoSite, path: str) -> VariationPage | None:
         assert isinstance(site, SfccSite)
-        return next((page for page in variation_pages(site) if page.path == path), None)
+        return page_at(site, path)
 
     def product(site: DemoSite, match: re.Match[str], params: dict[str, list[str]]) -> Response:
         page = page_of(site, match.string)
