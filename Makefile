@@ -29,8 +29,7 @@ $(STAMP): pyproject.toml
 
 ## Recompose params.yaml from conf/ exactly as `dvc exp run` does (hydra.enabled).
 params: install
-	$(BIN)/python -c "from pathlib import Path; from dvc.utils.hydra import compose_and_dump; \
-	compose_and_dump(Path('params.yaml'), str(Path('conf').resolve()), None, 'config', '.', [])"
+	$(BIN)/python -c "from pathlib import Path; from pakfashion.common.params import recompose_params; recompose_params(Path('.'))"
 
 ## Whole pipeline on the demo store with tiny models, then push data and models to the DVC remote.
 demo: install

@@ -118,8 +118,8 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
 
 def compose_params(work: Path, overrides: list[str]) -> None:
     """params.yaml from the work copy's conf/, as ``dvc exp run`` composes it."""
-    code = ("import sys; from pathlib import Path; from dvc.utils.hydra import compose_and_dump; "
-            "compose_and_dump(Path('params.yaml'), str(Path('conf').resolve()), None, 'config', '.', sys.argv[1:])")
+    code = ("import sys; from pathlib import Path; from pakfashion.common.params import recompose_params; "
+            "recompose_params(Path('.'), sys.argv[1:])")
     run([str(PYTHON), "-c", code, *overrides], work)
 
 

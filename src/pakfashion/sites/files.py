@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pakfashion.common.params import recompose_params
 from pakfashion.contracts import PARAMS_FILE
 from pakfashion.sites.probe import SiteProbe, one_line
 from pakfashion.web.urls import url_problem
@@ -229,15 +230,6 @@ def check_name_free(conf_dir: Path, name: str, listed_names: list[str], profile_
         raise BadInput(f"{name!r} is already in crawl.sites of {profile_file}: choose another with --name")
 
 
-def regenerate_params(repo: Path) -> Path:
-    """Recompose ``params.yaml`` from ``conf/`` exactly as ``make params`` (and ``dvc exp run``) does."""
-    from dvc.utils.hydra import compose_and_dump
-
-    params = repo / PARAMS_FILE
-    compose_and_dump(params, str((repo / "conf").resolve()), None, "config", str(repo), [])
-    return params
-
-
 def write_site(repo: Path, name: str, site_text: str, profile_file: Path, profile_text: str,
                verify: Callable[[], None]) -> Path:
     """Write the site file and the edited profile, ``verify`` them, and recompose params.yaml; on any
@@ -251,7 +243,7 @@ def write_site(repo: Path, name: str, site_text: str, profile_file: Path, profil
     try:
         profile_file.write_text(profile_text)
         verify()
-        regenerate_params(repo)
+        recompose_params(repo)
     except BaseException:
         site_file.unlink(missing_ok=True)
         profile_file.write_text(old_profile)
