@@ -98,6 +98,16 @@ def test_unknown_platform_names_site_and_what_was_tried() -> None:
     assert re.search(r"'mystery'.*tried Shopify", report.stopped_reason or "")
 
 
+def test_platform_probes_read_the_home_page_once() -> None:
+    """Magento's and SFCC's probes both look for their markers in the home page: it is requested once."""
+    routes = {"/robots.txt": [Reply(404)], "/graphql": [Reply(200, b"<html>no such page</html>")],
+              "/": [Reply(200, b"<html>a plain shop</html>")]}
+    with scripted_server(routes) as (base, script):
+        records, report = crawl(site("mystery", base), SETTINGS)
+    assert records == [] and report.failed
+    assert [path for path in script.paths() if path == "/"] == ["/"]
+
+
 def test_malformed_pages_are_logged_and_the_crawl_goes_on() -> None:
     product = {"id": 1, "title": "Red\x01 Kurta", "handle": "red", "body_html": "<p>line\x02</p>", "images": []}
     good = json.dumps({"products": [product]}).replace("\\u0001", "\x01").encode()

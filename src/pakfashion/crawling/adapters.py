@@ -9,6 +9,7 @@ site's config and the report's error list.
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -17,8 +18,10 @@ from pakfashion.common.errors import describe
 from pakfashion.config import CrawlConfig, Platform, SiteConfig
 from pakfashion.crawling.pages import SitemapCrawl, normalise_page_product
 from pakfashion.crawling.record import ProductRecord, now_iso
-from pakfashion.web import PoliteClient
+from pakfashion.web import FetchError, HostBlockedError, PoliteClient, Response
 from pakfashion.web.frontier import Frontier
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,10 +39,27 @@ class CrawlContext:
     # Adapter-specific facts for crawl.json's ``platform_details`` (requests per product, fallbacks taken).
     details: dict[str, Any] = field(default_factory=dict)
 
+    # The home page as first read (probes look for a platform's markers in it).
+    _home: Response | None = field(default=None, init=False, repr=False)
+    _home_read: bool = field(default=False, init=False, repr=False)
+
     @property
     def base(self) -> str:
         """The site's base URL without a trailing slash."""
         return self.site.base_url.rstrip("/")
+
+    def home_page(self) -> Response | None:
+        """The site's home page, requested once however many probes ask (None when it cannot be read; a
+        block propagates)."""
+        if not self._home_read:
+            try:
+                self._home = self.client.get(f"{self.base}/")
+            except HostBlockedError:
+                raise
+            except FetchError as err:
+                log.info("%s: the home page could not be read (%s)", self.site.name, err)
+            self._home_read = True
+        return self._home
 
 
 class Adapter(abc.ABC):

@@ -323,7 +323,7 @@ class MagentoAdapter(Adapter):
         marker = magento_marker(response, "the GraphQL answer")
         # A plain 404 without markers is a site without /graphql: no request more for the home page.
         if not marker and not (response is not None and response.status in (404, 410)):
-            marker = magento_marker(self._home_page(), "the home page")
+            marker = magento_marker(self.ctx.home_page(), "the home page")
         if not marker:
             log.info("not Magento: %s", failure)
             return None
@@ -333,16 +333,6 @@ class MagentoAdapter(Adapter):
         if isinstance(failure, MalformedPageError):
             self.ctx.errors.append(f"{reason} (platform detected by {marker})")
         return SitemapFallback(marker, reason)
-
-    def _home_page(self) -> Response | None:
-        """The home page (None when it cannot be read; a block propagates)."""
-        try:
-            return self.ctx.client.get(f"{self.ctx.base}/")
-        except HostBlockedError:
-            raise
-        except FetchError as err:
-            log.info("%s: the home page could not be read (%s)", self.ctx.site.name, err)
-            return None
 
     def _graphql_listing(self) -> GraphQlListing:
         """The first listing form whose page 1 lists products, adjusted to the store's limits.

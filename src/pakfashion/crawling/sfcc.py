@@ -30,7 +30,6 @@ from pakfashion.crawling.record import (
     distinct,
     html_to_text,
 )
-from pakfashion.web import FetchError, HostBlockedError
 
 log = logging.getLogger(__name__)
 
@@ -217,12 +216,8 @@ class SfccAdapter(Adapter):
         found = next((m for m in SFCC_MARKERS if m in robots), "")
         if found:
             return f"robots.txt names {found}"
-        try:
-            resp = self.ctx.client.get(f"{self.ctx.base}/")
-        except HostBlockedError:
-            raise
-        except FetchError as err:
-            log.info("not SFCC: the home page could not be read (%s)", err)
+        resp = self.ctx.home_page()
+        if resp is None:
             return ""
         header = next((h for h in SFCC_HEADERS if resp.header(h)), "")
         if header:
