@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from pakfashion.common.errors import StageError, describe
+from pakfashion.contracts import CurationReason
 
 T = TypeVar("T")
 # OmegaConf's mandatory-value marker: the value must come from conf/ (as_typed fails without it).
@@ -95,6 +96,7 @@ class PathsConfig:
     excluded_csv: Path = MISSING
     images: Path = MISSING
     images_csv: Path = MISSING
+    curation_csv: Path = MISSING
     dataset: Path = MISSING
     models: Path = MISSING
     tiny_models: Path = MISSING
@@ -321,6 +323,56 @@ class DownloadConfig:
             raise ValueError(f"download.deadline_s={self.deadline_s}: must be greater than 0")
 
 
+class FaceAction(str, enum.Enum):
+    keep = "keep"
+    blur = "blur"  # the caption stage blurs each face box before writing the image
+    exclude = "exclude"
+
+
+@dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
+class QualityChecks:
+    """Image-quality checks of the curate stage (blur, exposure, flat, aspect, size): conf/curate/default.yaml."""
+
+    enabled: bool = MISSING
+
+
+@dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
+class ContentChecks:
+    """Not-a-garment-photo checks (size chart, text banner, swatch, logo, collage, watermark)."""
+
+    enabled: bool = MISSING
+
+
+@dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
+class SafetyChecks:
+    """NSFW and faces, with the detector shipped inside the ``nudenet`` wheel (runs offline)."""
+
+    nsfw: bool = MISSING
+    faces: FaceAction = MISSING
+
+
+@dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
+class AgreementCheck:
+    """CLIP image-text agreement (DataComp-style): an image scoring below ``min_score`` against its text is dropped."""
+
+    enabled: bool = MISSING
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    """The curate stage (between download and caption): every check, and how a decision is made."""
+
+    # When several reasons fire, the first in this list decides (every one is recorded).
+    order: list[CurationReason] = MISSING
+    quality: QualityChecks = MISSING
+    content: ContentChecks = MISSING
+    safety: SafetyChecks = MISSING
+    agreement: AgreementCheck = MISSING
+    # CSV of (url_path, reason) labels ("" reason: a clean photo) to score precision and recall per reason
+    # into metrics/curation.json; "" when there is none (a real crawl).
+    ground_truth: str = MISSING
+
+
 class Captioner(str, enum.Enum):
     blip2 = "blip2"
     metadata_only = "metadata_only"
@@ -357,6 +409,9 @@ class VocabConfig:
     garments: dict[str, list[str]] = MISSING
     colours: list[str] = MISSING
     fabrics: list[str] = MISSING
+    # Canonical name -> spellings, as garments: "2-piece"/"3-piece", and "stitched"/"unstitched".
+    pieces: dict[str, list[str]] = MISSING
+    stitching: dict[str, list[str]] = MISSING
     # Colour name -> [R, G, B] for the colours measured in images (every vocab colour but "multi").
     palette: dict[str, list[int]] = MISSING
 
@@ -399,6 +454,45 @@ class Resume(str, enum.Enum):
     none = "none"  # start over; this run's old checkpoints are removed
 
 
+class CaptionSource(str, enum.Enum):
+    text = "text"  # the dataset's `text`, as the caption stage wrote it
+    parts = "parts"  # composed per step from the row's stored parts (pakfashion.training.captions)
+
+
+@dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
+class FieldDropout:
+    """Per caption part, the probability that a composed caption leaves it out."""
+
+    colours: float = MISSING
+    fabrics: float = MISSING
+    garment: float = MISSING
+    pieces: float = MISSING
+    stitching: float = MISSING
+    brand: float = MISSING
+    caption: float = MISSING
+
+    def __post_init__(self) -> None:
+        for name, rate in vars(self).items():
+            if not 0 <= rate <= 1:
+                raise ValueError(f"train.captions.field_dropout.{name}={rate}: use a probability in [0, 1]")
+
+
+@dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
+class CaptionsConfig:
+    """What each training step conditions on (conf/train/lora.yaml documents each key)."""
+
+    source: CaptionSource = MISSING
+    long_share: float = MISSING
+    field_dropout: FieldDropout = MISSING
+    variants: int = MISSING
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.long_share <= 1:
+            raise ValueError(f"train.captions.long_share={self.long_share}: use a share in [0, 1]")
+        if self.variants < 1:
+            raise ValueError(f"train.captions.variants={self.variants}: compose at least 1 caption per image")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     run_name: str = MISSING
@@ -426,6 +520,8 @@ class TrainConfig:
     # Probability that an example's caption is replaced by the empty one (trains the unconditional
     # prediction classifier-free guidance uses); 0 = never.
     caption_dropout: float = MISSING
+    # The caption each step trains on: the dataset's text, or composed from its stored parts.
+    captions: CaptionsConfig = MISSING
     # method=full: keep an EMA of the UNet weights (diffusers' EMAModel) and save it; None = off.
     ema_decay: float | None = MISSING
     optimizer: Optimizer = MISSING

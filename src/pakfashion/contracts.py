@@ -6,6 +6,8 @@ Folders are ``paths.*`` settings; the names below are what lies inside them:
 - crawl → ``<paths.raw>/<site>/``: :data:`PRODUCTS_FILE` (a product record per line), :data:`CRAWL_REPORT_FILE`.
 - csv → ``paths.products_csv`` (:data:`PRODUCT_COLUMNS`), ``paths.excluded_csv`` (:data:`EXCLUDED_COLUMNS`).
 - download → ``paths.images_csv`` (:class:`ImageRow`, one per image URL, with an :class:`ImageStatus`).
+- curate → ``paths.curation_csv`` (:class:`CurationRow`, one per stored image, with a :class:`CurationReason`
+  when dropped) and the report :data:`CURATION_REPORT` under ``paths.reports``.
 - caption → ``<paths.dataset>/<split>/`` for each of :data:`SPLITS`: images and :data:`METADATA_FILE`
   (:class:`MetadataRow` lines), and the dataset card :data:`DATASET_CARD_FILE`.
 - train → ``<paths.models>/<run>/``: a LoRA (:data:`LORA_WEIGHTS_FILE`) or a whole pipeline
@@ -90,6 +92,62 @@ class ImageRow:
     duplicate_of: str = ""
 
 
+# --- curate → caption, app ------------------------------------------------------------------------------
+
+
+class CurationReason(str, enum.Enum):
+    """Why the curate stage dropped an image (``curation.csv``'s ``reason``; "" when kept)."""
+
+    # Image quality.
+    too_small = "too_small"  # smaller than the training resolution wants (download keeps >= its own minimum)
+    extreme_aspect = "extreme_aspect"
+    too_dark = "too_dark"
+    too_bright = "too_bright"
+    flat = "flat"  # low information: nearly one colour
+    blurry = "blurry"
+    # Not a garment photo.
+    size_chart = "size_chart"
+    text_banner = "text_banner"
+    swatch = "swatch"  # fabric close-up filling the frame
+    logo = "logo"
+    collage = "collage"  # several products or views in one image
+    watermark = "watermark"  # large text overlay on a photo
+    # Safety and people.
+    nsfw = "nsfw"
+    faces = "faces"  # curate.safety.faces=exclude
+    # The image does not show what its text says (CLIP image-text score).
+    text_mismatch = "text_mismatch"
+
+
+class CurationDecision(str, enum.Enum):
+    keep = "keep"
+    drop = "drop"
+
+
+@dataclass(frozen=True)
+class CurationRow:
+    """One line of ``curation.csv``: one stored image (by sha256) and what the curate stage decided."""
+
+    sha256: str
+    site: str
+    product_id: str
+    position: int
+    url: str
+    decision: CurationDecision
+    reason: CurationReason | str = ""  # the deciding reason; "" when kept
+    signal: str = ""  # the measurement that decided it, readable: "sharpness 12.3 < 40.0"
+    # Every reason that fired, with its signal (JSON object reason -> signal); the first in
+    # curate.order is ``reason``.
+    findings: str = "{}"
+    # Faces found (JSON list of [x0, y0, x1, y1] pixel boxes on the stored image); caption blurs them
+    # when curate.safety.faces=blur.
+    face_boxes: str = "[]"
+    # Every score measured (JSON object name -> number), whether or not it decided anything.
+    scores: str = "{}"
+    # The near-duplicates download folded into this image (JSON list of their URLs).
+    near_duplicates: str = "[]"
+
+
 # --- caption → train, evaluate, app ----------------------------------------------------------------------
 
 TRAIN_SPLIT, VALIDATION_SPLIT = "train", "validation"
@@ -144,8 +202,11 @@ def is_trained_run(run_dir: Path) -> bool:
 
 # Under paths.metrics, one per stage (dvc.yaml's ``metrics:``).
 CSV_METRICS, DOWNLOAD_METRICS, CAPTION_METRICS = "csv.json", "download.json", "caption.json"
+CURATION_METRICS = "curation.json"
 TRAIN_METRICS, EVAL_METRICS = "train.json", "eval.json"
 # Under paths.reports: the download's sample of kept images, the evaluate stage's grid and report.
 CONTACT_SHEET_REPORT = "contact_sheet.jpg"
 SAMPLES_REPORT = "samples.png"
 EVAL_REPORT = "eval.md"
+# Thumbnails of every dropped image grouped by reason, with its deciding signal (self-contained HTML).
+CURATION_REPORT = "curation.html"

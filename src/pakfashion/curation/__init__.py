@@ -1,0 +1,1 @@
+"""The curate stage's checks: image quality, content, safety, image-text agreement (entry: pakfashion.curate)."""
