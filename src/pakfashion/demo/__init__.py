@@ -9,7 +9,9 @@ given away only by a collection, a URL folder, a description or a site's SKU/han
 convention: `pakfashion.demo.evidence`), broken and duplicate images, and switchable faults
 (among them `Faults.image_faults`, see `image_faults.IMAGE_FAULT_CASES`). Each product
 carries its ground truth (`DemoProduct.expected`, `colour`, `garment`, `collections`;
-`AtelierProduct` adds `sku` and `page_path`). `pakfashion.demo.bulk.BulkImageServer` serves thousands of
+`AtelierProduct` adds `sku` and `page_path`). Some ordinary products end their galleries with a problem image
+(size chart, promo banner, swatch, collage, blurred or dark photo: `curation_cases`, the curate stage's ground
+truth in assets/demo/curation_labels.csv). `pakfashion.demo.bulk.BulkImageServer` serves thousands of
 distinct generated JPEGs for download benchmarks.
 """
 

@@ -1,4 +1,5 @@
-"""Command line: `python -m pakfashion.demo serve --port N` and `... run -- CMD` (serve while CMD runs)."""
+"""Command line: `python -m pakfashion.demo serve --port N`, `... run -- CMD` (serve while CMD runs) and `... labels`
+(write the curate stage's ground truth for the demo world)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
+from pakfashion.demo.curation_cases import LABELS_FILE, write_labels
 from pakfashion.demo.server import DemoServer
 from pakfashion.demo.world import build_world
 
@@ -34,6 +37,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     run.add_argument("--seed", type=int, default=7, help="world seed (default 7)")
     run.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --, e.g. -- dvc repro")
+    labels = commands.add_parser("labels", help="write the problem images' ground truth (url_path,reason)")
+    labels.add_argument("--out", type=Path, default=LABELS_FILE, help=f"CSV to write (default {LABELS_FILE})")
+    labels.add_argument("--seed", type=int, default=7, help="world seed (default 7)")
+    labels.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser.parse_args(argv)
 
 
@@ -68,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "run":
         return run_with_store(args.cmd, port=args.port, seed=args.seed)
+    if args.command == "labels":
+        count = write_labels(build_world(args.seed), args.out)
+        logger.info("wrote %d problem-image labels to %s", count, args.out)
+        return 0
     serve(args.port, args.seed)
     return 0
 

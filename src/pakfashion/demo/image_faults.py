@@ -20,9 +20,9 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from PIL import Image, ImageChops
+from PIL import Image
 
-from pakfashion.demo.images import BACKGROUND, DrawSpec, render_image
+from pakfashion.demo.images import DrawSpec, background_mask, render_image, studio_image
 from pakfashion.demo.world import DemoProduct, DemoSite, ImageSpec, SiteBuilder
 
 IMAGE_FAULT_SITE = "demo_shop"
@@ -173,24 +173,6 @@ def bomb_png(width: int = 20000, height: int = 20000) -> bytes:
             + _png_chunk(b"IEND", b""))
 
 
-def _background_mask(image: Image.Image) -> Image.Image:
-    """Return an L mask: 255 where `image` differs from the plain studio background, else 0."""
-    differs = ImageChops.difference(image, Image.new("RGB", image.size, BACKGROUND)).convert("L")
-    return differs.point(lambda v: 255 if v else 0)
-
-
-def studio_image(spec: DrawSpec, light: tuple[float, float], dark: int = 110) -> Image.Image:
-    """Return the garment of `spec` on a grey background lit from `light` (a radial gradient)."""
-    garment = render_image(spec)
-    w, h = garment.size
-    gradient = Image.radial_gradient("L").resize((2 * w, 2 * h), Image.Resampling.BILINEAR)
-    left, top = round(w - light[0] * w), round(h - light[1] * h)
-    grey = gradient.crop((left, top, left + w, top + h)).point(lambda v: 250 - v * dark // 255)
-    image = Image.merge("RGB", (grey, grey, grey.point(lambda v: max(0, v - 4))))
-    image.paste(garment, mask=_background_mask(garment))
-    return image
-
-
 def _studio_jpeg(case: str, **params: object) -> bytes:
     return _encode(studio_image(_GARMENTS[case], _LIGHTS[case]), "JPEG", **({"quality": 90} | params))
 
@@ -202,7 +184,7 @@ def _palette_png(spec: DrawSpec) -> bytes:
 
 def _rgba_png(spec: DrawSpec) -> bytes:
     image = render_image(spec)
-    image.putalpha(_background_mask(image))
+    image.putalpha(background_mask(image))
     return _encode(image, "PNG")
 
 

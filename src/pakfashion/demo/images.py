@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass
 from typing import Literal
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 RGB = tuple[int, int, int]
 
@@ -168,6 +168,11 @@ def colour_rgb(name: str) -> RGB:
     if name in COLOURS:
         return COLOURS[name]
     return ACCENTS[name]
+
+
+def luma(rgb: tuple[float, float, float]) -> float:
+    """ITU-R 601 luma of `rgb`, 0..255."""
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
 
 
 def nearest_colour(rgb: tuple[float, float, float]) -> str:
@@ -381,6 +386,29 @@ def render_image(spec: DrawSpec) -> Image.Image:
         _draw_plate(draw, box, spec)
     else:
         raise ValueError(f"unknown shape {spec.shape!r}")
+    return image
+
+
+def background_mask(image: Image.Image, background: RGB = BACKGROUND) -> Image.Image:
+    """Return an L mask: 255 where `image` differs from the plain `background`, else 0."""
+    differs = ImageChops.difference(image, Image.new("RGB", image.size, background)).convert("L")
+    return differs.point(lambda v: 255 if v else 0)
+
+
+def studio_background(size: tuple[int, int], light: tuple[float, float], dark: int = 110) -> Image.Image:
+    """Return a grey studio backdrop of `size` lit from `light` (unit coordinates; a radial gradient)."""
+    w, h = size
+    gradient = Image.radial_gradient("L").resize((2 * w, 2 * h), Image.Resampling.BILINEAR)
+    left, top = round(w - light[0] * w), round(h - light[1] * h)
+    grey = gradient.crop((left, top, left + w, top + h)).point(lambda v: 250 - v * dark // 255)
+    return Image.merge("RGB", (grey, grey, grey.point(lambda v: max(0, v - 4))))
+
+
+def studio_image(spec: DrawSpec, light: tuple[float, float], dark: int = 110) -> Image.Image:
+    """Return the garment of `spec` on a grey background lit from `light` (a radial gradient)."""
+    garment = render_image(spec)
+    image = studio_background(garment.size, light, dark)
+    image.paste(garment, mask=background_mask(garment, spec.background))
     return image
 
 

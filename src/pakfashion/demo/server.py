@@ -19,7 +19,7 @@ from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pakfashion.demo import atelier_pages, image_faults, magento_pages, pages, sfcc_pages, woo_pages
-from pakfashion.demo.images import content_type, draw_garment
+from pakfashion.demo.images import content_type
 from pakfashion.demo.responses import GZIP, JSON, TEXT, XML, Response, Routes
 from pakfashion.demo.tracked import StorefrontHandler, TrackedHTTPServer
 from pakfashion.demo.world import DemoSite, DemoWorld, ImageSpec, build_world
@@ -566,7 +566,7 @@ class DemoServer:
         with self._cache_lock:
             cached = self._image_cache.get(key)
         if cached is None:
-            cached = draw_garment(spec.draw)
+            cached = spec.encoded()
             with self._cache_lock:
                 self._image_cache[key] = cached
         return cached

@@ -27,7 +27,15 @@ from pakfashion.demo.evidence import (
     Expected,
     Meaning,
 )
-from pakfashion.demo.images import BORDERED, COLOURS, DrawSpec, Pattern, Shape
+from pakfashion.demo.images import (
+    BORDERED,
+    COLOURS,
+    DrawSpec,
+    Pattern,
+    Shape,
+    draw_garment,
+)
+from pakfashion.demo.problem_images import ProblemImage, draw_problem
 
 Platform = Literal["shopify", "sfcc", "sfcc_variants", "woocommerce", "magento"]
 """Which route table serves a site (`DemoServer`): the demo's own names, not `pakfashion.config.Platform`."""
@@ -207,6 +215,8 @@ class ImageSpec:
         draw: What to draw (broken images have one too, never served).
         broken: True when the server answers 404 for this path.
         query: The query string to use instead of `v=<version>` (e.g. "sw=800"; "" for none).
+        problem: Set on a problem image (a size chart, banner, ... of `pakfashion.demo.curation_cases`): what is
+            drawn instead of `draw`'s garment (`draw` still gives its size, format and the product's garment).
     """
 
     path: str
@@ -215,6 +225,7 @@ class ImageSpec:
     draw: DrawSpec
     broken: bool = False
     query: str | None = None
+    problem: ProblemImage | None = None
 
     def url(self, netloc: str) -> str:
         """Return the URL as it appears in the product JSON, for "host:port" `netloc`."""
@@ -222,6 +233,10 @@ class ImageSpec:
         if self.query is None:
             return f"{scheme}//{netloc}{self.path}?v={self.version}"
         return f"{scheme}//{netloc}{self.path}" + (f"?{self.query}" if self.query else "")
+
+    def encoded(self) -> bytes:
+        """Return the file the server sends for this image (its problem image, or its garment)."""
+        return draw_garment(self.draw) if self.problem is None else draw_problem(self.problem)
 
 
 @dataclass
@@ -921,7 +936,8 @@ def build_world(seed: int = 7, *, extra_shop_products: int = 0, platform_demos: 
         A world with "demo_shop" (127.0.0.1, 54 products) and "demo_boutique" (127.0.0.2, 55),
         each with its Shopify collections, and "demo_atelier" (127.0.0.3, SFCC-like), 25 products
         plus 2 robots-disallowed ones. Of those, 40, 40 and 24 are the original world (unchanged);
-        the rest are the evidence designs of `pakfashion.demo.evidence`.
+        the rest are the evidence designs of `pakfashion.demo.evidence`. Some ordinary products of the three
+        end their galleries with a problem image (`pakfashion.demo.curation_cases`).
     """
     used_ids: set[int] = set()
     shop = SiteBuilder(random.Random(f"{seed}:demo_shop"), "demo_shop", "DS", "Demo Shop", used_ids)
@@ -952,4 +968,9 @@ def build_world(seed: int = 7, *, extra_shop_products: int = 0, platform_demos: 
 
         sites.update(platform_sites(seed, used_ids, extra_platform_products))
         sites["demo_sfcc"] = sfcc_site(seed, used_ids, extra_platform_products)
+    # Last, from their own generator: every product and image above is the same with or without them.
+    from pakfashion.demo.curation_cases import add_curation_cases
+
+    add_curation_cases(sites, {"demo_shop": shop, "demo_boutique": boutique, "demo_atelier": atelier},
+                       random.Random(f"{seed}:curation_cases"))
     return DemoWorld(seed=seed, sites=sites)
