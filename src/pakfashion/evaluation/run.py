@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from pakfashion.captioning.text import AttributeFinder
@@ -48,7 +47,7 @@ from pakfashion.evaluation.attributes import (
     attribute_table,
     check_attributes,
 )
-from pakfashion.evaluation.clip import ClipBundle, load_clip
+from pakfashion.evaluation.clip import ClipBundle, clip_scores, load_clip
 from pakfashion.evaluation.fid import frechet_distance, kernel_inception_distance
 from pakfashion.evaluation.inception import (
     Inception,
@@ -257,35 +256,6 @@ def validation_features(
     write_bytes_atomic(cache, buffer.getvalue())
     log.info("cached features of %d validation images in %s", len(rows), cache)
     return features
-
-
-@torch.inference_mode()
-def clip_scores(
-    images: list[Image.Image], prompts: list[str], *, clip: ClipBundle, batch_size: int = 32
-) -> list[float]:
-    """CLIP score of each image with its prompt: 100 x cosine similarity, floored at 0 (torchmetrics).
-
-    Args:
-        images: images to score, paired with ``prompts`` by position.
-        prompts: one text per image; longer texts are truncated to CLIP's 77 tokens.
-        clip: from :func:`pakfashion.evaluation.clip.load_clip`.
-        batch_size: pairs per forward pass.
-    """
-    if len(images) != len(prompts):
-        raise ValueError(f"{len(images)} images but {len(prompts)} prompts: pass one prompt per image")
-    scores: list[float] = []
-    for start in range(0, len(images), batch_size):
-        inputs = clip.processor(
-            text=prompts[start : start + batch_size],
-            images=images[start : start + batch_size],
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-        ).to(clip.device, clip.model.dtype)  # casts only the float tensors (pixel_values)
-        outputs = clip.model(**inputs)  # image_embeds and text_embeds are L2-normalised
-        cosine = (outputs.image_embeds * outputs.text_embeds).sum(dim=-1)
-        scores += (100 * cosine).clamp(min=0).float().tolist()
-    return scores
 
 
 def own_caption_rate(split: DatasetSplit, rows: list[dict[str, Any]], *, clip: ClipBundle, seed: int) -> float:
