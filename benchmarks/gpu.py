@@ -1,11 +1,13 @@
 """GPU-ready benchmark: training steps/s, peak memory and model FLOPs utilisation of the real-size architectures,
-the BLIP-2 captioner at batch 1 vs its best batch, and evaluation images/s.
+the captioners (BLIP-2, SmolVLM) at batch 1 vs their best batch, and evaluation images/s.
 
 Every model is built from its architecture's config with random weights (nothing comes from a hub):
 
 - ``sd15``: Stable Diffusion 1.5's UNet (860M), VAE and CLIP ViT-L/14 text encoder, 512 px;
 - ``sdxl``: SDXL's UNet (2.6B), VAE and both text encoders (CLIP ViT-L and OpenCLIP bigG), 1024 px;
-- ``blip2``: BLIP-2 opt-2.7b's ViT-g, Q-Former and OPT-2.7b (3.9B).
+- ``blip2``: BLIP-2 opt-2.7b's ViT-g, Q-Former and OPT-2.7b (3.9B);
+- ``smolvlm``: SmolVLM-500M-Instruct's SigLIP-B/16 at 512 px, pixel shuffle to 64 image tokens and SmolLM2-360M
+  (Idefics3 class, 0.5B), each image prompted as the caption stage prompts it (caption=smolvlm's template).
 
 Training runs LoRA (rank 16 on the attention projections) and full fine-tunes in bf16 through our own step
 (`pakfashion.training.loss.train_step`, AdamW) on cached VAE latents and text states, at our batch size, beside
@@ -65,6 +67,11 @@ CLIP_BIG_G = {"vocab_size": 49408, "hidden_size": 1280, "intermediate_size": 512
               "num_attention_heads": 20, "max_position_embeddings": 77, "hidden_act": "gelu", "projection_dim": 1280}
 BLIP2_VISION = {"hidden_size": 1408, "intermediate_size": 6144, "num_hidden_layers": 39, "num_attention_heads": 16,
                 "image_size": 224, "patch_size": 14}
+SMOLVLM_VISION = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+                  "image_size": 512, "patch_size": 16}
+SMOLLM2_360M = {"hidden_size": 960, "intermediate_size": 2560, "num_hidden_layers": 32, "num_attention_heads": 15,
+                "num_key_value_heads": 5, "head_dim": 64, "vocab_size": 49280, "max_position_embeddings": 8192,
+                "rope_theta": 100000.0, "rms_norm_eps": 1e-5}
 OPT_2_7B = {"hidden_size": 2560, "ffn_dim": 10240, "num_hidden_layers": 32, "num_attention_heads": 32,
             "word_embed_proj_dim": 2560, "vocab_size": 50272, "max_position_embeddings": 2048}
 
@@ -218,24 +225,41 @@ def train_case(model: Diffusion, *, method: str, batch: int, cached: bool, args:
     return result
 
 
-def caption_case(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    """BLIP-2 captions/s at batch 1 and at each of ``--caption-batches``; the best batch is reported."""
+CAPTIONERS = {"blip2": "BLIP-2 opt-2.7b architecture, random", "smolvlm": "SmolVLM-500M architecture, random"}
+
+
+def caption_prompt() -> str:
+    """caption=smolvlm's prompt filled for one product (as the caption stage fills it)."""
+    from pakfashion.captioning.captioner import product_prompts
+    from pakfashion.config import CaptionConfig, VocabConfig, compose_config, settings_from
+
+    cfg = compose_config(REPO / "conf", ["caption=smolvlm"])
+    product = {"title": "Red Embroidered Lawn Kurta", "description": "A red lawn kurta with gold buttis."}
+    return product_prompts(settings_from(cfg, "caption", CaptionConfig).prompt, [product],
+                           settings_from(cfg, "vocab", VocabConfig))[0]
+
+
+def caption_case(args: argparse.Namespace, device: torch.device, name: str = "blip2") -> dict[str, Any]:
+    """Captions/s of captioner ``name`` at batch 1 and at each of ``--caption-batches``; the best batch is
+    reported. The tiny models are the committed ones (assets/tiny/<name>)."""
     from PIL import Image
 
-    from pakfashion.captioning.captioner import load_blip2
+    from pakfashion.captioning.captioner import load_captioner
+    from pakfashion.config import Captioner
 
     if args.tiny:
-        captioner = load_blip2(str(TINY / "blip2"), device=str(device))
+        captioner = load_captioner(Captioner(name), str(TINY / name), device=str(device))
     else:
-        captioner = real_blip2(device)
+        captioner = {"blip2": real_blip2, "smolvlm": real_smolvlm}[name](device)
     images = [Image.new("RGB", (640, 800), (200, 30, 40))] * max(args.caption_batches)
+    prompts = [caption_prompt()] * len(images)
 
     def rate(batch: int) -> float:
-        captioner.caption(images[:batch], max_new_tokens=args.caption_tokens)
+        captioner.caption(images[:batch], prompts[:batch], max_new_tokens=args.caption_tokens)
         sync(device)
         started = time.perf_counter()
         for _ in range(args.caption_rounds):
-            captioner.caption(images[:batch], max_new_tokens=args.caption_tokens)
+            captioner.caption(images[:batch], prompts[:batch], max_new_tokens=args.caption_tokens)
         sync(device)
         return batch * args.caption_rounds / (time.perf_counter() - started)
 
@@ -246,7 +270,7 @@ def caption_case(args: argparse.Namespace, device: torch.device) -> dict[str, An
     return {"images_per_s": {str(k): v for k, v in rates.items()}, "batch_1": rates[1], "best_batch": best,
             "best": rates[best], "speedup": rates[best] / rates[1], "max_new_tokens": args.caption_tokens,
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan"),
-            "model": "tiny BLIP-2 (assets/tiny/blip2)" if args.tiny else "BLIP-2 opt-2.7b architecture, random"}
+            "model": f"tiny {name} (assets/tiny/{name})" if args.tiny else CAPTIONERS[name]}
 
 
 def real_blip2(device: torch.device) -> Any:
@@ -274,6 +298,37 @@ def real_blip2(device: torch.device) -> Any:
     with torch.device(device):
         model = Blip2ForConditionalGeneration(config).to(torch.float16).eval()
     return Blip2Captioner(model=model, processor=processor, device=str(device))
+
+
+def real_smolvlm(device: torch.device) -> Any:
+    """SmolVLM-500M-Instruct's architecture with random weights in fp16, one 512-px tile (64 image tokens), the
+    committed tiny model's generated tokenizer and SmolVLM's chat template."""
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessorPil,
+        Idefics3Processor,
+        LlamaConfig,
+    )
+    from transformers.models.idefics3.configuration_idefics3 import Idefics3VisionConfig
+
+    from pakfashion.captioning.captioner import SmolVLMCaptioner, one_tile
+
+    tiny = Idefics3Processor.from_pretrained(TINY / "smolvlm")
+    image_processor = Idefics3ImageProcessorPil(do_image_splitting=False, size={"longest_edge": 512},
+                                                max_image_size={"longest_edge": 512})
+    processor = one_tile(Idefics3Processor(image_processor, tiny.tokenizer, image_seq_len=64,
+                                           chat_template=tiny.chat_template))
+    tokenizer = processor.tokenizer
+    text = LlamaConfig(**SMOLLM2_360M, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                       pad_token_id=tokenizer.pad_token_id)
+    config = Idefics3Config(vision_config=Idefics3VisionConfig(**SMOLVLM_VISION).to_dict(), text_config=text.to_dict(),
+                            scale_factor=4, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+                            pad_token_id=tokenizer.pad_token_id)
+    with torch.device(device):
+        model = Idefics3ForConditionalGeneration(config).to(torch.float16).eval()
+    model.generation_config.eos_token_id = None  # random weights: every caption runs to --caption-tokens
+    return SmolVLMCaptioner(model=model, processor=processor, device=str(device))
 
 
 def evaluation_case(model: Diffusion, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
@@ -351,10 +406,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 model = build(arch, args, device, Path(tmp))
                 out.setdefault("evaluation", {})[arch] = evaluation_case(model, args, device)
             print(f"evaluation {arch}: {out['evaluation'][arch]['images_per_s']:.2f} images/s", flush=True)
-        with freed(device):
-            out["caption"] = caption_case(args, device)
-        print(f"caption: batch 1 {out['caption']['batch_1']:.2f}/s, batch {out['caption']['best_batch']} "
-              f"{out['caption']['best']:.2f}/s", flush=True)
+        for name in args.captioners:
+            key = "caption" if name == "blip2" else f"caption_{name}"
+            with freed(device):
+                out[key] = caption_case(args, device, name)
+            print(f"{key}: batch 1 {out[key]['batch_1']:.2f}/s, batch {out[key]['best_batch']} "
+                  f"{out[key]['best']:.2f}/s, peak {out[key]['peak_gib']:.1f} GiB", flush=True)
     return out
 
 
@@ -372,6 +429,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, for MFU")
     parser.add_argument("--caption-batches", type=int, nargs="+", default=[8, 32, 64])
     parser.add_argument("--caption-tokens", type=int, default=30)
+    parser.add_argument("--captioners", nargs="+", default=list(CAPTIONERS), choices=list(CAPTIONERS),
+                        help="captioners to time (the results' caption and caption_<name> keys)")
     parser.add_argument("--caption-rounds", type=int, default=3)
     parser.add_argument("--eval-batch", type=int, default=8)
     parser.add_argument("--eval-steps", type=int, default=20)

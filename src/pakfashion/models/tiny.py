@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pakfashion.models.bpe import BpeStyle, build_bpe, write_bpe
+from pakfashion.models.bpe import FASHION_WORDS, BpeStyle, build_bpe, write_bpe
 
 if TYPE_CHECKING:
     from transformers import Blip2Config, CLIPTokenizer, GPT2Tokenizer
@@ -61,6 +61,38 @@ def make_opt_tokenizer(folder: Path) -> GPT2Tokenizer:
     return GPT2Tokenizer.from_pretrained(
         folder, bos_token="</s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>", model_max_length=128
     )
+
+
+SMOLVLM_CHAT_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+"""SmolVLM-Instruct's chat template (image turns): ``<|im_start|>User:<image>prompt<end_of_utterance>\nAssistant:``."""
+SMOLVLM_TOKENS: tuple[str, ...] = ("<|im_start|>", "<fake_token_around_image>", "<global-img>", "<image>",
+                                   "<end_of_utterance>")
+"""SmolVLM's chat and image tokens: BOS, the image frame, the global tile's tag, the image slot, EOS."""
+SMOLVLM_CHAT_WORDS: tuple[str, ...] = ("User", "Assistant")
+
+
+def make_smolvlm_tokenizer(folder: Path, words: tuple[str, ...] = ()) -> GPT2Tokenizer:
+    """Write a generated GPT-2-style vocabulary to ``folder`` and load it with SmolVLM's chat and image tokens.
+
+    Args:
+        words: more words to keep whole beside the fashion words and the chat's roles; each is also kept
+            capitalised ("Kurta"), as product titles spell them.
+    """
+    from transformers import GPT2Tokenizer
+
+    forms = (*FASHION_WORDS, *words)
+    kept = tuple(dict.fromkeys([*forms, *(w[:1].upper() + w[1:] for w in forms), *SMOLVLM_CHAT_WORDS]))
+    write_bpe(folder, build_bpe(kept, style=BpeStyle.gpt2))
+    tokenizer = GPT2Tokenizer.from_pretrained(folder, bos_token="<|im_start|>", eos_token="<end_of_utterance>",
+                                              unk_token="<unk>", pad_token="<pad>", model_max_length=512)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SMOLVLM_TOKENS[1:])})
+    return tokenizer
 
 
 def _clip_text_config(tokenizer: CLIPTokenizer, *, layers: int) -> dict[str, int]:

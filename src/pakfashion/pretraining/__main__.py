@@ -1,7 +1,7 @@
 """Build the pretrained tiny models: ``python -m pakfashion.pretraining --out assets/tiny``.
 
-Writes ``<out>/clip``, ``<out>/blip2`` and ``<out>/sd`` (the SD pipeline needs the CLIP: its text encoder
-is CLIP's text tower) and ``<out>/build.json``: the seed, what each build measured on held-out world
+Writes ``<out>/clip``, ``<out>/blip2``, ``<out>/smolvlm`` and ``<out>/sd`` (the SD pipeline needs the CLIP: its
+text encoder is CLIP's text tower) and ``<out>/build.json``: the seed, what each build measured on held-out world
 images and how long it took. Same seed, same models: every build seeds its own RNGs, on CPU, 2 threads.
 ``--models`` rebuilds some only (the others must already be in ``--out``).
 """
@@ -16,13 +16,15 @@ from typing import Any
 
 from pakfashion.pretraining import BUILD_FILE
 
-MODELS = ("clip", "blip2", "sd")
+MODELS = ("clip", "blip2", "smolvlm", "sd")
+SMOLVLM_CAPTION = "tiny_smolvlm"
+"""The caption option whose prompt the tiny SmolVLM learns to answer (conf/caption/tiny_smolvlm.yaml)."""
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 
 def build(name: str, out: Path, *, seed: int, conf_dir: Path) -> dict[str, Any]:
     """Build one model into ``out/name``; its build metrics."""
-    from pakfashion.config import VocabConfig, compose_config, settings_from
+    from pakfashion.config import CaptionConfig, VocabConfig, compose_config, settings_from
 
     vocab = settings_from(compose_config(conf_dir), "vocab", VocabConfig)
     if name == "clip":
@@ -33,6 +35,11 @@ def build(name: str, out: Path, *, seed: int, conf_dir: Path) -> dict[str, Any]:
         from pakfashion.pretraining.blip2 import pretrain_blip2
 
         return pretrain_blip2(out / "blip2", seed=seed)
+    if name == "smolvlm":
+        from pakfashion.pretraining.smolvlm import pretrain_smolvlm
+
+        caption = settings_from(compose_config(conf_dir, [f"caption={SMOLVLM_CAPTION}"]), "caption", CaptionConfig)
+        return pretrain_smolvlm(out / "smolvlm", seed=seed, prompt=caption.prompt, vocab=vocab)
     from pakfashion.pretraining.sd import pretrain_sd
 
     return pretrain_sd(out / "sd", clip_dir=out / "clip", conf_dir=conf_dir, seed=seed)
@@ -40,7 +47,7 @@ def build(name: str, out: Path, *, seed: int, conf_dir: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pakfashion.pretraining", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for clip/, blip2/, sd/ and build.json")
+    parser.add_argument("--out", type=Path, required=True, help="folder for clip/, blip2/, smolvlm/, sd/ and build.json")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which to (re)build")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--conf", type=Path, default=CONF_DIR, help="the conf/ whose vocab and train=full are used")

@@ -18,7 +18,8 @@ import math
 import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,8 @@ from pakfashion.pretraining.world import PATTERN_WORDS, SHAPE_GARMENTS, WorldIma
 
 if TYPE_CHECKING:
     from transformers import Blip2Config, Blip2ForConditionalGeneration, Blip2Processor, GPT2Tokenizer
+
+    from pakfashion.captioning.captioner import ImageCaptioner
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,8 @@ def world_vocab() -> VocabConfig:
     for garment, word in SHAPE_GARMENTS.values():
         words.setdefault(garment, {garment}).add(word)
     ordered = sorted(words, key=lambda g: -max(len(w) for w in words[g]))
-    return VocabConfig(garments={g: sorted(words[g]) for g in ordered}, colours=sorted(COLOURS), fabrics=[])
+    return VocabConfig(garments={g: sorted(words[g]) for g in ordered}, colours=sorted(COLOURS), fabrics=[], pieces={},
+                       stitching={}, palette={})
 
 
 def as_framed(image: Image.Image, aspect: float) -> Image.Image:
@@ -140,28 +144,44 @@ def caption_loss(model: Blip2ForConditionalGeneration, pixels: torch.Tensor, ids
     return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), targets[:, 1:].flatten(), ignore_index=-100)
 
 
-def _lr_at(step: int) -> float:
-    """Linear warm-up, then cosine decay to a tenth."""
-    if step < WARMUP_STEPS:
-        return LR * (step + 1) / WARMUP_STEPS
-    progress = (step - WARMUP_STEPS) / max(1, STEPS - WARMUP_STEPS)
-    return LR * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+@dataclass(frozen=True)
+class Schedule:
+    """How long and how fast a captioner trains: AdamW steps of random batches, warm-up then cosine decay."""
+
+    steps: int
+    batch: int
+    lr: float
+    warmup_steps: int
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to a tenth."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(model: Blip2ForConditionalGeneration, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
-          targets: torch.Tensor, *, seed: int) -> float:
-    """``STEPS`` AdamW steps on random batches (each image flipped left-right half the time); the last loss."""
+SCHEDULE = Schedule(steps=STEPS, batch=BATCH, lr=LR, warmup_steps=WARMUP_STEPS)
+LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""(model, pixels, input_ids, attention_mask, targets) to the teacher-forced loss of the batch."""
+
+
+def train(model: torch.nn.Module, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
+          targets: torch.Tensor, *, seed: int, schedule: Schedule = SCHEDULE, loss_fn: LossFn = caption_loss,
+          desc: str = "blip2") -> float:
+    """``schedule.steps`` AdamW steps on random batches (each image flipped left-right half the time); the
+    last loss. ``pixels`` are (N, 3, H, W), the other tensors one row per image."""
     generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=schedule.lr, weight_decay=0.01)
     model.train()
     loss = torch.tensor(float("nan"))
-    for step in (bar := tqdm(range(STEPS), desc="blip2", unit="step", mininterval=2.0)):
+    for step in (bar := tqdm(range(schedule.steps), desc=desc, unit="step", mininterval=2.0)):
         for group in optimiser.param_groups:
-            group["lr"] = _lr_at(step)
-        batch = torch.randint(len(pixels), (BATCH,), generator=generator)
-        flip = torch.rand(BATCH, generator=generator) < 0.5
+            group["lr"] = schedule.lr_at(step)
+        batch = torch.randint(len(pixels), (schedule.batch,), generator=generator)
+        flip = torch.rand(schedule.batch, generator=generator) < 0.5
         images = torch.where(flip[:, None, None, None], pixels[batch].flip(-1), pixels[batch])
-        loss = caption_loss(model, images, ids[batch], mask[batch], targets[batch])
+        loss = loss_fn(model, images, ids[batch], mask[batch], targets[batch])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -169,6 +189,15 @@ def train(model: Blip2ForConditionalGeneration, pixels: torch.Tensor, ids: torch
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     model.eval()
     return float(loss.item())
+
+
+def caption_in_batches(captioner: ImageCaptioner, images: Sequence[Image.Image], prompts: Sequence[str] | None = None,
+                       *, batch: int = BATCH, max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
+    """Every image captioned (with its prompt, if any), ``batch`` at a time."""
+    return [caption for start in range(0, len(images), batch)
+            for caption in captioner.caption(list(images[start : start + batch]),
+                                             None if prompts is None else prompts[start : start + batch],
+                                             max_new_tokens=max_new_tokens)]
 
 
 def score_captions(captions: Sequence[str], items: Sequence[WorldImage], vocab: VocabConfig) -> CaptionScore:
@@ -204,9 +233,7 @@ def pretrain_blip2(out_dir: Path, *, seed: int) -> dict[str, float | int | None]
     processor.save_pretrained(out_dir)
     held_out = framed_world(seed, HELD_OUT_IMAGES, split="held_out")
     captioner = load_blip2(str(out_dir), device="cpu")
-    captions = [c for start in range(0, len(held_out), BATCH)
-                for c in captioner.caption([i.image for i in held_out[start : start + BATCH]],
-                                           max_new_tokens=MAX_NEW_TOKENS)]
+    captions = caption_in_batches(captioner, [item.image for item in held_out])
     metrics = {**score_captions(captions, held_out, world_vocab()).metrics(), "final_loss": round(loss, 4),
                "steps": STEPS, "seconds": round(time.monotonic() - started, 1)}
     log.info("tiny BLIP-2 in %s: %s (e.g. %r)", out_dir, metrics, captions[:3])
