@@ -5,14 +5,17 @@ The base is the committed tiny Stable Diffusion, ``assets/tiny/sd`` (``python -m
 :data:`pakfashion.pretraining.world.HELD_OUT_COLOURS`, purple and pink). An imagefolder of world drawings
 (:func:`pakfashion.pretraining.world.world_images`, a seed of their own) is written: mostly the held-out
 colours, plus a share of pretrained colours (``--pretrained-share``), as a real catalogue mixes what the
-base knows with what it lacks, each with its caption ("purple embroidered lawn kurta"). Our train stage
+base knows with what it lacks. Each row is written as the caption stage writes one: the full caption as
+``text`` ("purple lawn kurta, embroidered purple kurta", the world's fullest caption style) and its parts
+(``colours``, ``fabrics``, ``garment``, the model-caption-like ``caption`` "embroidered purple kurta"; no
+pieces, stitching or brand), so ``train.captions.source=parts`` composes captions from them. Our train stage
 (:func:`pakfashion.training.loop.train`, unchanged) fine-tunes the base on it with the composed
 ``train=lora`` settings (``--method full`` for the whole UNet), changed only where CPU minutes need it
 (steps, batch, lr, rank, no mixed precision, no checkpoints or validation grids).
 
-Both models then draw the evaluate stage's attribute prompts (``evaluate.attributes.template``,
-"a {colour} {garment}") for the held-out colours over every garment word of the world's captions, from the
-same seeds, and each image's colour is read from its pixels by
+``--mode base`` (the default): both models then draw the evaluate stage's attribute prompts
+(``evaluate.attributes.template``, "a {colour} {garment}") for the held-out colours over every garment word of
+the world's captions, from the same seeds, and each image's colour is read from its pixels by
 :func:`pakfashion.evaluation.attributes.image_colour` (the evaluate stage's colour check, its shipped
 ``evaluate.attributes`` settings). The palette is the whole world's: every colour the drawings use
 (:data:`pakfashion.demo.images.COLOURS`, 16), so an image counts only when its garment is nearer the
@@ -24,11 +27,19 @@ held-out drawings, the most any UNet can reach through this VAE.
 The defaults (LoRA rank 8 at lr 1e-3, 300 steps of batch 32 on 256 drawings) take about 2.5 minutes on
 one CPU thread; 600 steps score no better.
 
-    .venv/bin/python benchmarks/learnability.py [--method lora] [--steps 300] [--images 256] [--seeds 3]
+``--mode captions``: the same data fine-tuned twice from the same seed, (a) ``train.captions.source=text``
+(every step on the full caption) and (b) ``source=parts`` (the composed ``train.captions`` settings: long and
+short forms, per-part dropout), each scored on short prompts ("a {colour} {garment}") and on long ones in the
+full caption style ("purple silk kurta, printed purple kurta"), same prompts and seeds for both. Writes
+``results/caption_parts.json``; about 6 minutes on one thread.
 
-Ends with ``ratio=<ours / max(baseline, 1/16)> ours=<fine-tuned accuracy> baseline=<base accuracy>
+    .venv/bin/python benchmarks/learnability.py [--mode base|captions] [--method lora] [--steps 300] [--images 256] [--seeds 3]
+
+``base`` ends with ``ratio=<ours / max(baseline, 1/16)> ours=<fine-tuned accuracy> baseline=<base accuracy>
 unit=...``: the denominator is floored at chance, so a base that never draws purple or pink does not
-make the ratio infinite.
+make the ratio infinite. ``captions`` ends with ``ratio=<short-prompt accuracy with parts / max(long-prompt
+accuracy with text, 1/16)> ours=... baseline=... unit=colour accuracy``: above 1, short prompts of the
+parts-trained model get their colour at least as often as full captions of the text-trained one.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results" / "learnability.json"
+CAPTION_RESULTS = HERE / "results" / "caption_parts.json"
 BASE = REPO / "assets" / "tiny" / "sd"
 CONTROL_COLOURS = ("red", "blue", "green", "yellow")
 """Pretrained colours whose prompts are scored too (what fine-tuning must keep)."""
@@ -58,37 +70,64 @@ METHOD_LR = {"lora": 1e-3, "full": 1e-4}
 log = logging.getLogger("learnability")
 
 
-def write_dataset(root: Path, *, images: int, pretrained_share: float, px: int) -> dict[str, int]:
-    """``root/train`` as an imagefolder: held-out-colour drawings with a share of pretrained colours.
+def full_caption(colour: str, fabric: str, word: str, style: str) -> str:
+    """The world's fullest caption style: "purple lawn kurta, embroidered purple kurta"."""
+    return f"{colour} {fabric} {word}, {style} {colour} {word}"
 
-    Returns the number of images per colour.
-    """
+
+def world_row(index: int, item: Any) -> dict[str, Any]:
+    """A drawing's metadata row as the caption stage writes one: the full caption as ``text``, and its parts."""
+    from pakfashion.pretraining.world import FABRICS, PATTERN_WORDS, SHAPE_GARMENTS
+
+    word, style = SHAPE_GARMENTS[item.shape][1], PATTERN_WORDS[item.pattern]
+    fabric = next((w for w in item.caption.split() if w in FABRICS), FABRICS[index % len(FABRICS)])
+    return {"file_name": f"{index:05d}.png", "text": full_caption(item.colour, fabric, word, style),
+            "caption": f"{style} {item.colour} {word}", "garment": word, "colours": [item.colour],
+            "fabrics": [fabric], "pieces": "", "stitching": "", "brand": ""}  # fmt: skip
+
+
+def write_dataset(root: Path, *, images: int, pretrained_share: float, px: int) -> dict[str, int]:
+    """``root/train`` as an imagefolder with caption parts: held-out-colour drawings with a share of pretrained
+    colours. Returns the number of images per colour."""
+    from pakfashion.contracts import METADATA_FILE
     from pakfashion.demo.images import COLOURS
-    from pakfashion.pretraining.world import HELD_OUT_COLOURS, world_images, write_imagefolder
+    from pakfashion.pretraining.world import HELD_OUT_COLOURS, world_images
 
     known = [colour for colour in COLOURS if colour not in HELD_OUT_COLOURS]
     others = round(images * pretrained_share)
     drawings = world_images(DATA_SEED, images - others, px=px, colours=HELD_OUT_COLOURS)
     drawings += world_images(DATA_SEED + 1, others, px=px, colours=known)
     random.Random(DATA_SEED).shuffle(drawings)  # interleaved, the same order every run
-    write_imagefolder(drawings, root / "train")
+    split = root / "train"
+    split.mkdir(parents=True, exist_ok=True)
+    rows = [world_row(index, item) for index, item in enumerate(drawings)]
+    for row, item in zip(rows, drawings, strict=True):
+        item.image.save(split / row["file_name"])
+    (split / METADATA_FILE).write_text("".join(json.dumps(row) + "\n" for row in rows))
     counts: dict[str, int] = {}
     for item in drawings:
         counts[item.colour] = counts.get(item.colour, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def fine_tune(cfg: Any, work: Path, base: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Our train stage on ``work/dataset`` from ``base``, with the composed ``train=<method>`` settings."""
+def fine_tune(cfg: Any, work: Path, base: Path, args: argparse.Namespace, *, source: str | None = None
+              ) -> dict[str, Any]:
+    """Our train stage on ``work/dataset`` from ``base``, with the composed ``train=<method>`` settings
+    (``source``: another ``train.captions.source``)."""
+    from dataclasses import replace
+
     from accelerate.utils import set_seed
 
-    from pakfashion.config import ModelConfig, PathsConfig, TrainConfig, settings_from
+    from pakfashion.config import CaptionSource, ModelConfig, PathsConfig, TrainConfig, settings_from
     from pakfashion.training.loop import train
 
     paths = settings_from(cfg, "paths", PathsConfig, dataset=work / "dataset", models=work / "models",
                           metrics=work / "metrics", plots=work / "plots", state=work / "state")  # fmt: skip
+    captions = settings_from(cfg, "train", TrainConfig).captions
+    if source is not None:
+        captions = replace(captions, source=CaptionSource(source))
     changes: dict[str, Any] = {
-        "run_name": "learnability", "max_steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+        "run_name": f"learnability-{captions.source.value}", "captions": captions, "max_steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
         "lr_warmup_steps": 0, "mixed_precision": "no", "aspect_buckets": False, "checkpoint_every": 0,
         "validation_every": 0, "log_every": max(1, args.steps // 10),
     }  # fmt: skip
@@ -103,6 +142,45 @@ def fine_tune(cfg: Any, work: Path, base: Path, args: argparse.Namespace) -> dic
     metrics = train(paths, model, settings, seed=args.seed)
     return {"model": model, "run_dir": paths.models / settings.run_name, "metrics": metrics,
             "settings": {key: str(value) for key, value in changes.items()} | {"rank": settings.rank}}
+
+
+def caption_prompts(colours: list[str], garments: list[str], seeds: list[int], *, template: str
+                    ) -> dict[str, list[Any]]:
+    """The short (``template``: "a {colour} {garment}") and long (full caption style) prompts of every colour x
+    garment x seed, colour by colour; the long ones' fabric and style cycle over garments and seeds."""
+    from pakfashion.models.sampling import Job
+    from pakfashion.pretraining.world import FABRICS, PATTERN_WORDS
+
+    styles = sorted(set(PATTERN_WORDS.values()))
+    long = [Job(full_caption(c, FABRICS[(i + s) % len(FABRICS)], g, styles[(i + s) % len(styles)]), s)
+            for c in colours for i, g in enumerate(garments) for s in seeds]  # fmt: skip
+    return {"short": colour_jobs(colours, garments, seeds, template), "long": long}
+
+
+def evaluate_captions(base: Path, run_dirs: dict[str, Path], args: argparse.Namespace, evaluate: Any,
+                      garments: list[str], seeds: list[int]) -> dict[str, dict[str, Any]]:
+    """Held-out colour scores of each fine-tuned model on the short and the long prompts (same seeds)."""
+    from pakfashion.demo.images import COLOURS
+    from pakfashion.models.sampling import Sampling, generate_images
+    from pakfashion.models.sd import load_pipeline, load_run
+    from pakfashion.pretraining.world import HELD_OUT_COLOURS
+
+    attributes = evaluate.attributes
+    sampling = Sampling(args.inference_steps or evaluate.num_inference_steps,
+                        evaluate.guidance_scale if args.guidance is None else args.guidance, evaluate.batch_size)
+    colours = list(HELD_OUT_COLOURS)
+    palettes = {"world": dict(COLOURS), "prompt": {c: COLOURS[c] for c in colours}}
+    prompts = caption_prompts(colours, garments, seeds, template=attributes.template)
+    results: dict[str, dict[str, Any]] = {}
+    for source, run_dir in run_dirs.items():
+        pipe = load_run(run_dir, base=load_pipeline(str(base), device="cpu"), device="cpu")  # a fresh base each
+        results[source] = {}
+        for form, jobs in prompts.items():
+            images = list(generate_images(pipe, jobs, sampling, resolution_px=args.px, desc=f"{source} {form}"))
+            results[source][form] = score(images, colours, palettes=palettes, attributes=attributes,
+                                          per_colour=len(garments) * len(seeds))
+            results[source][form]["example_prompt"] = jobs[0].prompt
+    return results
 
 
 def colour_jobs(colours: list[str], garments: list[str], seeds: list[int], template: str) -> list[Any]:
@@ -190,38 +268,9 @@ def evaluate_pair(base: Path, run_dir: Path, args: argparse.Namespace, evaluate:
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--method", choices=("lora", "full"), default="lora", help="train=<method> (default lora)")
-    parser.add_argument("--base", type=Path, default=BASE, help="the pretrained pipeline (default assets/tiny/sd)")
-    parser.add_argument("--images", type=int, default=256, help="fine-tuning drawings")
-    parser.add_argument("--pretrained-share", type=float, default=0.25, help="share of them in pretrained colours")
-    parser.add_argument("--steps", type=int, default=300, help="fine-tune optimizer steps")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, help="default: 1e-3 for lora, 1e-4 for full")
-    parser.add_argument("--rank", type=int, default=8, help="LoRA rank (= alpha); 0 keeps train.rank")
-    parser.add_argument("--seeds", type=int, help="images per prompt (default: evaluate.attributes.seeds)")
-    parser.add_argument("--inference-steps", type=int, help="default: evaluate.num_inference_steps")
-    parser.add_argument("--guidance", type=float, help="default: evaluate.guidance_scale")
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--conf", type=Path, default=REPO / "conf")
-    parser.add_argument("--save-samples", type=Path, help="write the held-out prompts' images here")
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    if not (args.base / "model_index.json").is_file():
-        sys.exit(f"{args.base} has no pipeline: build it with `python -m pakfashion.pretraining --out assets/tiny`")
-    args.lr = args.lr or METHOD_LR[args.method]
-
-    from pakfashion.config import EvaluateConfig, ModelConfig, compose_config, settings_from
+def run_base_mode(cfg: Any, args: argparse.Namespace, evaluate: Any, garments: list[str], seeds: list[int]) -> None:
+    """The base model against the fine-tuned one on the held-out colours' short prompts."""
     from pakfashion.demo.images import COLOURS
-    from pakfashion.pretraining.world import SHAPE_GARMENTS
-
-    cfg = compose_config(args.conf, [f"train={args.method}"])
-    evaluate = settings_from(cfg, "evaluate", EvaluateConfig)
-    args.px = settings_from(cfg, "model", ModelConfig).resolution
-    garments = sorted({word for _, word in SHAPE_GARMENTS.values()})
-    seeds = list(range(args.seeds)) if args.seeds else list(evaluate.attributes.seeds)
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
@@ -244,17 +293,92 @@ def main() -> None:
           f"{ceiling['accuracy_by_colour']}; found {ceiling['found']}")  # fmt: skip
     print(f"train ({args.method}): {metrics['steps']} steps at {metrics['steps_per_s']:.2f} steps/s, final loss "
           f"{metrics['final_loss']:.4f}; whole benchmark {seconds:.0f} s")  # fmt: skip
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "machine": platform.node(), "cpus": os.cpu_count(), "threads": os.environ.get("OMP_NUM_THREADS"),
-        "seconds": round(seconds, 1), "settings": {k: str(v) for k, v in vars(args).items()},
-        "train_settings": tuned["settings"], "dataset": counts, "garments": garments, "seeds": seeds,
-        "palette": list(COLOURS), "chance": chance, **scores, "train": metrics,
-    }  # fmt: skip
-    args.results.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(args, seconds, {"train_settings": tuned["settings"], "dataset": counts, "garments": garments,
+                                 "seeds": seeds, "chance": chance, **scores, "train": metrics})  # fmt: skip
     ratio = ours / max(base, chance)
     print(f"ratio={ratio:.2f} ours={ours:.3f} baseline={base:.3f} "
           f"unit=held-out colour accuracy (purple, pink; {args.method}; ratio floor 1/{len(COLOURS)})")  # fmt: skip
+
+
+def run_captions_mode(cfg: Any, args: argparse.Namespace, evaluate: Any, garments: list[str], seeds: list[int]
+                      ) -> None:
+    """``source: text`` against ``source: parts`` on the same data and seed, each on short and long prompts."""
+    from pakfashion.demo.images import COLOURS
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        counts = write_dataset(work / "dataset", images=args.images, pretrained_share=args.pretrained_share,
+                               px=args.px)
+        tuned = {source: fine_tune(cfg, work, args.base, args, source=source) for source in ("text", "parts")}
+        scores = evaluate_captions(args.base, {source: run["run_dir"] for source, run in tuned.items()}, args,
+                                   evaluate, garments, seeds)
+    seconds = time.perf_counter() - started
+    chance = 1 / len(COLOURS)
+    print(f"{'captions':<10}{'short prompts':>15}{'long prompts':>15}   (held-out colour accuracy, chance {chance:.3f})")
+    for source, forms in scores.items():
+        print(f"{source:<10}{forms['short']['accuracy']:>15.3f}{forms['long']['accuracy']:>15.3f}   "
+              f"short {forms['short']['accuracy_by_colour']}, long {forms['long']['accuracy_by_colour']}")
+    for form in ("short", "long"):
+        print(f"{form} prompt, e.g.: {scores['parts'][form]['example_prompt']!r}")
+    losses = ", ".join(f"{source} {run['metrics']['final_loss']:.4f}" for source, run in tuned.items())
+    print(f"train ({args.method}): {args.steps} steps each, final loss {losses}; whole benchmark {seconds:.0f} s")
+    write_record(args, seconds, {"train_settings": {s: run["settings"] for s, run in tuned.items()},
+                                 "dataset": counts, "garments": garments, "seeds": seeds, "chance": chance,
+                                 **scores, "train": {s: run["metrics"] for s, run in tuned.items()}})  # fmt: skip
+    ours, baseline = scores["parts"]["short"]["accuracy"], scores["text"]["long"]["accuracy"]
+    print(f"ratio={ours / max(baseline, chance):.2f} ours={ours:.3f} baseline={baseline:.3f} "
+          f"unit=colour accuracy (held-out purple, pink; short prompts with source=parts vs long prompts with "
+          f"source=text; {args.method}; ratio floor 1/{len(COLOURS)})")  # fmt: skip
+
+
+def write_record(args: argparse.Namespace, seconds: float, record: dict[str, Any]) -> None:
+    """The run's machine, settings and ``record`` as JSON at ``args.results``."""
+    from pakfashion.demo.images import COLOURS
+
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    head = {"machine": platform.node(), "cpus": os.cpu_count(), "threads": os.environ.get("OMP_NUM_THREADS"),
+            "seconds": round(seconds, 1), "settings": {k: str(v) for k, v in vars(args).items()},
+            "palette": list(COLOURS)}  # fmt: skip
+    args.results.write_text(json.dumps(head | record, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("base", "captions"), default="base",
+                        help="base: base vs fine-tuned; captions: source=text vs source=parts (default base)")
+    parser.add_argument("--method", choices=("lora", "full"), default="lora", help="train=<method> (default lora)")
+    parser.add_argument("--base", type=Path, default=BASE, help="the pretrained pipeline (default assets/tiny/sd)")
+    parser.add_argument("--images", type=int, default=256, help="fine-tuning drawings")
+    parser.add_argument("--pretrained-share", type=float, default=0.25, help="share of them in pretrained colours")
+    parser.add_argument("--steps", type=int, default=300, help="fine-tune optimizer steps")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, help="default: 1e-3 for lora, 1e-4 for full")
+    parser.add_argument("--rank", type=int, default=8, help="LoRA rank (= alpha); 0 keeps train.rank")
+    parser.add_argument("--seeds", type=int, help="images per prompt (default: evaluate.attributes.seeds)")
+    parser.add_argument("--inference-steps", type=int, help="default: evaluate.num_inference_steps")
+    parser.add_argument("--guidance", type=float, help="default: evaluate.guidance_scale")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--conf", type=Path, default=REPO / "conf")
+    parser.add_argument("--save-samples", type=Path, help="base mode: write the held-out prompts' images here")
+    parser.add_argument("--results", type=Path,
+                        help=f"default: {RESULTS.relative_to(REPO)} (base), {CAPTION_RESULTS.relative_to(REPO)} (captions)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if not (args.base / "model_index.json").is_file():
+        sys.exit(f"{args.base} has no pipeline: build it with `python -m pakfashion.pretraining --out assets/tiny`")
+    args.lr = args.lr or METHOD_LR[args.method]
+    args.results = args.results or (CAPTION_RESULTS if args.mode == "captions" else RESULTS)
+
+    from pakfashion.config import EvaluateConfig, ModelConfig, compose_config, settings_from
+    from pakfashion.pretraining.world import SHAPE_GARMENTS
+
+    cfg = compose_config(args.conf, [f"train={args.method}"])
+    evaluate = settings_from(cfg, "evaluate", EvaluateConfig)
+    args.px = settings_from(cfg, "model", ModelConfig).resolution
+    garments = sorted({word for _, word in SHAPE_GARMENTS.values()})
+    seeds = list(range(args.seeds)) if args.seeds else list(evaluate.attributes.seeds)
+    (run_captions_mode if args.mode == "captions" else run_base_mode)(cfg, args, evaluate, garments, seeds)
 
 
 if __name__ == "__main__":

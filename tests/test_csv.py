@@ -186,12 +186,15 @@ def test_build_tables_writes_contract_columns_and_counts(tmp_path: Path, classif
         product(product_id="2", category="Kids", image_urls=["http://s/cdn/2.jpg"]),
         product(product_id="3", title="Perfume", category="", image_urls=["http://s/cdn/3.jpg"]),
         product(product_id="4", image_urls=["http://s/cdn/1.jpg?v=2"]),  # same photo as product 1
+        product(product_id="5", image_urls=["http://s/cdn/5.jpg"], vendor="Khaadi Khaas"),
     ]
     write_jsonl(tmp_path / "s" / PRODUCTS_FILE, rows)
     write_json(tmp_path / "s" / CRAWL_REPORT_FILE, {"site": "s", "opted_out": False})
-    kept, excluded, metrics = build_tables(tmp_path, classifier)
+    kept, excluded, metrics = build_tables(tmp_path, classifier, brands={"s": "Khaadi"})
     assert tuple(kept.columns) == PRODUCT_COLUMNS and tuple(excluded.columns) == EXCLUDED_COLUMNS
-    assert kept["product_id"].tolist() == ["1"]
+    assert kept["product_id"].tolist() == ["1", "5"]
+    # the vendor the store lists, else the site's configured brand
+    assert kept["brand"].tolist() == ["Khaadi", "Khaadi Khaas"] and set(excluded["brand"]) == {"Khaadi"}
     assert json.loads(kept.loc[0, "image_urls"]) == ["http://s/cdn/1.jpg"]
     assert dict(zip(excluded["product_id"], excluded["reason"])) == {
         "2": "children", "3": "non_clothing", "4": "duplicate_product"}
@@ -199,12 +202,24 @@ def test_build_tables_writes_contract_columns_and_counts(tmp_path: Path, classif
     assert "+1.0 children" in excluded.set_index("product_id").loc["2", "evidence"]
     assert metrics["excluded"] == {"children": 1, "duplicate_product": 1, "non_clothing": 1}
     assert metrics["deciding_field"]["children"] == {"product_type": 1}
-    assert metrics["per_site"]["s"]["keep"] == 1
+    assert metrics["per_site"]["s"]["keep"] == 2
+
+
+def test_site_brands_come_from_each_crawled_sites_conf_file(tmp_path: Path, repo_root: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the stage composes them (stage.yaml's site group): a site crawled as site=generic has no file."""
+    from pakfashion.csv import site_brands
+
+    for name in ("khaadi", "demo_shop", "mystore"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(repo_root)
+    with initialize_config_dir(str(repo_root), version_base="1.3"):
+        assert site_brands(tmp_path) == {"demo_shop": "Demo Shop", "khaadi": "Khaadi"}
 
 
 def test_no_crawled_sites_is_a_clear_error(tmp_path: Path, classifier: ProductClassifier) -> None:
     with pytest.raises(FileNotFoundError, match="run `dvc repro crawl`"):
-        build_tables(tmp_path, classifier)
+        build_tables(tmp_path, classifier, brands={})
 
 
 def test_a_missing_labelled_set_is_a_clear_error(classifier: ProductClassifier, tmp_path: Path) -> None:
@@ -267,7 +282,7 @@ def test_demo_store_crawl_every_product_decided_right_with_its_signal(demo_store
             records, report = crawl_site(site_config, settings, web, frontier=frontier)
         assert report.collections.get("requests", 0) <= settings.collections.max_requests
         write_crawl_outputs(records, report, tmp_path / "raw" / name)
-    kept, excluded, metrics = build_tables(tmp_path / "raw", classifier_from_config(cfg))
+    kept, excluded, metrics = build_tables(tmp_path / "raw", classifier_from_config(cfg), brands={})
     decided = {(r.site, urlsplit(r.product_url).path): (r.reason, r.signal) for r in excluded.itertuples()}
     decided |= {(r.site, urlsplit(r.product_url).path): ("keep", "") for r in kept.itertuples()}
     wrong = []

@@ -18,11 +18,11 @@ from pakfashion.common.dataset_files import (
     DatasetSplit,
     write_dataset_files,
 )
-from pakfashion.config import DatasetLayout
+from pakfashion.config import DatasetLayout, TrainConfig
 from pakfashion.contracts import PARQUET_DIR, MetadataRow
 from pakfashion.images.store import ImageStore
-from pakfashion.training.data import latent_cache
-from tests.helpers import store_image
+from pakfashion.training.data import training_data
+from tests.helpers import configured, store_image
 
 COLOURS = ["red", "blue", "green", "black", "yellow", "white", "teal", "maroon", "pink"]
 
@@ -98,14 +98,16 @@ def test_training_caches_the_same_latents_from_either_layout(
     both: tuple[Path, Path, list[dict[str, object]]], tiny_sd: str, tmp_path: Path
 ) -> None:
     folder, shards, _ = both
-    caches = [latent_cache(DatasetSplit.open(root, "train"), tmp_path / f"cache-{root.name}", pretrained=tiny_sd,
-                           buckets=[(64, 64), (48, 80)], flips=True, weight_dtype=torch.float32, batch_size=8,
-                           device="cpu") for root in (folder, shards)]  # fmt: skip
-    a, b = caches
+    captions = configured(TrainConfig).captions
+    caches = [training_data(DatasetSplit.open(root, "train"), tmp_path / f"cache-{root.name}", pretrained=tiny_sd,
+                            buckets=[(64, 64), (48, 80)], flips=True, captions=captions, seed=0,
+                            weight_dtype=torch.float32, batch_size=8, device="cpu")
+              for root in (folder, shards)]  # fmt: skip
+    (a, a_texts), (b, b_texts) = [(data.latents, data.texts) for data in caches]
     assert [t.shape for t in a.buckets] == [t.shape for t in b.buckets] and len(a.buckets) == 2
     assert all(torch.equal(x, y) for x, y in zip(a.buckets, b.buckets, strict=True))
     assert torch.equal(a.example_bucket, b.example_bucket) and torch.equal(a.time_ids, b.time_ids)
-    assert torch.equal(a.text_states, b.text_states)
+    assert a_texts.captions == b_texts.captions and torch.equal(a_texts.text_states, b_texts.text_states)
 
 
 def test_app_shows_parquet_rows_and_writes_out_only_the_page_images(

@@ -28,9 +28,11 @@ from pakfashion.training.data import (
     BucketBatches,
     CachedLatents,
     LatentCache,
-    latent_cache,
+    TextCache,
+    TrainingData,
     preprocess_image,
-    read_examples,
+    read_rows,
+    training_data,
 )
 from pakfashion.training.loop import (
     check_settings,
@@ -63,10 +65,10 @@ def dataset_dir(tmp_path: Path) -> Path:
 
 def encode(
     tiny_sd: str, dataset_dir: Path, cache_dir: Path, *, flips: bool = True, buckets: list[tuple[int, int]] | None = None
-) -> LatentCache:
-    return latent_cache(
+) -> TrainingData:
+    return training_data(
         DatasetSplit.open(dataset_dir, "train"), cache_dir, pretrained=tiny_sd, buckets=buckets or [(64, 64)], flips=flips,
-        weight_dtype=torch.float32, batch_size=4, device="cpu",
+        captions=configured(TrainConfig).captions, seed=0, weight_dtype=torch.float32, batch_size=4, device="cpu",
     )  # fmt: skip
 
 
@@ -81,13 +83,13 @@ def test_preprocess_resizes_crops_and_flips() -> None:
     assert torch.equal(flipped, pixels.flip(-1))
 
 
-def test_read_examples_explains_bad_metadata(tmp_path: Path) -> None:
+def test_read_rows_explains_bad_metadata(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="caption stage"):
         DatasetSplit.open(tmp_path, "train")
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "metadata.jsonl").write_text('{"file_name": "a.jpg", "caption": "x"}\n')
     with pytest.raises(ValueError, match="file_name/text"):
-        read_examples(DatasetSplit.open(tmp_path, "train"))
+        read_rows(DatasetSplit.open(tmp_path, "train"))
 
 
 def test_noise_target_follows_prediction_type() -> None:
@@ -111,7 +113,8 @@ def test_gradient_clipping_clips_the_lora_parameters(tiny_sd: str, dataset_dir: 
     names = [name for name, p in denoiser.unet.named_parameters() if p.requires_grad]
     assert names and all("lora" in name for name in names)
     batch = next(iter(state.loader))
-    loss = train_step(state.denoiser, batch, settings, scaling_factor=cache.scaling_factor, generator=state.generator)
+    loss = train_step(state.denoiser, batch, settings, scaling_factor=cache.latents.scaling_factor,
+                      generator=state.generator)
     state.accelerator.backward(loss)
     max_norm = 1e-4
     before = clip_gradients(state.accelerator, state.params, max_grad_norm=max_norm)
@@ -141,6 +144,7 @@ def test_train_learns_and_writes_outputs(tiny_sd: str, dataset_dir: Path, tmp_pa
     card = (tmp_path / "models" / "lora-tiny" / "README.md").read_text()
     assert card.startswith(f"---\nbase_model: {tiny_sd}\n") and "DVC md5 `0123abc.dir`" in card
     assert "| lr | 0.01 |" in card and "| steps | 4 |" in card and "load_lora_weights" in card
+    assert "## Captions" in card and "`train.captions.source=parts`" in card and "| brand dropout | 0.7 |" in card
     on_disk = json.loads((tmp_path / "m" / "train.json").read_text())
     assert on_disk == pytest.approx(metrics)
     assert on_disk["steps"] == 4 and on_disk["samples"] == 8 and on_disk["effective_batch_size"] == 4
@@ -172,19 +176,21 @@ def test_latent_cache_is_reused_and_keyed(
     half_white.paste((255, 255, 255), (0, 0, 32, 64))
     half_white.save(dataset_dir / "train" / "0.jpg")
     first = encode(tiny_sd, dataset_dir, cache_dir)
-    assert first.buckets[0].shape == (8, 2, 8, 32, 32)  # 8 images x (plain, flipped) x (mean, logvar)
-    # 8 distinct captions and the empty one (sorted first) that caption dropout trains on
-    assert first.text_states.shape[0] == 9 and first.empty_caption == 0
-    assert sorted(first.caption_index.tolist()) == list(range(1, 9))
-    assert not torch.allclose(first.buckets[0][0, 0], first.buckets[0][0, 1])  # the flipped copy
+    assert first.latents.buckets[0].shape == (8, 2, 8, 32, 32)  # 8 images x (plain, flipped) x (mean, logvar)
+    # 8 distinct captions (rows without parts: their text) and the empty one (sorted first) caption dropout trains on
+    assert first.texts.text_states.shape[0] == 9 and first.texts.empty_caption == 0
+    assert sorted(set(first.texts.example_captions.flatten().tolist())) == list(range(1, 9))
+    assert not torch.allclose(first.latents.buckets[0][0, 0], first.latents.buckets[0][0, 1])  # the flipped copy
 
     def no_encoders(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("a cache hit must not load the VAE or text encoder")
 
-    monkeypatch.setattr("pakfashion.training.data.load_encoders", no_encoders)
+    monkeypatch.setattr("pakfashion.training.data.load_vae", no_encoders)
+    monkeypatch.setattr("pakfashion.training.data.load_text_encoders", no_encoders)
     again = encode(tiny_sd, dataset_dir, cache_dir)
-    assert torch.equal(again.buckets[0], first.buckets[0]) and torch.equal(again.text_states, first.text_states)
-    assert len(list(cache_dir.glob("*.pt"))) == 1
+    assert torch.equal(again.latents.buckets[0], first.latents.buckets[0])
+    assert torch.equal(again.texts.text_states, first.texts.text_states)
+    assert len(list((cache_dir / "latents").glob("*.pt"))) == len(list((cache_dir / "text").glob("*.pt"))) == 1
     with pytest.raises(AssertionError, match="cache hit"):  # other flips: another key
         encode(tiny_sd, dataset_dir, cache_dir, flips=False)
     with (dataset_dir / "train" / "metadata.jsonl").open("a") as handle:  # a new dataset version: another key
@@ -193,20 +199,22 @@ def test_latent_cache_is_reused_and_keyed(
         encode(tiny_sd, dataset_dir, cache_dir)
 
 
-def _two_bucket_cache(examples: tuple[int, int] = (7, 3)) -> LatentCache:
-    """A cache shell: ``examples[0]`` square and ``examples[1]`` portrait examples, interleaved, two variants."""
+def _two_bucket_cache(examples: tuple[int, int] = (7, 3)) -> TrainingData:
+    """A cache shell: ``examples[0]`` square and ``examples[1]`` portrait examples, interleaved, two image
+    variants, one caption each."""
     total = sum(examples)
     bucket = torch.tensor([i % 2 if i < 2 * examples[1] else 0 for i in range(total)])
     rows = torch.zeros(total, dtype=torch.long)
     for b in (0, 1):
         rows[bucket == b] = torch.arange(int((bucket == b).sum()))
-    return LatentCache(
+    latents = LatentCache(
         buckets=[torch.zeros(examples[0], 2, 8, 4, 4), torch.zeros(examples[1], 2, 8, 5, 3)],
         bucket_sizes=torch.tensor([[8, 8], [6, 10]]), example_bucket=bucket, example_row=rows,
-        caption_index=torch.zeros(total, dtype=torch.long), empty_caption=0, text_states=torch.zeros(1, 1, 1),
-        pooled_text=None,
         time_ids=torch.zeros(total, 2, 6), scaling_factor=1.0,
     )  # fmt: skip
+    texts = TextCache(captions=[""], example_captions=torch.zeros(total, 1, dtype=torch.long), empty_caption=0,
+                      text_states=torch.zeros(1, 1, 1), pooled_text=None)
+    return TrainingData(latents, texts)
 
 
 def test_bucket_batches_replay_each_epoch_and_never_mix_buckets() -> None:
@@ -222,7 +230,7 @@ def test_bucket_batches_replay_each_epoch_and_never_mix_buckets() -> None:
     assert sorted(index // 2 for index in items) == list(range(10))  # each example once, plain or flipped
     assert {index % 2 for batch in first + second for index in batch} == {0, 1}
     for batch in first:
-        assert len({int(cache.example_bucket[index // 2]) for index in batch}) == 1
+        assert len({int(cache.latents.example_bucket[index // 2]) for index in batch}) == 1
     assert list(BucketBatches(cache, batch_size=3, seed=4)) != first
     loader = torch.utils.data.DataLoader(CachedLatents(cache), batch_sampler=order)
     shapes = {tuple(batch["latent_params"].shape[-2:]) for batch in loader}
@@ -269,7 +277,7 @@ def test_bucketed_cache_keeps_portraits_uncropped(tiny_sd: str, tmp_path: Path) 
     (split / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     buckets = training_buckets(tiny_sd, resolution_px=64, aspect=True, max_aspect=2.0)
     assert all(w % 4 == 0 and h % 4 == 0 for w, h in buckets)  # tiny: VAE x2, UNet x2
-    cache = encode(tiny_sd, tmp_path, tmp_path / "cache", buckets=buckets)
+    cache = encode(tiny_sd, tmp_path, tmp_path / "cache", buckets=buckets).latents
     assert bucket_summary(cache) == "52x76: 3, 76x52: 1, 64x64: 1"
     assert [tuple(b.shape[-2:]) for b in cache.buckets] == [(38, 26), (26, 38), (32, 32)]
     assert cache.time_ids[0, 0].tolist() == [90, 60, 1, 0, 76, 52]  # 52 x 78 after scaling: 1 px off the top
@@ -308,7 +316,7 @@ def test_prediction_type_override_and_snr_loss(tiny_sd: str, dataset_dir: Path) 
     cache = encode(tiny_sd, dataset_dir, dataset_dir / "cache")
     batch = next(iter(torch.utils.data.DataLoader(CachedLatents(cache), batch_size=4)))
     settings = configured(TrainConfig, run_name="t", snr_gamma=5.0, noise_offset=0.05)
-    loss = train_step(denoiser, batch, settings, scaling_factor=cache.scaling_factor, generator=torch.Generator())
+    loss = train_step(denoiser, batch, settings, scaling_factor=cache.latents.scaling_factor, generator=torch.Generator())
     assert torch.isfinite(loss) and loss > 0
     with pytest.raises(ValueError, match="positive gamma"):
         check_settings(configured(TrainConfig, run_name="t", snr_gamma=0.0))

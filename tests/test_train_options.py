@@ -16,7 +16,7 @@ from pakfashion.common.dataset_files import DatasetSplit
 from pakfashion.config import Optimizer, PathsConfig, TrainConfig, TrainMethod
 from pakfashion.models.sd import load_run
 from pakfashion.models.tiny import build_tiny_sdxl
-from pakfashion.training.data import latent_cache
+from pakfashion.training.data import TrainingData, training_data
 from pakfashion.training.loop import (
     build_optimizer,
     check_settings,
@@ -39,16 +39,20 @@ def _paths(root: Path, dataset: Path) -> PathsConfig:
     return paths_under(root, dataset=dataset, metrics=root / "m", plots=root / "p", state=root / "state")
 
 
+def _encode(pretrained: str, dataset: Path, cache_dir: Path) -> TrainingData:
+    return training_data(
+        DatasetSplit.open(dataset, "train"), cache_dir, pretrained=pretrained, buckets=[(64, 64)], flips=False,
+        captions=configured(TrainConfig).captions, seed=0, weight_dtype=torch.float32, batch_size=4, device="cpu",
+    )  # fmt: skip
+
+
 def test_sdxl_cache_holds_pooled_text_and_time_ids(tiny_sdxl: str, tmp_path: Path) -> None:
     dataset = write_colour_dataset(tmp_path / "dataset")
     assert is_sdxl(tiny_sdxl)
-    cache = latent_cache(
-        DatasetSplit.open(dataset, "train"), tmp_path / "cache", pretrained=tiny_sdxl, buckets=[(64, 64)], flips=False,
-        weight_dtype=torch.float32, batch_size=4, device="cpu",
-    )  # fmt: skip
-    assert cache.text_states.shape[-1] == 64  # both encoders' 32-wide states, concatenated
-    assert cache.pooled_text is not None and cache.pooled_text.shape == (9, 32)  # 8 captions and the empty one
-    assert cache.time_ids[0, 0].tolist() == [64, 80, 0, 8, 64, 64]  # 80x64 image, 8 px off each side
+    data = _encode(tiny_sdxl, dataset, tmp_path / "cache")
+    assert data.texts.text_states.shape[-1] == 64  # both encoders' 32-wide states, concatenated
+    assert data.texts.pooled_text is not None and data.texts.pooled_text.shape == (9, 32)  # 8 captions and the empty one
+    assert data.latents.time_ids[0, 0].tolist() == [64, 80, 0, 8, 64, 64]  # 80x64 image, 8 px off each side
 
 
 def test_sdxl_lora_trains_validates_and_loads(tiny_sdxl: str, tmp_path: Path) -> None:
@@ -85,12 +89,10 @@ def test_sdxl_full_fine_tune_saves_an_sdxl_pipeline(tiny_sdxl: str, tmp_path: Pa
 
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_sdxl: str, tmp_path: Path) -> None:
     dataset = write_colour_dataset(tmp_path / "dataset")
-    cache = latent_cache(
-        DatasetSplit.open(dataset, "train"), tmp_path / "cache", pretrained=tiny_sdxl, buckets=[(64, 64)], flips=False,
-        weight_dtype=torch.float32, batch_size=4, device="cpu",
-    )  # fmt: skip
-    batch = {"latent_params": cache.buckets[0][:4, 0], "text_states": cache.text_states[:4],
-             "pooled_text": cache.pooled_text[:4], "time_ids": cache.time_ids[:4, 0]}  # fmt: skip
+    data = _encode(tiny_sdxl, dataset, tmp_path / "cache")
+    texts = data.texts
+    batch = {"latent_params": data.latents.buckets[0][:4, 0], "text_states": texts.text_states[:4],
+             "pooled_text": texts.pooled_text[:4], "time_ids": data.latents.time_ids[:4, 0]}  # fmt: skip
     settings = configured(TrainConfig, run_name="t")
     grads = []
     for checkpointing in (False, True):

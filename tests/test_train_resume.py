@@ -22,6 +22,7 @@ from pakfashion.training import loop as train_module
 from pakfashion.training.checkpoint import checkpoint_root, list_checkpoints
 from pakfashion.training.models import lora_state
 from tests.helpers import (
+    add_caption_parts,
     child_pythonpath,
     configured,
     paths_under,
@@ -96,7 +97,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
 def run_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build_tiny_sd(tmp_path / "sd", seed=0)
     model = tiny_model(str(tmp_path / "sd"))
-    dataset = write_colour_dataset(tmp_path / "dataset")
+    # composed captions (train.captions.source=parts): the resumed epoch must replay its caption variants too
+    dataset = add_caption_parts(write_colour_dataset(tmp_path / "dataset"))
     killed = tmp_path / "killed"
     step = kill_after_first_checkpoint(killed, dataset, model)
     assert 0 < step < SETTINGS.max_steps, "kill the run before it ends"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pakfashion.config import VocabConfig
@@ -17,34 +17,59 @@ def _pattern(words: list[str]) -> re.Pattern[str]:
     return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
 
 
+Names = list[tuple[str, re.Pattern[str]]]
+
+
+def _names(table: dict[str, list[str]]) -> Names:
+    """Each canonical name with the pattern of its spellings, in the vocabulary's order (first match wins)."""
+    return [(name, _pattern([name, *spellings])) for name, spellings in table.items()]
+
+
+def _first(names: Names, *texts: str) -> str:
+    """The first name found in the first text that names any."""
+    return next((name for text in texts for name, pattern in names if pattern.search(text)), "")
+
+
 @dataclass(frozen=True)
 class Attributes:
     garment: str
     colours: list[str]
     fabrics: list[str]
+    pieces: str = ""  # "2-piece", "3-piece" or ""
+    stitching: str = ""  # "stitched", "unstitched" or ""
 
 
 class AttributeFinder:
-    """Garment type, colours and fabrics named in a product's own texts (vocabulary from config)."""
+    """Garment type, colours, fabrics, pieces and stitching named in a product's own texts (vocabulary from config)."""
 
     def __init__(self, vocab: VocabConfig) -> None:
-        self._garments = [(name, _pattern([name, *spellings])) for name, spellings in vocab.garments.items()]
+        self._garments = _names(vocab.garments)
+        self._pieces = _names(vocab.pieces)
+        self._stitching = _names(vocab.stitching)
         self._colours = _pattern(vocab.colours) if vocab.colours else None
         self._fabrics = _pattern(vocab.fabrics) if vocab.fabrics else None
 
     def find(self, product: dict[str, Any]) -> Attributes:
-        """Type and tags are asked first for the garment (most specific), then title and description."""
+        """Type and tags are asked first for the garment (most specific), then title and description.
+
+        Pieces and stitching are read from the listing's own label (title, type, tags), pieces then from the
+        description too; a description's "hand-stitched embroidery" says nothing of a ready-to-wear cut.
+        """
         strong = " | ".join([str(product.get("category") or ""), *self._tags(product)]).lower()
-        text = " | ".join([str(product.get("title") or ""), strong, str(product.get("description") or "")]).lower()
-        garment = next((name for name, pattern in self._garments if pattern.search(strong)), "") or next(
-            (name for name, pattern in self._garments if pattern.search(text)), "")
-        return Attributes(garment, self._all(self._colours, text), self._all(self._fabrics, text))
+        label = " | ".join([str(product.get("title") or ""), strong]).lower()
+        description = str(product.get("description") or "").lower()
+        text = f"{label} | {description}"
+        return Attributes(
+            garment=_first(self._garments, strong, text), colours=self._all(self._colours, text),
+            fabrics=self._all(self._fabrics, text), pieces=_first(self._pieces, label, description),
+            stitching=_first(self._stitching, label),
+        )  # fmt: skip
 
     def for_image(self, attributes: Attributes, image_colour: str) -> Attributes:
         """The product's attributes for one of its photos: the colour that photo shows, when the store
         says which (a colourway product names all its colours; each photo shows one)."""
         colours = self._all(self._colours, image_colour.lower())
-        return Attributes(attributes.garment, colours, attributes.fabrics) if colours else attributes
+        return replace(attributes, colours=colours) if colours else attributes
 
     @staticmethod
     def _tags(product: dict[str, Any]) -> list[str]:
@@ -104,12 +129,24 @@ def cap_length(text: str, count_tokens: Callable[[str], int] | None, *, max_toke
     return " ".join(words).rstrip(",")
 
 
+def colour_words(colours: list[str]) -> str:
+    """How a caption names a product's colours: the first two ("red and white")."""
+    return " and ".join(colours[:2])
+
+
+def fabric_words(fabrics: list[str]) -> str:
+    """How a caption names a product's fabrics: the first one."""
+    return " ".join(fabrics[:1])
+
+
 def template_fields(caption: str, product: dict[str, Any], attributes: Attributes) -> dict[str, str]:
+    """The caption template's fields; ``brand`` is products.csv's (the product's vendor, else the site's brand)."""
     return {
         "caption": caption, "title": str(product.get("title") or ""),
         "product_type": str(product.get("category") or ""), "garment": attributes.garment,
-        "colours": " and ".join(attributes.colours[:2]), "fabrics": " ".join(attributes.fabrics[:1]),
-        "brand": str(product.get("vendor") or product.get("brand") or ""), "site": str(product.get("site") or ""),
+        "colours": colour_words(attributes.colours), "fabrics": fabric_words(attributes.fabrics),
+        "pieces": attributes.pieces, "stitching": attributes.stitching,
+        "brand": str(product.get("brand") or ""), "site": str(product.get("site") or ""),
     }
 
 

@@ -154,8 +154,10 @@ class DatasetSplit:
             return list(read_jsonl(self.directory / self.split / METADATA_FILE))
         import pyarrow.parquet as pq
 
-        names = [name for name in typing.get_type_hints(MetadataRow)]
-        return [row for shard in self.shards for row in pq.read_table(shard, columns=names).to_pylist()]
+        # The MetadataRow columns each shard has (one written before a column was added lacks it).
+        names = list(typing.get_type_hints(MetadataRow))
+        return [row for shard in self.shards
+                for row in pq.read_table(shard, columns=[n for n in names if n in pq.read_schema(shard).names]).to_pylist()]
 
     def fingerprint(self) -> str:
         """sha256 naming this version of the split: of its ``metadata.jsonl``, or of the shards' rows (whose

@@ -116,9 +116,20 @@ def exclusion_fields(decision: Decision) -> dict[str, str]:
     return dict(zip(EXCLUSION_COLUMNS, values, strict=True))
 
 
-def build_tables(raw_dir: Path, classifier: ProductClassifier) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Kept products, excluded products (with reason, deciding signal and all evidence), and the metrics."""
+def with_brand(product: dict[str, Any], brands: dict[str, str]) -> dict[str, Any]:
+    """The product with its ``brand``: the vendor its store lists, else its site's configured brand."""
+    return {**product, "brand": str(product.get("vendor") or "").strip() or brands.get(product["site"], "")}
+
+
+def build_tables(raw_dir: Path, classifier: ProductClassifier, *, brands: dict[str, str]
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Kept products, excluded products (with reason, deciding signal and all evidence), and the metrics.
+
+    Args:
+        brands: each site's configured brand (``site.brand``), for products whose store names no vendor.
+    """
     products, reports = load_site_products(raw_dir)
+    products = [with_brand(product, brands) for product in products]
     decisions, conventions = classify_products(products, classifier)
     kept = [p for p, d in decisions if d.reason == KEEP]
     excluded = [{**p, **exclusion_fields(d)} for p, d in decisions if d.reason != KEEP]

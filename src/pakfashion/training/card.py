@@ -11,8 +11,9 @@ import yaml
 
 from pakfashion.common.files import write_text_atomic
 from pakfashion.common.tracking import dvc_output_hashes
-from pakfashion.config import ModelConfig, TrainConfig, TrainMethod
+from pakfashion.config import CaptionSource, ModelConfig, TrainConfig, TrainMethod
 from pakfashion.contracts import LORA_WEIGHTS_FILE, MODEL_CARD_FILE
+from pakfashion.training.captions import SHORT, TAIL
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,31 @@ def dataset_md5(lock_file: Path, dataset_dir: Path) -> str | None:
     return hashes.get(dataset_dir) or None
 
 
+def training_settings(settings: TrainConfig) -> dict[str, Any]:
+    """The settings as table rows, ``captions`` (its own section) left out."""
+    return {key: value for key, value in asdict(settings).items() if key != "captions"}
+
+
 def _table(rows: dict[str, Any]) -> str:
     lines = ["| key | value |", "|---|---|"]
     lines += [f"| {key} | {getattr(value, 'value', value)} |" for key, value in rows.items()]
     return "\n".join(lines)
+
+
+def captions_section(settings: TrainConfig) -> str:
+    """What the model was conditioned on (``train.captions``, ``train.caption_dropout``), and how to prompt it."""
+    captions = settings.captions
+    empty = f"{settings.caption_dropout:.0%} of examples trained on the empty caption (classifier-free guidance)."
+    if captions.source is CaptionSource.text:
+        return f"Trained on the dataset's `text` as the caption stage wrote it (`train.captions.source=text`). {empty}\n"
+    dropout = {f"{name} dropout": rate for name, rate in asdict(captions.field_dropout).items()}
+    return (
+        f"Trained on captions composed from each image's stored parts (`train.captions.source=parts`): "
+        f"{captions.variants} per image, drawn once from the seed; {captions.long_share:.0%} in the long form "
+        f"(`{' '.join(SHORT)}, {', '.join(TAIL)}`, the model caption last), the rest in the short form "
+        f"(`{' '.join(SHORT)}`), each part left out at its rate below. {empty} Short prompts such as "
+        f"\"red lawn kurta\" and full descriptions were both trained.\n\n{_table(dropout)}\n"
+    )
 
 
 def model_card(
@@ -61,7 +83,8 @@ def model_card(
         f"from `{model.pretrained}` at {model.resolution} px.\n\n"
         f"## Data\n\n{data}; {metrics['samples']} images.\n\n"
         f"## Use\n\n```python\nfrom diffusers import DiffusionPipeline\n{usage}\n```\n\n"
-        f"## Training settings\n\n{_table({**asdict(model), **asdict(settings)})}\n\n"
+        f"## Captions\n\n{captions_section(settings)}\n"
+        f"## Training settings\n\n{_table({**asdict(model), **training_settings(settings)})}\n\n"
         f"## Metrics (`train.json`)\n\n{_table(metrics)}\n"
     )
 

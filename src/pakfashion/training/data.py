@@ -1,11 +1,14 @@
-"""Training data: the dataset's train split (either layout) encoded once into VAE latents and text embeddings,
-then reused.
+"""Training data: the dataset's train split (either layout) encoded once into VAE latents and, apart, its
+training captions into text embeddings, then reused.
 
-The cache lives at ``<state>/cache/latents/<key>.pt``; the key hashes the split's metadata
-(:meth:`DatasetSplit.fingerprint`; its file names are content hashes, so it names the images too), the model's path, the identity of its
-VAE/text-encoder files, the resolution, the aspect buckets and whether flipped copies are stored.
-Experiments that change only training settings (LR, rank, steps, ...) reuse it; each step then runs the
-UNet alone.
+Two caches under ``<state>/cache/``: ``latents/<key>.pt`` (the images) and ``text/<key>.pt`` (the captions).
+The latent key hashes the split's metadata (:meth:`DatasetSplit.fingerprint`; its file names are content
+hashes, so it names the images too), the model's path, the identity of its VAE files, the resolution, the
+aspect buckets and whether flipped copies are stored. The text key hashes the split's metadata, the model's
+path, its text encoders' and tokenizers' files, and what decides the captions (``train.captions`` and, for
+composed captions, the seed; :mod:`pakfashion.training.captions`): a new caption dropout re-encodes the
+captions only, never the images. Experiments that change only training settings (LR, rank, steps, ...) reuse
+both; each step then runs the UNet alone.
 
 Aspect-ratio bucketing: rather than one square center crop, each image goes to the bucket (width x height
 of about ``resolution**2`` pixels, sides multiples of the model's latent stride) nearest its aspect ratio,
@@ -22,31 +25,31 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
 from PIL import Image
 
+from pakfashion.captioning.text import cap_length
 from pakfashion.common.dataset_files import DatasetSplit
-from pakfashion.training.models import Encoders, load_encoders, model_files
+from pakfashion.config import CaptionsConfig
+from pakfashion.training.captions import example_captions, settings_key
+from pakfashion.training.models import TextEncoders, load_text_encoders, load_vae, model_files
 
 if TYPE_CHECKING:
+    from diffusers import AutoencoderKL
     from transformers import CLIPTokenizer
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 3
-ENCODER_FOLDERS = ("vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
-
-
-@dataclass(frozen=True)
-class Example:
-    index: int  # the row in the split, in storage order
-    text: str
+LATENT_FORMAT = 4
+TEXT_FORMAT = 1
+IMAGE_ENCODER_FOLDERS = ("vae",)
+TEXT_ENCODER_FOLDERS = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
 
 
 @dataclass(frozen=True)
@@ -71,17 +74,12 @@ class Crop:
 
 @dataclass(frozen=True)
 class LatentCache:
-    """Encoded training split.
+    """Encoded images of the training split.
 
     Attributes:
         buckets: per bucket, ``[examples_in_bucket, variants, 2 * latent_channels, h, w]`` VAE posterior
             mean and log-variance; variant 1 (when present) is the horizontally flipped image.
         example_bucket: ``[examples]`` bucket of each example; ``example_row`` its row in that bucket.
-        caption_index: ``[examples]`` row of each example's caption in ``text_states``.
-        empty_caption: the row of the empty caption (what ``train.caption_dropout`` conditions on).
-        text_states: ``[captions, tokens, hidden]`` text-encoder output per distinct caption (SDXL: both
-            encoders' penultimate layers, concatenated).
-        pooled_text: ``[captions, dim]`` SDXL's pooled text embedding; None for SD 1.x/2.x.
         time_ids: ``[examples, variants, 6]`` SDXL's size/crop conditioning of each variant.
         bucket_sizes: ``[buckets, 2]`` (width, height) in pixels of each bucket.
         scaling_factor: the VAE's latent scale (multiplies a sampled latent).
@@ -91,31 +89,85 @@ class LatentCache:
     bucket_sizes: torch.Tensor
     example_bucket: torch.Tensor
     example_row: torch.Tensor
-    caption_index: torch.Tensor
-    empty_caption: int
-    text_states: torch.Tensor
-    pooled_text: torch.Tensor | None
     time_ids: torch.Tensor
     scaling_factor: float
 
     @property
     def examples(self) -> int:
-        return self.caption_index.shape[0]
+        return self.example_bucket.shape[0]
 
     @property
     def variants(self) -> int:
         return self.time_ids.shape[1]
 
 
-def read_examples(split: DatasetSplit) -> list[Example]:
-    """The split's rows as examples (``text`` column), in storage order."""
+@dataclass(frozen=True)
+class TextCache:
+    """Encoded training captions of the split: every distinct caption (and the empty one) once.
+
+    Attributes:
+        captions: the distinct captions, sorted (the empty one first).
+        example_captions: ``[examples, variants]`` row in ``captions`` of each example's caption variants.
+        empty_caption: the row of the empty caption (what ``train.caption_dropout`` conditions on).
+        text_states: ``[captions, tokens, hidden]`` text-encoder output per caption (SDXL: both encoders'
+            penultimate layers, concatenated).
+        pooled_text: ``[captions, dim]`` SDXL's pooled text embedding; None for SD 1.x/2.x.
+    """
+
+    captions: list[str]
+    example_captions: torch.Tensor
+    empty_caption: int
+    text_states: torch.Tensor
+    pooled_text: torch.Tensor | None
+
+    @property
+    def examples(self) -> int:
+        return self.example_captions.shape[0]
+
+    @property
+    def variants(self) -> int:
+        return self.example_captions.shape[1]
+
+
+CacheT = TypeVar("CacheT", LatentCache, TextCache)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The split's encoded images and captions, example for example."""
+
+    latents: LatentCache
+    texts: TextCache
+
+    def __post_init__(self) -> None:
+        if self.latents.examples != self.texts.examples:
+            raise ValueError(f"the latent cache has {self.latents.examples} examples, the text cache "
+                             f"{self.texts.examples}: they were made from different dataset versions")
+
+    @property
+    def examples(self) -> int:
+        return self.latents.examples
+
+    def item(self, example: int, image_variant: int, text_variant: int) -> int:
+        """The dataset index of one example's image variant (flip) with one of its caption variants."""
+        return (example * self.latents.variants + image_variant) * self.texts.variants + text_variant
+
+    def parts(self, item: int) -> tuple[int, int, int]:
+        """(example, image variant, caption variant) of a dataset index (the inverse of :meth:`item`)."""
+        rest, text_variant = divmod(item, self.texts.variants)
+        example, image_variant = divmod(rest, self.latents.variants)
+        return example, image_variant, text_variant
+
+
+def read_rows(split: DatasetSplit) -> list[dict[str, Any]]:
+    """The split's metadata rows, in storage order, each with a ``file_name`` and a ``text``."""
     rows = split.rows()
     for line, row in enumerate(rows, start=1):
         if "file_name" not in row or "text" not in row:
             raise ValueError(f"{split.directory} ({split.split}) row {line} lacks file_name/text; has {sorted(row)}")
     if not rows:
         raise ValueError(f"{split.directory} has no {split.split} rows: the dataset is empty")
-    return [Example(index=index, text=str(row["text"])) for index, row in enumerate(rows)]
+    return rows
 
 
 def aspect_buckets(resolution_px: int, *, stride_px: int, max_aspect: float) -> list[tuple[int, int]]:
@@ -174,17 +226,25 @@ def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
     ).input_ids
 
 
-def cache_key(split: DatasetSplit, *, pretrained: str, buckets: list[tuple[int, int]], flips: bool) -> str:
-    """sha256 naming one encoding of one dataset version by one model's encoders."""
-    material = {
-        "format": CACHE_FORMAT,
-        "metadata_sha256": split.fingerprint(),
-        "pretrained": pretrained,
-        "encoder_files": model_files(pretrained, ENCODER_FOLDERS),
-        "buckets": buckets,
-        "flips": flips,
-    }
+def _key(material: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def cache_key(split: DatasetSplit, *, pretrained: str, buckets: list[tuple[int, int]], flips: bool) -> str:
+    """sha256 naming one encoding of one dataset version's images by one model's VAE."""
+    return _key({
+        "format": LATENT_FORMAT, "metadata_sha256": split.fingerprint(), "pretrained": pretrained,
+        "encoder_files": model_files(pretrained, IMAGE_ENCODER_FOLDERS), "buckets": buckets, "flips": flips,
+    })  # fmt: skip
+
+
+def text_cache_key(split: DatasetSplit, *, pretrained: str, captions: CaptionsConfig, seed: int) -> str:
+    """sha256 naming one encoding of one dataset version's training captions by one model's text encoders."""
+    return _key({
+        "format": TEXT_FORMAT, "metadata_sha256": split.fingerprint(), "pretrained": pretrained,
+        "encoder_files": model_files(pretrained, TEXT_ENCODER_FOLDERS),
+        "captions": settings_key(captions, seed=seed),
+    })  # fmt: skip
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -211,7 +271,7 @@ def prepare_image(image: Image.Image, bucket: tuple[int, int], *, flips: bool) -
 
 @torch.no_grad()
 def encode_images(
-    encoders: Encoders, split: DatasetSplit, count: int, *, buckets: list[tuple[int, int]], flips: bool,
+    vae: AutoencoderKL, split: DatasetSplit, count: int, *, buckets: list[tuple[int, int]], flips: bool,
     batch_size: int, device: str,
 ) -> tuple[dict[tuple[int, int], list[int]], dict[tuple[int, int], torch.Tensor], torch.Tensor]:
     """Read the split's ``count`` images once, in storage order (a Parquet shard streams row group by row
@@ -224,7 +284,7 @@ def encode_images(
     """
     from tqdm.auto import tqdm
 
-    vae = encoders.vae.to(device)
+    vae = vae.to(device)
     time_ids = torch.zeros(count, 2 if flips else 1, 6, dtype=torch.long)
     members: dict[tuple[int, int], list[int]] = {}
     encoded: dict[tuple[int, int], list[torch.Tensor]] = {}
@@ -252,7 +312,7 @@ def encode_images(
     return members, {bucket: torch.cat(encoded[bucket]) for bucket in members}, time_ids
 
 
-def _text_encoder_pairs(encoders: Encoders) -> list[tuple[CLIPTokenizer, torch.nn.Module]]:
+def _text_encoder_pairs(encoders: TextEncoders) -> list[tuple[CLIPTokenizer, torch.nn.Module]]:
     pairs = [(encoders.tokenizer, encoders.text_encoder)]
     if encoders.text_encoder_2 is not None and encoders.tokenizer_2 is not None:
         pairs.append((encoders.tokenizer_2, encoders.text_encoder_2))
@@ -261,7 +321,7 @@ def _text_encoder_pairs(encoders: Encoders) -> list[tuple[CLIPTokenizer, torch.n
 
 @torch.no_grad()
 def encode_captions(
-    encoders: Encoders, captions: list[str], *, batch_size: int, device: str
+    encoders: TextEncoders, captions: list[str], *, batch_size: int, device: str
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Text states ``[captions, tokens, hidden]`` and SDXL's pooled embedding ``[captions, dim]`` (fp16, CPU).
 
@@ -269,10 +329,12 @@ def encode_captions(
     penultimate hidden states concatenated, and the second encoder's projected pooled output, as
     ``StableDiffusionXLPipeline.encode_prompt`` computes them.
     """
+    from tqdm.auto import tqdm
+
     pairs = _text_encoder_pairs(encoders)
     sdxl = len(pairs) == 2
     states, pooled = [], []
-    for batch in _chunks(captions, batch_size):
+    for batch in tqdm(list(_chunks(captions, batch_size)), desc="captions", disable=None):
         per_encoder = []
         for tokenizer, encoder in pairs:
             output = encoder.to(device)(tokenize(tokenizer, batch).to(device), output_hidden_states=sdxl)
@@ -284,46 +346,67 @@ def encode_captions(
 
 
 def encode_split(
-    encoders: Encoders, split: DatasetSplit, examples: list[Example], *, buckets: list[tuple[int, int]], flips: bool,
+    vae: AutoencoderKL, split: DatasetSplit, count: int, *, buckets: list[tuple[int, int]], flips: bool,
     batch_size: int, device: str,
 ) -> LatentCache:
-    """Encode every image (and its flip) into its bucket, and every distinct caption and the empty one once."""
-    captions = sorted({example.text for example in examples} | {""})
-    row = {caption: index for index, caption in enumerate(captions)}
+    """Encode every image of the split (and its flip) into its bucket."""
     members, latents, time_ids = encode_images(
-        encoders, split, len(examples), buckets=buckets, flips=flips, batch_size=batch_size, device=device
+        vae, split, count, buckets=buckets, flips=flips, batch_size=batch_size, device=device
     )
-    example_bucket = torch.zeros(len(examples), dtype=torch.long)
-    example_row = torch.zeros(len(examples), dtype=torch.long)
+    example_bucket = torch.zeros(count, dtype=torch.long)
+    example_row = torch.zeros(count, dtype=torch.long)
     for bucket_index, indices in enumerate(members.values()):
         example_bucket[indices] = bucket_index
         example_row[indices] = torch.arange(len(indices))
-    text_states, pooled_text = encode_captions(encoders, captions, batch_size=batch_size, device=device)
     return LatentCache(
         buckets=list(latents.values()),
         bucket_sizes=torch.tensor(list(latents)),
         example_bucket=example_bucket,
         example_row=example_row,
-        caption_index=torch.tensor([row[example.text] for example in examples]),
-        empty_caption=row[""],
-        text_states=text_states,
-        pooled_text=pooled_text,
         time_ids=time_ids,
-        scaling_factor=float(encoders.vae.config.scaling_factor),
+        scaling_factor=float(vae.config.scaling_factor),
     )
 
 
-def save_cache(cache: LatentCache, path: Path) -> None:
-    """Write the cache atomically (a reader never sees half a file)."""
+def length_cap(tokenizer: CLIPTokenizer) -> Callable[[str], str]:
+    """A caption cut to the tokenizer's length at a word boundary (what the encoder sees is what it claims)."""
+    def count(text: str) -> int:
+        return len(tokenizer(text, truncation=False)["input_ids"])
+
+    def cap(text: str) -> str:
+        return text if count(text) <= tokenizer.model_max_length else cap_length(
+            text, count, max_tokens=tokenizer.model_max_length)
+
+    return cap
+
+
+def encode_texts(encoders: TextEncoders, rows: list[dict[str, Any]], captions: CaptionsConfig, *, seed: int,
+                 batch_size: int, device: str) -> TextCache:
+    """Compose each row's training captions and encode every distinct one, and the empty one, once."""
+    per_example = example_captions(rows, captions, seed=seed, cap=length_cap(encoders.tokenizer))
+    distinct = sorted({text for texts in per_example for text in texts} | {""})
+    row_of = {text: index for index, text in enumerate(distinct)}
+    text_states, pooled_text = encode_captions(encoders, distinct, batch_size=batch_size, device=device)
+    return TextCache(
+        captions=distinct,
+        example_captions=torch.tensor([[row_of[text] for text in texts] for texts in per_example]),
+        empty_caption=row_of[""],
+        text_states=text_states,
+        pooled_text=pooled_text,
+    )
+
+
+def save_cache(cache: LatentCache | TextCache, path: Path) -> None:
+    """Write a cache atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
         torch.save(vars(cache), handle)
     os.replace(handle.name, path)
 
 
-def load_cache(path: Path) -> LatentCache:
+def load_cache(path: Path, kind: type[CacheT]) -> CacheT:
     """Memory-map a cache written by :func:`save_cache`."""
-    return LatentCache(**torch.load(path, mmap=True, weights_only=True))
+    return kind(**torch.load(path, mmap=True, weights_only=True))
 
 
 def training_buckets(pretrained: str, *, resolution_px: int, aspect: bool, max_aspect: float) -> list[tuple[int, int]]:
@@ -349,19 +432,63 @@ def latent_cache(
     batch_size: int,
     device: str,
 ) -> LatentCache:
-    """The split's cached latents and text embeddings; encodes them (and saves) only on a cache miss."""
+    """The split's cached image latents; encodes them (and saves) only on a cache miss."""
     path = cache_dir / f"{cache_key(split, pretrained=pretrained, buckets=buckets, flips=flips)}.pt"
     if path.is_file():
         log.info("using cached latents %s", path)
-        return load_cache(path)
-    examples = read_examples(split)
-    log.info("encoding %d images%s and their captions once into %s", len(examples), " (+ flips)" * flips, path)
-    encoders = load_encoders(pretrained, weight_dtype=weight_dtype)
-    cache = encode_split(encoders, split, examples, buckets=buckets, flips=flips, batch_size=batch_size,
-                         device=device)
+        return load_cache(path, LatentCache)
+    count = len(read_rows(split))
+    log.info("encoding %d images%s once into %s", count, " (+ flips)" * flips, path)
+    cache = encode_split(load_vae(pretrained, weight_dtype=weight_dtype), split, count, buckets=buckets, flips=flips,
+                         batch_size=batch_size, device=device)
     log.info("buckets (width x height: images): %s", bucket_summary(cache))
     save_cache(cache, path)
     return cache
+
+
+def text_cache(
+    split: DatasetSplit,
+    cache_dir: Path,
+    *,
+    pretrained: str,
+    captions: CaptionsConfig,
+    seed: int,
+    weight_dtype: torch.dtype,
+    batch_size: int,
+    device: str,
+) -> TextCache:
+    """The split's cached caption embeddings (``train.captions``); composes and encodes them only on a miss."""
+    path = cache_dir / f"{text_cache_key(split, pretrained=pretrained, captions=captions, seed=seed)}.pt"
+    if path.is_file():
+        log.info("using cached text states %s", path)
+        return load_cache(path, TextCache)
+    encoders = load_text_encoders(pretrained, weight_dtype=weight_dtype)
+    cache = encode_texts(encoders, read_rows(split), captions, seed=seed, batch_size=batch_size, device=device)
+    log.info("encoded %d distinct captions (%d per image, source %s) once into %s", len(cache.captions),
+             cache.variants, captions.source.value, path)
+    save_cache(cache, path)
+    return cache
+
+
+def training_data(
+    split: DatasetSplit,
+    cache_dir: Path,
+    *,
+    pretrained: str,
+    buckets: list[tuple[int, int]],
+    flips: bool,
+    captions: CaptionsConfig,
+    seed: int,
+    weight_dtype: torch.dtype,
+    batch_size: int,
+    device: str,
+) -> TrainingData:
+    """The split's latents (``cache_dir/latents``) and training captions (``cache_dir/text``), each from its cache."""
+    encoding = {"pretrained": pretrained, "weight_dtype": weight_dtype, "batch_size": batch_size, "device": device}
+    return TrainingData(
+        latents=latent_cache(split, cache_dir / "latents", buckets=buckets, flips=flips, **encoding),
+        texts=text_cache(split, cache_dir / "text", captions=captions, seed=seed, **encoding),
+    )
 
 
 def bucket_summary(cache: LatentCache) -> str:
@@ -370,40 +497,43 @@ def bucket_summary(cache: LatentCache) -> str:
 
 
 class CachedLatents(torch.utils.data.Dataset):
-    """Item ``example * variants + variant``: one sampled-later latent distribution and its conditioning."""
+    """Item :meth:`TrainingData.item`: one example's latent distribution (plain or flipped) and one of its
+    caption variants (``caption_row``: its row in the text cache), sampled and conditioned on later."""
 
-    def __init__(self, cache: LatentCache):
-        self.cache = cache
+    def __init__(self, data: TrainingData):
+        self.data = data
 
     def __len__(self) -> int:
-        return self.cache.examples * self.cache.variants
+        return self.data.examples * self.data.latents.variants * self.data.texts.variants
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        example, variant = divmod(index, self.cache.variants)
-        cache = self.cache
-        caption = cache.caption_index[example]
+        example, variant, text_variant = self.data.parts(index)
+        latents, texts = self.data.latents, self.data.texts
+        caption = texts.example_captions[example, text_variant]
         item = {
-            "latent_params": cache.buckets[cache.example_bucket[example]][cache.example_row[example], variant],
-            "text_states": cache.text_states[caption],
-            "empty_text_states": cache.text_states[cache.empty_caption],
-            "time_ids": cache.time_ids[example, variant],
+            "latent_params": latents.buckets[latents.example_bucket[example]][latents.example_row[example], variant],
+            "caption_row": caption,
+            "text_states": texts.text_states[caption],
+            "empty_text_states": texts.text_states[texts.empty_caption],
+            "time_ids": latents.time_ids[example, variant],
         }
-        if cache.pooled_text is not None:
-            item["pooled_text"] = cache.pooled_text[caption]
-            item["empty_pooled_text"] = cache.pooled_text[cache.empty_caption]
+        if texts.pooled_text is not None:
+            item["pooled_text"] = texts.pooled_text[caption]
+            item["empty_pooled_text"] = texts.pooled_text[texts.empty_caption]
         return item
 
 
 class BucketBatches(torch.utils.data.Sampler[list[int]]):
-    """Batches of one bucket each: every example once per epoch, with its variant (flip), the order within
-    buckets and the order of batches drawn from ``(seed, epoch)``.
+    """Batches of one bucket each: every example once per epoch, with its image variant (flip), its caption
+    variant, the order within buckets and the order of batches drawn from ``(seed, epoch)``.
 
     Independent of the global RNG, so a resumed run can replay an epoch's order and skip what it had done.
     """
 
-    def __init__(self, cache: LatentCache, *, batch_size: int, seed: int):
-        self.members = [torch.nonzero(cache.example_bucket == b).flatten() for b in range(len(cache.buckets))]
-        self.variants = cache.variants
+    def __init__(self, data: TrainingData, *, batch_size: int, seed: int):
+        self.data = data
+        latents = data.latents
+        self.members = [torch.nonzero(latents.example_bucket == b).flatten() for b in range(len(latents.buckets))]
         self.batch_size = batch_size
         self.seed = seed
         self.epoch = 0
@@ -421,7 +551,8 @@ class BucketBatches(torch.utils.data.Sampler[list[int]]):
         batches = []
         for members in self.members:
             order = members[torch.randperm(len(members), generator=generator)]
-            variant = torch.randint(self.variants, (len(members),), generator=generator)
-            items = (order * self.variants + variant).tolist()
+            variant = torch.randint(self.data.latents.variants, (len(members),), generator=generator)
+            text_variant = torch.randint(self.data.texts.variants, (len(members),), generator=generator)
+            items = [self.data.item(e, v, t) for e, v, t in zip(order.tolist(), variant.tolist(), text_variant.tolist())]
             batches.extend(_chunks(items, self.batch_size))
         return iter([batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()])

@@ -43,9 +43,9 @@ from pakfashion.training.checkpoint import (
 from pakfashion.training.data import (
     BucketBatches,
     CachedLatents,
-    LatentCache,
-    latent_cache,
+    TrainingData,
     training_buckets,
+    training_data,
 )
 from pakfashion.training.loss import train_step
 from pakfashion.training.models import (
@@ -245,7 +245,7 @@ def build_ema(params: list[torch.nn.Parameter], *, decay: float | None, device: 
 
 
 def prepare_training(
-    accelerator: Accelerator, denoiser: Denoiser, cache: LatentCache, settings: TrainConfig, *, seed: int
+    accelerator: Accelerator, denoiser: Denoiser, data: TrainingData, settings: TrainConfig, *, seed: int
 ) -> TrainingState:
     """Build the optimizer, LR schedule, seeded loader, noise generator and EMA, and register them for checkpoints.
 
@@ -253,8 +253,8 @@ def prepare_training(
     """
     params = trainable_parameters(denoiser.unet)
     optimizer = build_optimizer(params, lr=settings.lr, kind=settings.optimizer)
-    order = BucketBatches(cache, batch_size=settings.batch_size, seed=seed)
-    loader = torch.utils.data.DataLoader(CachedLatents(cache), batch_sampler=order, num_workers=settings.num_workers)
+    order = BucketBatches(data, batch_size=settings.batch_size, seed=seed)
+    loader = torch.utils.data.DataLoader(CachedLatents(data), batch_sampler=order, num_workers=settings.num_workers)
     lr_scheduler = build_lr_scheduler(
         optimizer, warmup_steps=settings.lr_warmup_steps, total_steps=settings.max_steps,
         num_processes=accelerator.num_processes,
@@ -269,7 +269,7 @@ def prepare_training(
         register_lora_hooks(accelerator)
     return TrainingState(
         accelerator, replace(denoiser, unet=unet), params, optimizer, lr_scheduler, loader, order, generator,
-        cache.scaling_factor, ema,
+        data.latents.scaling_factor, ema,
     )  # fmt: skip
 
 
@@ -339,7 +339,7 @@ def maybe_validate(state: TrainingState, validator: Validator | None, *, step: i
 
 def fit(
     denoiser: Denoiser,
-    cache: LatentCache,
+    data: TrainingData,
     settings: TrainConfig,
     *,
     accelerator: Accelerator,
@@ -353,7 +353,7 @@ def fit(
     Args:
         denoiser: from :func:`load_denoiser`; its trainable weights are updated in place (and end as the
             EMA weights when ``settings.ema_decay`` is set).
-        cache: the encoded training split (:func:`latent_cache`).
+        data: the encoded training split and its captions (:func:`training_data`).
         settings: batch size, accumulation, LR, clipping, loss options, logging and checkpoint intervals.
         accelerator: from :func:`make_accelerator`.
         seed: seeds the data order and the noise/timestep generator.
@@ -363,8 +363,8 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    state = prepare_training(accelerator, denoiser, cache, settings, seed=seed)
-    epochs = _log_banner(cache.examples, len(state.loader), settings, num_processes=accelerator.num_processes)
+    state = prepare_training(accelerator, denoiser, data, settings, seed=seed)
+    epochs = _log_banner(data.examples, len(state.loader), settings, num_processes=accelerator.num_processes)
     progress = resume_or_start(state, settings, checkpointing)
     resumed_from, seconds_before = progress.step, progress.train_seconds
     losses = _LossLog(log_every=settings.log_every, run=run, losses=progress.losses, rows=progress.rows)
@@ -466,7 +466,7 @@ def train(
     run: Any | None = None,
     lock_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the whole stage: encode (or reuse) the latent cache, fit (resuming), save the model and its card
+    """Run the whole stage: encode (or reuse) the latent and text caches, fit (resuming), save the model and its card
     (naming the dataset's DVC hash from ``lock_file`` when given), write metrics and the loss curve.
 
     Returns:
@@ -484,9 +484,9 @@ def train(
             model.pretrained, resolution_px=model.resolution, aspect=settings.aspect_buckets,
             max_aspect=settings.max_aspect,
         )  # fmt: skip
-        cache = latent_cache(
-            split, paths.state / "cache" / "latents", pretrained=model.pretrained, buckets=buckets,
-            flips=settings.random_flip, weight_dtype=weight_dtype, batch_size=settings.batch_size,
+        data = training_data(
+            split, paths.state / "cache", pretrained=model.pretrained, buckets=buckets, flips=settings.random_flip,
+            captions=settings.captions, seed=seed, weight_dtype=weight_dtype, batch_size=settings.batch_size,
             device=accelerator.device,
         )  # fmt: skip
     denoiser = load_denoiser(
@@ -505,11 +505,11 @@ def train(
             out_dir=checkpoint_root(paths.state, settings.run_name) / "validation", run=run,
         )  # fmt: skip
     result = fit(
-        denoiser, cache, settings, accelerator=accelerator, seed=seed, checkpointing=checkpointing, run=run,
+        denoiser, data, settings, accelerator=accelerator, seed=seed, checkpointing=checkpointing, run=run,
         validator=validator,
     )  # fmt: skip
     global_batch = settings.effective_batch_size * accelerator.num_processes
-    metrics = train_metrics(result, samples=cache.examples, effective_batch_size=global_batch)
+    metrics = train_metrics(result, samples=data.examples, effective_batch_size=global_batch)
     if accelerator.is_main_process:
         out_dir = paths.models / settings.run_name
         weights = save_trained(denoiser, model, settings, out_dir)

@@ -35,12 +35,11 @@ class Denoiser:
 
 
 @dataclass(frozen=True)
-class Encoders:
-    """The frozen image and text encoders, needed only to fill the latent cache (``*_2``: SDXL's second)."""
+class TextEncoders:
+    """The frozen tokenizer(s) and text encoder(s), needed only to fill the text cache (``*_2``: SDXL's second)."""
 
     tokenizer: CLIPTokenizer
     text_encoder: CLIPTextModel
-    vae: AutoencoderKL
     tokenizer_2: CLIPTokenizer | None = None
     text_encoder_2: CLIPTextModelWithProjection | None = None
 
@@ -141,30 +140,35 @@ def as_denoiser(
     return Denoiser(unet=unet, noise_scheduler=scheduler, weight_dtype=weight_dtype, sdxl=sdxl)
 
 
-def load_encoders(pretrained: str, *, weight_dtype: torch.dtype) -> Encoders:
-    """Load the tokenizer(s), text encoder(s) and VAE, frozen in ``weight_dtype`` (the VAE in fp32 where its
-    config asks for ``force_upcast``)."""
+def load_vae(pretrained: str, *, weight_dtype: torch.dtype) -> AutoencoderKL:
+    """The VAE, frozen in ``weight_dtype`` (in fp32 where its config asks for ``force_upcast``), to fill the
+    latent cache."""
     from diffusers import AutoencoderKL
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    text_encoder = CLIPTextModel.from_pretrained(pretrained, subfolder="text_encoder", dtype=weight_dtype)
     # SDXL's VAE overflows in fp16 (its config says force_upcast, as diffusers' pipelines honour): encode in fp32.
     force_upcast = AutoencoderKL.load_config(pretrained, subfolder="vae").get("force_upcast", False)
-    vae_dtype = torch.float32 if force_upcast else weight_dtype
-    vae = AutoencoderKL.from_pretrained(pretrained, subfolder="vae", dtype=vae_dtype)
+    vae = AutoencoderKL.from_pretrained(pretrained, subfolder="vae", dtype=torch.float32 if force_upcast else weight_dtype)
+    return vae.requires_grad_(False)
+
+
+def load_text_encoders(pretrained: str, *, weight_dtype: torch.dtype) -> TextEncoders:
+    """The tokenizer(s) and text encoder(s), frozen in ``weight_dtype``."""
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
     second: dict[str, Any] = {}
     if is_sdxl(pretrained):
         second = {
             "tokenizer_2": CLIPTokenizer.from_pretrained(pretrained, subfolder="tokenizer_2"),
             "text_encoder_2": CLIPTextModelWithProjection.from_pretrained(
                 pretrained, subfolder="text_encoder_2", dtype=weight_dtype
-            ),
+            ).requires_grad_(False),
         }
-    for module in (text_encoder, vae, second.get("text_encoder_2")):
-        if module is not None:
-            module.requires_grad_(False)
-    tokenizer = CLIPTokenizer.from_pretrained(pretrained, subfolder="tokenizer")
-    return Encoders(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, **second)
+    return TextEncoders(
+        tokenizer=CLIPTokenizer.from_pretrained(pretrained, subfolder="tokenizer"),
+        text_encoder=CLIPTextModel.from_pretrained(pretrained, subfolder="text_encoder", dtype=weight_dtype
+                                                   ).requires_grad_(False),
+        **second,
+    )  # fmt: skip
 
 
 def trainable_parameters(unet: torch.nn.Module) -> list[torch.nn.Parameter]:
