@@ -1,5 +1,5 @@
-"""The app's readers and views on small fixture files: dataset search and pages, exclusions, crawl ledger,
-trained runs, the `dvc exp show` table, settings from params.yaml."""
+"""The app's readers and views on small fixture files: dataset search and pages, exclusions, curation
+decisions and their images, crawl ledger, trained runs, the `dvc exp show` table, settings from params.yaml."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from pakfashion.app import data, views
 from pakfashion.app.data import DataMissing, DatasetQuery
@@ -22,7 +23,13 @@ from pakfashion.contracts import (
     EVAL_METRICS,
     METADATA_FILE,
     SAMPLES_REPORT,
+    CurationDecision,
+    CurationReason,
+    CurationRow,
 )
+from pakfashion.images.store import ImageStore
+from tests.helpers import store_image
+from tests.helpers.browser import write_curation_csv
 
 ROWS = [
     # split, product_id, site, garment, colours, caption
@@ -192,6 +199,98 @@ def test_excluded_rows_with_reason_and_signal(tmp_path: Path) -> None:
         r"**\-1\.0 children** options\: &#x27;adult size XL&#x27;", ""]  # Markdown syntax escaped
     with pytest.raises(DataMissing, match="dvc repro csv"):
         data.load_excluded(tmp_path / "absent.csv")
+
+
+KEEP, DROP = CurationDecision.keep, CurationDecision.drop
+CURATION = [
+    CurationRow("a" * 64, "shop", "P1", 0, "http://127.0.0.1/a.jpg", KEEP, scores='{"sharpness": 210.0}'),
+    CurationRow("b" * 64, "shop", "P1", 1, "http://127.0.0.1/b.jpg", DROP, CurationReason.blurry,
+                "sharpness 12.3 < 40.0",
+                findings='{"blurry": "sharpness 12.3 < 40.0", "too_dark": "brightness 0.05 < 0.10"}',
+                scores='{"sharpness": 12.3, "brightness": 0.05}'),
+    CurationRow("c" * 64, "boutique", "P2", 0, "http://127.0.0.1/c.jpg", DROP, CurationReason.blurry,
+                "sharpness 3.1 < 40.0", findings='{"blurry": "sharpness 3.1 < 40.0"}', face_boxes="[[1, 2, 3, 4]]"),
+    CurationRow("d" * 64, "shop", "P3", 0, "http://127.0.0.1/d.jpg", DROP, CurationReason.size_chart,
+                "text area 0.41 > 0.25", near_duplicates='["http://127.0.0.1/d2.jpg"]'),
+    CurationRow("e" * 64, "boutique", "P4", 2, "http://127.0.0.1/e.jpg", KEEP),
+]  # fmt: skip
+
+
+@pytest.fixture()
+def curation(tmp_path: Path) -> pd.DataFrame:
+    write_curation_csv(tmp_path / "curation.csv", CURATION)
+    return data.load_curation(tmp_path / "curation.csv")
+
+
+@pytest.mark.parametrize(
+    ("reason", "site", "expected"),
+    [
+        ("", "", ["b", "c", "d"]),  # every dropped image, no kept one
+        ("blurry", "", ["b", "c"]),
+        ("blurry", "boutique", ["c"]),
+        ("size_chart", "boutique", []),
+        ("too_dark", "", []),  # fired on b, but did not decide it
+    ],
+)
+def test_filter_curation_by_reason_and_site(curation: pd.DataFrame, reason: str, site: str, expected: list) -> None:
+    rows = data.filter_curation(curation, reason=reason, site=site)
+    assert [sha[0] for sha in rows["sha256"]] == expected
+
+
+def test_curation_summary_counts_and_facets(curation: pd.DataFrame) -> None:
+    assert curation.columns.tolist() == data.CURATION_COLUMNS
+    assert data.curation_facets(curation) == (["blurry", "size_chart"], ["boutique", "shop"])
+    summary = data.curation_summary(curation)
+    assert (summary.images, summary.kept, summary.dropped) == (5, 2, 3)
+    assert summary.reasons == {"blurry": 2, "size_chart": 1} and summary.quality == {}
+    line = views.curation_summary_markdown(summary)
+    assert line == "**5** images: **2** kept, **3** dropped (blurry 2, size\\_chart 1)"
+
+
+def test_curation_summary_shows_precision_and_recall_of_curation_json(curation: pd.DataFrame, tmp_path: Path) -> None:
+    metrics = {"images": 5, "reasons": {"blurry": 2, "size_chart": 1},
+               "ground_truth": {"blurry": {"precision": 1.0, "recall": 0.5, "support": 4}},
+               "precision": {"size_chart": 0.25}}  # fmt: skip
+    write_json(tmp_path / "curation.json", metrics)
+    summary = data.curation_summary(curation, data.load_curation_metrics(tmp_path / "curation.json"))
+    assert summary.quality == {"blurry": {"precision": 1.0, "recall": 0.5}, "size_chart": {"precision": 0.25}}
+    assert views.curation_summary_markdown(summary).endswith(
+        "  \nAgainst ground truth: blurry precision 1.00, recall 0.50; size\\_chart precision 0.25"
+    )
+    assert data.load_curation_metrics(tmp_path / "absent.json") == {}
+
+
+def test_missing_curation_names_the_stage(tmp_path: Path) -> None:
+    with pytest.raises(DataMissing, match=r"curation\.csv not found: run `dvc repro curate`"):
+        data.load_curation(tmp_path / "curation.csv")
+
+
+def test_store_images_are_written_once_for_the_page(curation: pd.DataFrame, tmp_path: Path) -> None:
+    images, cache = tmp_path / "images", tmp_path / "cache"
+    store_image(images, "b" * 64, Image.new("RGB", (32, 40), "red"))
+    store_image(images, "c" * 64, Image.new("RGB", (32, 40), "blue"))
+    rows = data.filter_curation(curation)
+    shown = data.with_store_images(rows, images, cache)
+    assert shown["image_path"].tolist() == [str(cache / f"{'b' * 64}.jpg"), str(cache / f"{'c' * 64}.jpg"), ""]
+    assert Path(shown["image_path"].iloc[1]).read_bytes() == ImageStore(images).get("c" * 64)
+    shutil.rmtree(images)  # shown again from the cache, not the store
+    assert data.with_store_images(rows, images, cache)["image_path"].tolist() == shown["image_path"].tolist()
+    assert data.with_store_images(rows.assign(sha256="../../etc/x"), images, cache)["image_path"].tolist() == [""] * 3
+
+
+def test_curation_cards_show_reason_signal_findings_and_link(curation: pd.DataFrame) -> None:
+    rows = data.filter_curation(curation).assign(image_path=["/cache/b.jpg", "/cache/c.jpg", ""])
+    html = views.curation_cards(rows)
+    assert html.count('class="pf-card"') == 3
+    assert [html.count(f'data-reason="{reason}"') for reason in ("blurry", "size_chart")] == [2, 1]
+    assert '<span class="pf-signal">sharpness 12.3 &lt; 40.0</span>' in html
+    assert '<ul class="pf-findings"><li>too_dark: brightness 0.05 &lt; 0.10</li></ul>' in html
+    assert html.count("pf-findings") == 1  # c and d: no finding beside the deciding one
+    assert 'title="sharpness 12.3 · brightness 0.05"' in html
+    assert 'href="http://127.0.0.1/b.jpg"' in html and views.FILE_ROUTE + "/cache/b.jpg" in html
+    assert "boutique · P2 #0 · 1 face(s)" in html and "not in the image store" in html
+    assert "1 near-duplicate(s)" in html and 'href="http://127.0.0.1/d2.jpg"' in html
+    assert "No dropped image matches" in views.curation_cards(rows.iloc[:0])
 
 
 def test_site_counts_and_robots_ledger(dataset: pd.DataFrame, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ HTML attribute, and markup (HTML, Markdown) shown as text. Markdown is checked r
 from __future__ import annotations
 
 import html
+import json
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -159,3 +160,37 @@ def test_dataset_cards_link_only_http_and_escape_text() -> None:
     assert [attrs["src"] for tag, attrs in cards.tags if tag == "img"] == [
         html.unescape(views.file_url(path)) for path in rows["image_path"]
     ]
+
+
+def test_curation_cards_link_only_http_and_escape_text() -> None:
+    urls = [*REFUSED, BREAKOUT, "https://shop.example/ok.jpg"]
+    rows = pd.DataFrame(
+        {
+            "url": urls,
+            "image_path": [f"/state/app/images/store/{i}.jpg" for i in range(len(urls))],
+            "reason": [f"blurry{IMG}"] * len(urls),
+            "signal": [f"sharpness {IMG} < 40"] * len(urls),
+            "site": [f"<script>{i}</script>" for i in range(len(urls))],
+            "product_id": [f"[x](javascript:alert({i}))" for i in range(len(urls))],
+            "position": ["0\" onmouseover=\"alert(1)"] * len(urls),
+            "findings": [json.dumps({"blurry": "x", f"logo{IMG}": f"text {IMG}"})] * len(urls),
+            "scores": [json.dumps({f"s\" onmouseover=\"alert(1){IMG}": 1.5})] * len(urls),
+            "face_boxes": ["not json <b>"] * len(urls),
+            "near_duplicates": [json.dumps([BREAKOUT, "javascript:alert(1)", IMG])] * len(urls),
+        }
+    )
+    cards = Tags(views.curation_cards(rows))
+    assert {tag for tag, _ in cards.tags} == {"div", "figure", "figcaption", "a", "img", "span", "ul", "li", "details",
+                                              "summary", "br"}  # fmt: skip
+    assert {attr for tag, attrs in cards.tags if tag == "figure" for attr in attrs} == {"class", "data-reason", "title"}
+    assert {attrs["data-reason"] for tag, attrs in cards.tags if tag == "figure"} == {f"blurry{IMG}"}
+    # Per card: the image URL when http(s), then the one http(s) near-duplicate; the rest is text.
+    expected = []
+    for url in urls:
+        expected += [target for target in (views.safe_url(url), views.safe_url(BREAKOUT)) if target]
+    links = [attrs["href"] for tag, attrs in cards.tags if tag == "a"]
+    assert [link for link in links if not link.startswith(views.FILE_ROUTE)] == expected
+    for text in (f"blurry{IMG}: sharpness {IMG} < 40", f"logo{IMG}: text {IMG}", "<script>0</script>",
+                 "[x](javascript:alert(0))", "3 near-duplicate(s)", f"javascript:alert(1){IMG}"):
+        assert text in cards.text, text
+    assert cards.text.count(f"sharpness {IMG} < 40") == len(urls)

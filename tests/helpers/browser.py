@@ -1,4 +1,5 @@
-"""The app in a subprocess and headless Chromium (Debian's, through its chromedriver), for the browser tests.
+"""The app in a subprocess and headless Chromium (Debian's, through its chromedriver), for the browser tests,
+and stage outputs the app's tests write without running the stage (:func:`write_curation_csv`).
 
 Without chromium and chromium-driver (`make browser`), the `app` extra (gradio) or selenium, the tests that
 use these skip and say why.
@@ -6,6 +7,8 @@ use these skip and say why.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import os
 import shutil
 import socket
@@ -14,13 +17,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import pytest
+
+from pakfashion.contracts import CurationRow
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -77,9 +83,9 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_file: Path)
 
 
 @contextmanager
-def served_app(repo: Path, work: Path) -> Iterator[RunningApp]:
-    """``python -m pakfashion.app --repo repo`` on a free 127.0.0.1 port, its log and gradio's files in
-    ``work``; the start-up time is process start to HTTP 200. Skips without gradio."""
+def served_app(repo: Path, work: Path, *, page_size: int | None = None) -> Iterator[RunningApp]:
+    """``python -m pakfashion.app --repo repo`` on a free 127.0.0.1 port (``--page-size`` when given), its log and
+    gradio's files in ``work``; the start-up time is process start to HTTP 200. Skips without gradio."""
     pytest.importorskip("gradio", reason="the app extra is not installed: pip install -e '.[app]'")
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -92,6 +98,8 @@ def served_app(repo: Path, work: Path) -> Iterator[RunningApp]:
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "pakfashion.app", "--repo", str(repo), "--host", "127.0.0.1", "--port", str(port)]
+    if page_size is not None:
+        command += ["--page-size", str(page_size)]
     with log_file.open("wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -132,3 +140,25 @@ def open_tab(driver: WebDriver, name: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.find_element(By.XPATH, f"//button[@role='tab' and normalize-space()='{name}']").click()
+
+
+def choose(driver: WebDriver, element_id: str, value: str) -> None:
+    """Pick ``value`` (letters, digits, ``_-()``) in the gradio Dropdown ``element_id``: open it, click the option."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.CSS_SELECTOR, f"#{element_id} input").click()
+    option = f"li[data-testid='dropdown-option'][aria-label='{value}']"
+    WebDriverWait(driver, UI_TIMEOUT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, option))
+    driver.find_element(By.CSS_SELECTOR, option).click()
+
+
+def write_curation_csv(path: Path, rows: Iterable[CurationRow]) -> None:
+    """``curation.csv`` as the curate stage writes it: the :class:`CurationRow` fields as columns, enums as values."""
+    records = [
+        {name: value.value if isinstance(value, enum.Enum) else value for name, value in vars(row).items()}
+        for row in rows
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = [field.name for field in dataclasses.fields(CurationRow)]
+    pd.DataFrame(records, columns=columns).to_csv(path, index=False)

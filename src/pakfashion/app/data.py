@@ -2,13 +2,16 @@
 
 Everything here reads the files the stages wrote (no second copy; a page's images inside Parquet shards are
 written out once to show them): the dataset (either layout of :mod:`pakfashion.common.dataset_files`),
-``paths.excluded_csv``, ``paths.images_csv``, ``<paths.raw>/<site>/crawl.json``, ``paths.models/<run>`` and
+``paths.excluded_csv``, ``paths.images_csv``, ``paths.curation_csv`` (with the dropped images from the store under
+``paths.images``, written out once to show them), ``<paths.raw>/<site>/crawl.json``, ``paths.models/<run>`` and
 ``dvc exp show --json``. Functions return pandas frames or small dataclasses, and raise
 :class:`DataMissing` (a ``FileNotFoundError``) naming the stage to run when an input is absent.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import re
@@ -31,9 +34,13 @@ from pakfashion.contracts import (
     PARQUET_DIR,
     SPLITS,
     TRAIN_SPLIT,
+    CurationDecision,
+    CurationReason,
+    CurationRow,
     ImageStatus,
     is_trained_run,
 )
+from pakfashion.images.store import ImageStore, member_name
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +155,13 @@ def load_dataset(dataset_dir: Path) -> pd.DataFrame:
     return frame
 
 
+def cached_file(target: Path, read: Callable[[], bytes]) -> str:
+    """``target`` as a path to show, written from ``read()`` the first time it is asked for."""
+    if not target.is_file():
+        write_bytes_atomic(target, read())
+    return str(target)
+
+
 def with_image_files(rows: pd.DataFrame, dataset_dir: Path, cache_dir: Path) -> pd.DataFrame:
     """``rows`` with an ``image_path`` for every row: images inside Parquet shards are written once to
     ``cache_dir/<file_name>`` (the page being shown, not the dataset)."""
@@ -156,12 +170,15 @@ def with_image_files(rows: pd.DataFrame, dataset_dir: Path, cache_dir: Path) -> 
         return rows
     rows = rows.copy()
     splits: dict[str, DatasetSplit] = {}
+
+    def image_bytes(name: str, row_index: int) -> bytes:
+        if name not in splits:  # each split's shards opened once for the page
+            splits[name] = DatasetSplit.open(dataset_dir, name)
+        return splits[name].image_bytes(row_index)
+
     for label, row in rows[todo].iterrows():
-        target = cache_dir / str(row["file_name"])
-        if not target.is_file():
-            split = splits.setdefault(row["split"], DatasetSplit.open(dataset_dir, row["split"]))
-            write_bytes_atomic(target, split.image_bytes(int(row["row_index"])))
-        rows.at[label, "image_path"] = str(target)
+        read = functools.partial(image_bytes, row["split"], int(row["row_index"]))
+        rows.at[label, "image_path"] = cached_file(cache_dir / str(row["file_name"]), read)
     return rows
 
 
@@ -318,6 +335,108 @@ def robots_texts(reports: list[dict[str, Any]]) -> dict[str, str]:
         )
         for report in reports
     }
+
+
+# --- curation -------------------------------------------------------------------------------------------
+
+CURATION_COLUMNS = [field.name for field in dataclasses.fields(CurationRow)]
+# What curation.json may hold per reason when the checks were scored against ground truth.
+QUALITY_MEASURES = ("precision", "recall")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class CurationSummary:
+    """The curate stage's decisions: images, kept, dropped, dropped per reason (most first), and each
+    reason's precision and recall where ``curation.json`` scored the checks against ground truth."""
+
+    images: int
+    kept: int
+    dropped: int
+    reasons: dict[str, int]
+    quality: dict[str, dict[str, float]]
+
+
+def load_curation(curation_csv: Path) -> pd.DataFrame:
+    """The curate stage's decision per stored image (``curation.csv``, the :class:`CurationRow` columns)."""
+    return read_csv_text(curation_csv, "curate").reindex(columns=CURATION_COLUMNS, fill_value="")
+
+
+def load_curation_metrics(metrics_json: Path) -> dict[str, Any]:
+    """``curation.json`` (counts, and precision/recall per reason with ground truth); ``{}`` before curate ran."""
+    return read_json(metrics_json) if metrics_json.is_file() else {}
+
+
+def filter_curation(
+    frame: pd.DataFrame, *, reason: str = "", site: str = "", decision: str = CurationDecision.drop.value
+) -> pd.DataFrame:
+    """Rows with this decision (dropped by default), reason and site (empty: any)."""
+    keep = frame["decision"] == decision
+    if reason:
+        keep &= frame["reason"] == reason
+    if site:
+        keep &= frame["site"] == site
+    return frame[keep]
+
+
+def curation_facets(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The reasons and the sites of the dropped images, sorted."""
+    dropped = filter_curation(frame)
+    return sorted(set(dropped["reason"]) - {""}), sorted(set(dropped["site"]) - {""})
+
+
+def curation_quality(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per reason, the :data:`QUALITY_MEASURES` found anywhere in ``metrics`` (``<reason>.precision`` or
+    ``precision.<reason>``, at any depth), in :class:`CurationReason` order."""
+    reasons = [reason.value for reason in CurationReason]
+    found: dict[str, dict[str, float]] = {}
+    for key, value in flatten(metrics).items():
+        parts = key.split(".")
+        measure = next((part for part in reversed(parts) if part in QUALITY_MEASURES), None)
+        reason = next((part for part in reversed(parts) if part in reasons), None)
+        if measure and reason and isinstance(value, int | float) and not isinstance(value, bool):
+            found.setdefault(reason, {})[measure] = float(value)
+    return {reason: found[reason] for reason in reasons if reason in found}
+
+
+def curation_summary(frame: pd.DataFrame, metrics: dict[str, Any] | None = None) -> CurationSummary:
+    """Images, kept, dropped and dropped per reason of ``curation.csv`` (the rows the view shows, so the
+    counts always match them), with the precision and recall ``metrics`` (curation.json) holds."""
+    dropped = filter_curation(frame)
+    counts = dropped["reason"].value_counts()
+    return CurationSummary(
+        images=len(frame),
+        kept=int((frame["decision"] == CurationDecision.keep.value).sum()),
+        dropped=len(dropped),
+        reasons={str(reason): int(n) for reason, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))},
+        quality=curation_quality(metrics or {}),
+    )
+
+
+def json_cell(text: str, default: T) -> T:
+    """A JSON column's value (findings, scores, near_duplicates), ``default`` when empty, unparsable or of
+    another type than ``default``."""
+    try:
+        value = json.loads(text) if text else default
+    except json.JSONDecodeError:
+        log.warning("curation.csv: not JSON: %.80r", text)
+        return default
+    return value if isinstance(value, type(default)) else default
+
+
+def with_store_images(rows: pd.DataFrame, images_dir: Path, cache_dir: Path) -> pd.DataFrame:
+    """``rows`` (of curation.csv) with an ``image_path``: each image of the store written once to
+    ``cache_dir/<sha256>.jpg``; "" for one the store does not hold (or a malformed sha256)."""
+    store, paths = ImageStore(images_dir), []
+    for sha256 in rows["sha256"].astype(str):
+        try:
+            if not SHA256.fullmatch(sha256):
+                raise FileNotFoundError(f"{sha256[:80]!r} is not a sha256: no image to show")
+            paths.append(cached_file(cache_dir / member_name(sha256), functools.partial(store.get, sha256)))
+        except FileNotFoundError as err:
+            log.warning("curation: %s", err)
+            paths.append("")
+    return rows.assign(image_path=paths)
 
 
 # --- trained runs and experiments ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Gradio app: Dataset (browse, excluded, sites and robots), Generate (base vs a run), Runs (dvc exp show).
+"""The Gradio app: Dataset (browse, excluded, curation, sites & robots), Generate (base vs a run), Runs (dvc exp show).
 
 Handlers turn missing inputs and bad requests into a warning toast and a Markdown message, never a
 traceback; the data they show comes from :mod:`pakfashion.app.data`, rendered by :mod:`pakfashion.app.views`.
@@ -29,7 +29,13 @@ from pakfashion.app.generate import (
     compare,
 )
 from pakfashion.app.settings import AppSettings
-from pakfashion.contracts import CRAWL_REPORT_FILE, EVAL_METRICS, SAMPLES_REPORT
+from pakfashion.contracts import (
+    CRAWL_REPORT_FILE,
+    CURATION_METRICS,
+    CURATION_REPORT,
+    EVAL_METRICS,
+    SAMPLES_REPORT,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,11 @@ def image_cache(settings: AppSettings) -> Path:
     return settings.paths.state / "app" / "images"
 
 
+def store_image_cache(settings: AppSettings) -> Path:
+    """Where the Curation view writes the stored images it shows (dropped ones are in no dataset), by sha256."""
+    return image_cache(settings) / "store"
+
+
 class AppData:
     """The stages' outputs as the app reads them, reloaded when a file changes on disk."""
 
@@ -88,6 +99,14 @@ class AppData:
         path = self.paths.images_csv
         return self._cache.get("images", [path], lambda: data.load_image_statuses(path))
 
+    def curation(self) -> pd.DataFrame:
+        path = self.paths.curation_csv
+        return self._cache.get("curation", [path], lambda: data.load_curation(path))
+
+    def curation_metrics(self) -> dict[str, Any]:
+        path = self.paths.metrics / CURATION_METRICS
+        return self._cache.get("curation_metrics", [path], lambda: data.load_curation_metrics(path))
+
     def relative(self, path: Path) -> Path:
         """``path`` relative to the repository (as DVC and ``dvc exp show`` name it)."""
         return path.relative_to(self.settings.repo)
@@ -106,6 +125,56 @@ def show_page(store: AppData, text: str, site: str, garment: str, colour: str, n
     page = data.page_of(data.filter_dataset(frame, query), int(number or 1), size=store.settings.page_size)
     rows = data.with_image_files(page.rows, store.paths.dataset, image_cache(store.settings))
     return views.dataset_cards(rows), views.page_line(page), page.number
+
+
+def show_curation(store: AppData, reason: str, site: str, number: int) -> tuple[str, str, str, int]:
+    """The dropped images with this reason and site, page ``number``: cards HTML, summary, page line, page shown."""
+    try:
+        frame = store.curation()
+    except DataMissing as err:
+        return "", message(err), "", 1
+    summary = views.curation_summary_markdown(data.curation_summary(frame, store.curation_metrics()))
+    report = store.paths.reports / CURATION_REPORT
+    if report.is_file() and report.is_relative_to(store.settings.repo):
+        summary += f"  \nEvery dropped image by reason, self-contained: `{store.relative(report)}`"
+    rows = data.filter_curation(frame, reason=choice(reason), site=choice(site))
+    page = data.page_of(rows, int(number or 1), size=store.settings.page_size)
+    shown = data.with_store_images(page.rows, store.paths.images, store_image_cache(store.settings))
+    return views.curation_cards(shown), summary, views.page_line(page, unit="dropped images"), page.number
+
+
+def curation_filters(store: AppData) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """Reason and site choices of the Curation view: those of the dropped images."""
+    try:
+        reasons, sites = data.curation_facets(store.curation())
+    except DataMissing:
+        reasons, sites = [], []
+    return filter_choices(reasons), filter_choices(sites)
+
+
+def paged(
+    show: Callable[..., tuple[Any, ...]],
+    filters: list[Any],
+    number: gr.State,
+    outputs: list[Any],
+    buttons: tuple[gr.Button, gr.Button],
+    triggers: list[Callable[..., Any]],
+) -> Callable[..., tuple[Any, ...]]:
+    """Wire a paged view: ``show(*filter values, page)`` returns ``outputs``, the page shown last (``number``).
+    ``triggers`` show page 1, the (previous, next) ``buttons`` step from ``number``; returns the first-page
+    handler (for the page's load event)."""
+
+    def first_page(*values: Any) -> tuple[Any, ...]:
+        return show(*values, 1)
+
+    def step(delta: int) -> Callable[..., tuple[Any, ...]]:
+        return lambda *values: show(*values[:-1], int(values[-1]) + delta)
+
+    for trigger in triggers:
+        trigger(first_page, filters, outputs)
+    for button, delta in zip(buttons, (-1, +1), strict=True):
+        button.click(step(delta), [*filters, number], outputs)
+    return first_page
 
 
 def dataset_filters(store: AppData) -> tuple[gr.Dropdown, gr.Dropdown, gr.Dropdown]:
@@ -171,7 +240,7 @@ def show_robots(store: AppData, site: str | None) -> str:
 
 
 def dataset_tab(store: AppData, app: gr.Blocks) -> None:
-    """Browse (search, filters, pages), Excluded, and Sites & robots sub-tabs."""
+    """Browse (search, filters, pages), Excluded, Curation (dropped images, filters, pages) and Sites & robots."""
     with gr.Tabs():
         with gr.Tab("Browse", id="browse"):
             with gr.Row():
@@ -202,6 +271,20 @@ def dataset_tab(store: AppData, app: gr.Blocks) -> None:
             widths = ["8%", "14%", "8%", "18%", "32%", "6%", "8%", "6%"]
             excluded = gr.Dataframe(datatype=datatypes, wrap=True, interactive=False, column_widths=widths,
                                     elem_id="excluded-table")
+        with gr.Tab("Curation", id="curation", elem_id="curation-tab"):
+            gr.Markdown(
+                "Images the curate stage dropped: why (`reason`), the measurement that decided it (`signal`), "
+                "every other reason that fired, and every score on hover."
+            )
+            curation_summary = gr.Markdown(elem_id="curation-summary")
+            with gr.Row():
+                curation_reason = gr.Dropdown([ANY], value=ANY, label="Reason", elem_id="curation-reason")
+                curation_site = gr.Dropdown([ANY], value=ANY, label="Site", elem_id="curation-site")
+                curation_previous = gr.Button("◀ Previous", elem_id="curation-previous")
+                curation_next = gr.Button("Next ▶", elem_id="curation-next")
+            curation_status = gr.Markdown(elem_id="curation-status")
+            curation_grid = gr.HTML(elem_id="curation-grid")
+            curation_number = gr.State(1)
         with gr.Tab("Sites & robots", id="sites"):
             sites_status = gr.Markdown(elem_id="sites-status")
             gr.Markdown("### Per-site counts")
@@ -211,24 +294,25 @@ def dataset_tab(store: AppData, app: gr.Blocks) -> None:
             robots_site = gr.Dropdown(label="robots.txt as read by the crawl", elem_id="robots-site")
             robots_text = gr.Code(label="robots.txt", elem_id="robots-text")
 
-    filters = [text, site, garment, colour]
-    page_outputs = [grid, status, number]
-
-    def first_page(*values: str) -> tuple[str, str, int]:
-        return show_page(store, *values, 1)
-
-    def step(delta: int) -> Any:
-        return lambda *values: show_page(store, *values[:-1], int(values[-1]) + delta)
-
-    for trigger in (text.submit, search.click, site.change, garment.change, colour.change):
-        trigger(first_page, filters, page_outputs)
-    previous.click(step(-1), [*filters, number], page_outputs)
-    following.click(step(+1), [*filters, number], page_outputs)
+    filters, page_outputs = [text, site, garment, colour], [grid, status, number]
+    first_page = paged(
+        lambda *values: show_page(store, *values), filters, number, page_outputs, (previous, following),
+        [text.submit, search.click, site.change, garment.change, colour.change],
+    )  # fmt: skip
+    curation_inputs = [curation_reason, curation_site]
+    curation_outputs = [curation_grid, curation_summary, curation_status, curation_number]
+    first_curation_page = paged(
+        lambda *values: show_curation(store, *values), curation_inputs, curation_number, curation_outputs,
+        (curation_previous, curation_next), [curation_reason.change, curation_site.change],
+    )  # fmt: skip
     for trigger in (reason.change, excluded_site.change):
         trigger(lambda r, s: show_excluded(store, r, s), [reason, excluded_site], [excluded, excluded_status])
     robots_site.change(lambda s: show_robots(store, s), robots_site, robots_text)
 
     app.load(lambda: dataset_filters(store), None, [site, garment, colour]).then(first_page, filters, page_outputs)
+    app.load(lambda: curation_filters(store), None, curation_inputs).then(
+        first_curation_page, curation_inputs, curation_outputs
+    )
     app.load(lambda: excluded_filters(store), None, [reason, excluded_site]).then(
         lambda r, s: show_excluded(store, r, s), [reason, excluded_site], [excluded, excluded_status]
     )
@@ -390,7 +474,7 @@ def launch(app: gr.Blocks, settings: AppSettings, *, host: str, port: int, block
         share=False,
         inbrowser=False,
         prevent_thread_lock=True,
-        allowed_paths=[str(settings.paths.dataset), str(image_cache(settings))],
+        allowed_paths=[str(settings.paths.dataset), str(image_cache(settings))],  # store_image_cache is inside
         ssr_mode=False,
         quiet=True,
         css=views.CARD_CSS,

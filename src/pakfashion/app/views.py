@@ -1,4 +1,4 @@
-"""HTML and Markdown the app shows, from plain rows: dataset cards, page lines, links, messages.
+"""HTML and Markdown the app shows, from plain rows: dataset and curation cards, page lines, links, messages.
 
 Every value from the web (captions, titles, evidence, URLs) is hostile: it is escaped wherever it becomes
 HTML or Markdown, so markup shows as text, and it becomes a link only when it is an http(s) URL.
@@ -12,21 +12,27 @@ from urllib.parse import quote, urlsplit
 
 import pandas as pd
 
-from pakfashion.app.data import Page
+from pakfashion.app.data import CurationSummary, Page, json_cell
 from pakfashion.contracts import EVIDENCE_SEPARATOR
 from pakfashion.web.urls import is_fetchable
 
 # Gradio serves files under allowed_paths at this route, relative to the app's own URL.
 FILE_ROUTE = "gradio_api/file="
 
-CARD_CSS = """
-#dataset-grid .pf-grid {display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 12px;}
-#dataset-grid .pf-card {margin: 0; border: 1px solid var(--border-color-primary); border-radius: 8px;
-  padding: 6px; background: var(--background-fill-secondary);}
-#dataset-grid .pf-card img {width: 100%; aspect-ratio: 1; object-fit: contain; background: white; border-radius: 4px;}
-#dataset-grid .pf-caption {font-size: 0.9em; margin: 4px 0;}
-#dataset-grid .pf-meta {font-size: 0.8em; color: var(--body-text-color-subdued);}
-#dataset-grid .pf-split-validation {color: var(--color-accent);}
+# The dataset's and the curation view's grids of cards.
+GRIDS = ":is(#dataset-grid, #curation-grid)"
+CARD_CSS = f"""
+{GRIDS} .pf-grid {{display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 12px;}}
+{GRIDS} .pf-card {{margin: 0; border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 6px; background: var(--background-fill-secondary);}}
+{GRIDS} .pf-card img {{width: 100%; aspect-ratio: 1; object-fit: contain; background: white; border-radius: 4px;}}
+{GRIDS} .pf-caption {{font-size: 0.9em; margin: 4px 0;}}
+{GRIDS} .pf-meta, {GRIDS} .pf-findings {{font-size: 0.8em; color: var(--body-text-color-subdued);}}
+{GRIDS} .pf-findings {{margin: 2px 0; padding-left: 1.2em;}}
+{GRIDS} .pf-reason {{font-weight: 600; color: var(--color-accent);}}
+{GRIDS} .pf-noimage {{aspect-ratio: 1; display: flex; align-items: center; justify-content: center;
+  background: var(--background-fill-primary); border-radius: 4px; font-size: 0.8em;}}
+#dataset-grid .pf-split-validation {{color: var(--color-accent);}}
 """
 
 
@@ -86,6 +92,76 @@ def dataset_cards(rows: pd.DataFrame) -> str:
     if not cards:
         return '<p class="pf-empty">No image matches these filters.</p>'
     return f'<div class="pf-grid">{"".join(cards)}</div>'
+
+
+def image_link(path: str) -> str:
+    """A local image (served by the app) linked to itself, or a placeholder when there is none."""
+    if not path:
+        return '<div class="pf-noimage">not in the image store</div>'
+    image = html.escape(file_url(path), quote=True)
+    return f'<a href="{image}" target="_blank" rel="noopener"><img src="{image}" loading="lazy" alt=""></a>'
+
+
+def scores_text(scores: str) -> str:
+    """curation.csv's ``scores`` (JSON name -> number) as one line: ``sharpness 12.3 · brightness 0.41``."""
+    return " · ".join(f"{name} {value:.3g}" if isinstance(value, float) else f"{name} {value}"
+                      for name, value in json_cell(scores, {}).items())
+
+
+def findings_list(findings: str, reason: str) -> str:
+    """The reasons that fired besides the deciding one, each with its signal (an HTML list; "" if none)."""
+    others = [(name, signal) for name, signal in json_cell(findings, {}).items() if name != reason]
+    items = "".join(f"<li>{html.escape(str(name))}: {html.escape(str(signal))}</li>" for name, signal in others)
+    return f'<ul class="pf-findings">{items}</ul>' if items else ""
+
+
+def near_duplicates_list(near_duplicates: str) -> str:
+    """The near-duplicate image URLs folded into this image, linked when http(s) (folded away; "" if none)."""
+    urls = json_cell(near_duplicates, [])
+    if not urls:
+        return ""
+    links = "<br>".join(html_link(str(url), str(url)) for url in urls)
+    return f'<details class="pf-meta pf-near"><summary>{len(urls)} near-duplicate(s)</summary>{links}</details>'
+
+
+def curation_cards(rows: pd.DataFrame) -> str:
+    """A grid of dropped images: thumbnail, reason and deciding signal, the other findings, site, product and
+    a link to the image URL (text only when it is not http(s)); every score on hover."""
+    cards = []
+    for row in rows.itertuples(index=False):
+        reason = str(row.reason)
+        faces = len(json_cell(str(row.face_boxes), []))
+        meta = " · ".join(
+            html.escape(str(value))
+            for value in (row.site, f"{row.product_id} #{row.position}", f"{faces} face(s)" if faces else "")
+            if value
+        )
+        cards.append(
+            f'<figure class="pf-card" data-reason="{html.escape(reason, quote=True)}" '
+            f'title="{html.escape(scores_text(str(row.scores)), quote=True)}">{image_link(str(row.image_path))}'
+            f'<figcaption class="pf-caption"><span class="pf-reason">{html.escape(reason)}</span>: '
+            f'<span class="pf-signal">{html.escape(str(row.signal))}</span></figcaption>'
+            f"{findings_list(str(row.findings), reason)}"
+            f'<div class="pf-meta">{meta} · {html_link(str(row.url), "image")}</div>'
+            f"{near_duplicates_list(str(row.near_duplicates))}</figure>"
+        )
+    if not cards:
+        return '<p class="pf-empty">No dropped image matches these filters.</p>'
+    return f'<div class="pf-grid">{"".join(cards)}</div>'
+
+
+def curation_summary_markdown(summary: CurationSummary) -> str:
+    """``**12** images: **9** kept, **3** dropped (blurry 2, too_dark 1)``, then precision/recall per reason."""
+    reasons = ", ".join(f"{markdown_text(reason)} {n}" for reason, n in summary.reasons.items())
+    line = (
+        f"**{summary.images}** images: **{summary.kept}** kept, **{summary.dropped}** dropped"
+        f" ({reasons or 'none'})"
+    )
+    scored = "; ".join(
+        f"{markdown_text(reason)} " + ", ".join(f"{measure} {value:.2f}" for measure, value in measures.items())
+        for reason, measures in summary.quality.items()
+    )
+    return f"{line}  \nAgainst ground truth: {scored}" if scored else line
 
 
 def page_line(page: Page, *, unit: str = "images") -> str:
