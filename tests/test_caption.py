@@ -26,8 +26,11 @@ from pakfashion.config import (
     Captioner,
     DatasetConfig,
     PathsConfig,
+    SafetyChecks,
     VocabConfig,
 )
+from pakfashion.contracts import CurationDecision, CurationRow
+from pakfashion.curation.run import write_curation_csv
 from pakfashion.images.store import ImageStore
 from tests.helpers import configured, paths_under, store_image
 
@@ -56,11 +59,19 @@ def make_stage_inputs(root: Path, n_products: int = 12) -> PathsConfig:
                    "path": "", "sha256": ""})
     pd.DataFrame(products).to_csv(paths.products_csv, index=False)
     pd.DataFrame(images).to_csv(paths.images_csv, index=False)
+    keep_all(paths)
     pd.DataFrame([{"site": "s", "product_id": "9", "reason": "children", "signal": "tags: 'kids'"}]).to_csv(
         paths.excluded_csv, index=False)
     write_json(paths.raw / "s" / "crawl.json", {"site": "s", "base_url": "http://s", "platform": "shopify",
                                                 "products": n_products, "robots": [], "user_agent": "ua"})
     return paths
+
+
+def keep_all(paths: PathsConfig) -> None:
+    """curation.csv as the curate stage writes it when it keeps every stored image of images.csv."""
+    images = pd.read_csv(paths.images_csv, dtype=str, keep_default_na=False)
+    write_curation_csv([CurationRow(r.sha256, r.site, r.product_id, int(r.position), r.url, CurationDecision.keep)
+                        for r in images[images["status"] == "ok"].itertuples()], paths.curation_csv)
 
 
 def test_split_is_stable_when_products_are_added() -> None:
@@ -78,7 +89,8 @@ def test_both_splits_exist_even_for_tiny_catalogs() -> None:
 
 
 VOCAB = VocabConfig(garments={"kurta": ["kurta", "kurti"], "shawl": ["shawl", "stole"]},
-                    colours=["red", "blue", "green", "black", "navy blue"], fabrics=["lawn", "karandi"])
+                    colours=["red", "blue", "green", "black", "navy blue"], fabrics=["lawn", "karandi"],
+                    pieces={"3-piece": ["3 piece", "3pc"]}, stitching={"unstitched": ["un-stitched"], "stitched": []})
 
 
 @pytest.mark.parametrize(
@@ -122,7 +134,7 @@ def test_build_dataset_is_a_loadable_imagefolder(tmp_path: Path) -> None:
     paths = make_stage_inputs(tmp_path)
     calls: list[int] = []
 
-    def fake_captioner(images: list[Image.Image]) -> list[str]:
+    def fake_captioner(images: list[Image.Image], prompts: list[str]) -> list[str]:
         calls.append(len(images))
         return ["a garment"] * len(images)
 
@@ -147,7 +159,7 @@ def test_parquet_layout_loads_by_its_card_alone(tmp_path: Path) -> None:
     settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.metadata_only, validation_percent=25)
     layout = configured(DatasetConfig, "dataset.layout=parquet", images_per_shard=7)
     stats = build_dataset(paths, settings, VOCAB, layout, seed=3, caption_fn=None)
-    (paths.dataset / "README.md").write_text(render_dataset_card(card_inputs(paths, settings, layout, stats)))
+    (paths.dataset / "README.md").write_text(render_dataset_card(card_inputs(paths, settings, layout, stats, safety=configured(SafetyChecks))))
     assert not list(paths.dataset.rglob("*.jpg")) and len(list(paths.dataset.glob("data/train-*.parquet"))) == 3
     loaded = datasets.load_dataset(str(paths.dataset))
     assert (loaded["train"].num_rows, loaded["validation"].num_rows) == (stats.train, stats.validation)
@@ -160,7 +172,7 @@ def test_dataset_card_reports_sources_exclusions_and_ledger(tmp_path: Path) -> N
     paths = make_stage_inputs(tmp_path)
     settings = configured(CaptionConfig, text_tokenizer="", captioner=Captioner.metadata_only, template="{title}")
     stats = build_dataset(paths, settings, VOCAB, LAYOUT, seed=3, caption_fn=None)
-    card = render_dataset_card(card_inputs(paths, settings, LAYOUT, stats))
+    card = render_dataset_card(card_inputs(paths, settings, LAYOUT, stats, safety=configured(SafetyChecks)))
     assert card.startswith("---\nlicense:")
     for heading in ("## Sources", "## Collection process", "## Robots and opt-out ledger", "## Exclusions",
                     "## Personal and sensitive information", "## Biases and limitations"):
@@ -174,7 +186,7 @@ def test_cache_skips_captioned_images_and_captions_only_new_ones(tmp_path: Path)
     paths = make_stage_inputs(tmp_path, n_products=6)
     calls: list[int] = []
 
-    def captioner(images: list[Image.Image]) -> list[str]:
+    def captioner(images: list[Image.Image], prompts: list[str]) -> list[str]:
         calls.append(len(images))
         return ["a garment"] * len(images)
 
@@ -191,6 +203,7 @@ def test_cache_skips_captioned_images_and_captions_only_new_ones(tmp_path: Path)
         new_rows.append({"site": "s", "product_id": "1000", "position": 10 + i, "url": f"http://s/{sha}",
                          "status": "ok", "path": "", "sha256": sha})
     pd.concat([images, pd.DataFrame(new_rows)]).to_csv(paths.images_csv, index=False)
+    keep_all(paths)
     stats = build_dataset(paths, settings, VOCAB, LAYOUT, seed=1, caption_fn=captioner)
     assert sum(calls) == 3 and stats.images == 15
 
@@ -200,7 +213,7 @@ def test_shards_caption_disjoint_parts_and_merge(tmp_path: Path) -> None:
     paths = make_stage_inputs(tmp_path, n_products=5)
     seen: list[int] = []
 
-    def captioner(images: list[Image.Image]) -> list[str]:
+    def captioner(images: list[Image.Image], prompts: list[str]) -> list[str]:
         seen.append(len(images))
         return ["x"] * len(images)
 
@@ -235,6 +248,24 @@ def test_image_files_decode_jpegs_no_larger_than_the_captioner_needs(tmp_path: P
     assert drafted.size == (384, 512), "the largest DCT reduction keeping both sides >= 224 is 1/2"
     assert ImageFiles(store, ["ab" * 32], draft_px=32)[0].size == (96, 128)
     assert drafted.mode == "RGB" and drafted.getpixel((200, 250)) == pytest.approx((200, 30, 40), abs=4)
+
+
+def test_rows_store_each_caption_part_and_the_brand_fills_the_template() -> None:
+    """pieces, stitching and brand (products.csv's) are columns of their own; {brand} {pieces} {stitching} work."""
+    from pakfashion.captioning.dataset import metadata_rows
+
+    product = {"site": "s", "product_id": "7", "product_url": "http://s/p/7", "title": "Red Lawn Un-Stitched 3 Piece",
+               "description": "", "category": "Kurta", "tags": "[]", "price": "4990", "currency": "PKR",
+               "image_urls": "[]", "image_colours": "[]", "brand": "Khaadi"}
+    examples = pd.DataFrame([{**product, "position": "0", "url": "http://s/0.jpg", "sha256": "0" * 64, "split": "train"}])
+    settings = configured(CaptionConfig, "caption=metadata_only", text_tokenizer="",
+                          template="{brand} {colours} {garment}, {pieces}, {stitching}")
+    [row] = metadata_rows(examples, {}, settings, VOCAB)
+    assert (row["garment"], row["colours"], row["fabrics"]) == ("kurta", ["red"], ["lawn"])
+    assert (row["pieces"], row["stitching"], row["brand"]) == ("3-piece", "unstitched", "Khaadi")
+    assert row["text"] == "Khaadi red kurta, 3-piece, unstitched"
+    older = examples.drop(columns=["brand"])  # a products.csv from before the brand column
+    assert metadata_rows(older, {}, settings, VOCAB)[0]["brand"] == ""
 
 
 def test_each_photo_of_a_colourway_is_captioned_with_the_colour_it_shows() -> None:

@@ -116,7 +116,8 @@ TRAIN = {  # (profile, train) -> lr, max_steps, mixed_precision, ema_decay
 }
 MODELS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5", "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
           "tiny": "assets/tiny/sd", "tiny_sdxl": "models/tiny/sdxl"}
-CAPTIONERS = {"blip2": "Salesforce/blip2-opt-2.7b", "tiny": "assets/tiny/blip2", "metadata_only": ""}
+CAPTIONERS = {"blip2": "Salesforce/blip2-opt-2.7b", "tiny": "assets/tiny/blip2", "metadata_only": "",
+              "smolvlm": "HuggingFaceTB/SmolVLM-500M-Instruct", "tiny_smolvlm": "assets/tiny/smolvlm"}
 
 
 @pytest.mark.parametrize("caption", sorted(CAPTIONERS))
@@ -136,7 +137,7 @@ def test_combinations_keep_their_documented_values(repo_root: Path, profile: str
 
 def test_profiles_choose_their_defaults(repo_root: Path) -> None:
     demo, full = composed(repo_root), composed(repo_root, ["profile=full"])
-    assert (demo.model.name, demo.caption.model, demo.tracking.wandb.mode) == ("tiny", "assets/tiny/blip2", "offline")
+    assert (demo.model.name, demo.caption.model, demo.tracking.wandb.mode) == ("tiny", "assets/tiny/smolvlm", "offline")
     assert (full.model.name, full.caption.model, full.tracking.wandb.mode) == (
         "sd15", "Salesforce/blip2-opt-2.7b", "online")
     assert len(full.crawl.sites) == 19 and all(site.startswith("demo_") for site in demo.crawl.sites)
@@ -173,4 +174,4 @@ def test_only_the_demo_builds_and_depends_on_tiny_models(repo_root: Path, tmp_pa
     else:
         # The demo runs the committed pretrained models; only the random tiny SDXL (model=tiny_sdxl) is built.
         assert tiny == ["tiny_models@sdxl"]
-        assert on_tiny == ["caption", "evaluate", "train"]
+        assert on_tiny == ["caption", "curate", "evaluate", "train"]  # curate: the tiny CLIP

@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.network]
 CONTRACT_OUTPUTS = [
     "data/raw/demo_shop/products.jsonl", "data/raw/demo_shop/crawl.json", "data/raw/demo_boutique/products.jsonl",
     "data/interim/products.csv", "data/interim/excluded.csv", "data/interim/images.csv",
+    "data/interim/curation.csv", "metrics/curation.json", "reports/curation.html",
     "data/dataset/train/metadata.jsonl", "data/dataset/validation/metadata.jsonl", "data/dataset/README.md",
     "models/lora-tiny/pytorch_lora_weights.safetensors", "metrics/csv.json", "metrics/download.json",
     "metrics/caption.json", "metrics/train.json", "metrics/eval.json", "plots/train_loss.csv", "reports/samples.png",

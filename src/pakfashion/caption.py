@@ -21,6 +21,7 @@ from pakfashion.config import (
     CaptionConfig,
     DatasetConfig,
     PathsConfig,
+    SafetyChecks,
     VocabConfig,
     as_typed,
     stage_main,
@@ -43,7 +44,8 @@ def main(cfg: Any) -> None:
                           barrier=state.wait_for_everyone)
     if stats is None:
         return
-    write_text_atomic(paths.dataset / DATASET_CARD_FILE, render_dataset_card(card_inputs(paths, settings, layout, stats)))
+    write_text_atomic(paths.dataset / DATASET_CARD_FILE, render_dataset_card(card_inputs(
+        paths, settings, layout, stats, safety=as_typed(cfg.curate.safety, SafetyChecks))))
     per_s = stats.images_captioned / stats.caption_seconds if stats.caption_seconds else 0.0
     write_json(paths.metrics / CAPTION_METRICS, {**stats.metrics(), "images_per_s": round(per_s, 2)})
     log.info("dataset: %d train / %d validation images → %s", stats.train, stats.validation, paths.dataset)

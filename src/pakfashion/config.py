@@ -334,6 +334,28 @@ class QualityChecks:
     """Image-quality checks of the curate stage (blur, exposure, flat, aspect, size): conf/curate/default.yaml."""
 
     enabled: bool = MISSING
+    min_short_side_px: int = MISSING  # stored shorter side below this is too_small
+    max_aspect: float = MISSING  # longer / shorter side above this is extreme_aspect
+    # too_dark: mean luma (0-1) below dark_max_mean AND 99th percentile below dark_max_p99 (no highlights).
+    dark_max_mean: float = MISSING
+    dark_max_p99: float = MISSING
+    # too_bright: mean above bright_min_mean AND clipped share above bright_min_clipped_share AND
+    # 1st percentile above bright_min_p1 (no darks left: a garment on studio white keeps its darks).
+    clip_level: float = MISSING  # luma at or above this counts as clipped
+    bright_min_mean: float = MISSING
+    bright_min_clipped_share: float = MISSING
+    bright_min_p1: float = MISSING
+    flat_max_std: float = MISSING  # flat: every RGB channel's std (0-1) below this
+    flat_max_entropy_bits: float = MISSING  # flat: or entropy of the 64-level luma histogram below this
+    flat_max_structure_share: float = MISSING  # ... and at most this share of 8 px tiles holds structure
+    sharpness_side_px: int = MISSING  # sharpness is measured on grey resized to this longest side
+    sharpness_top_share: float = MISSING  # share of 8 px tiles (most gradient energy) sharpness is taken over
+    sharpness_min_tiles: int = MISSING  # fewer structured tiles than this: no sharpness measured
+    blur_min_sharpness: float = MISSING  # blurry: sqrt(Laplacian / gradient energy) median below this
+    # blurry too: the steepest edges' 10-90% width at least blur_max_edge_width of the shorter side and at
+    # least blur_min_edge_px (px at sharpness_side_px: a small sharp image's edges span a few px).
+    blur_max_edge_width: float = MISSING
+    blur_min_edge_px: float = MISSING
 
 
 @dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
@@ -341,6 +363,70 @@ class ContentChecks:
     """Not-a-garment-photo checks (size chart, text banner, swatch, logo, collage, watermark)."""
 
     enabled: bool = MISSING
+    # Text: ink differs from its block's median luma by more than ink_contrast; a character is a blob
+    # min_char_px tall at least (analysis size) and at most max_char_share of the height; a line chains
+    # min_line_chars of them, of min_char_shapes shapes at least (one repeated shape is a motif, not text).
+    ink_contrast: float = MISSING
+    min_char_px: int = MISSING
+    max_char_share: float = MISSING
+    min_line_chars: int = MISSING
+    min_char_shapes: int = MISSING
+    large_text_share: float = MISSING  # large text: characters at least this share of the shorter side
+    text_fill_flat_share: float = MISSING  # text on a fill: this share of the tiles around it plain, else on a photo
+    banner_min_text_area: float = MISSING  # text_banner: large text on a fill covers this share of the image
+    watermark_min_text_area: float = MISSING  # watermark: large text over the photo covers this share
+    min_aspect_spread: float = MISSING  # letters differ in width: std of width/height in a line at least this
+    min_char_aspect: float = MISSING  # letters are wider than strokes: median width/height in a line at least this
+    # size_chart (only on a page with chart_min_flat_share plain tiles): chart_min_rules rules one way, or
+    # chart_min_grid_rules both ways (a luma step above rule_contrast along rule_min_length of the side; rules
+    # the other way along the ruled band), with chart_min_glyphs glyphs of several shapes between them; or
+    # chart_min_text_rows rows of text on a fill.
+    chart_min_flat_share: float = MISSING
+    chart_min_rules: int = MISSING
+    chart_min_grid_rules: int = MISSING
+    chart_min_glyphs: int = MISSING
+    chart_min_text_rows: int = MISSING
+    # or a table of text: chart_min_table_cells cells (phrases of glyphs) in chart_min_table_rows rows or
+    # more, chart_min_table_cols cells a row at least, rows below one another in the same columns, on a fill.
+    chart_min_table_rows: int = MISSING
+    chart_min_table_cols: int = MISSING
+    chart_min_table_cells: int = MISSING
+    rule_contrast: float = MISSING
+    rule_min_length: float = MISSING
+    # collage: a gutter is a band of full-length columns (or rows) whose luma range is below gutter_max_range,
+    # at least gutter_margin of the side from the borders, with a panel edge on both sides (a luma step above
+    # gutter_edge_contrast along gutter_edge_coverage of the length).
+    gutter_max_range: float = MISSING
+    gutter_min_px: int = MISSING  # narrowest gutter (analysis size)
+    gutter_edge_contrast: float = MISSING
+    gutter_edge_coverage: float = MISSING
+    gutter_margin: float = MISSING
+    gutter_max_share: float = MISSING  # widest gutter (share of the side)
+    gutter_max_count: int = MISSING  # more gutters than this one way: stripes, not panels
+    # swatch: every 4 x 4 cell textured (mean |gradient| at least swatch_min_texture and swatch_min_evenness
+    # of the median cell's) with at least swatch_min_structure of its 8 px tiles not plain, every cell within
+    # swatch_max_colour_spread of the median colour, and the outer band's colour histogram overlapping the
+    # centre's by swatch_min_colour_overlap.
+    swatch_min_texture: float = MISSING
+    swatch_min_evenness: float = MISSING
+    swatch_min_structure: float = MISSING
+    swatch_min_colour_overlap: float = MISSING
+    swatch_max_colour_spread: float = MISSING
+    # logo: the pixels off the one background colour (8 levels a channel) are a mark covering between
+    # logo_min_mark_share and logo_max_mark_share of the image, logo_min_palette_share of it in
+    # logo_max_colours colours, inside a box of at most logo_max_extent of the image.
+    logo_max_colours: int = MISSING
+    logo_min_mark_share: float = MISSING
+    logo_max_mark_share: float = MISSING
+    logo_min_palette_share: float = MISSING
+    logo_max_extent: float = MISSING  # the box around the mark covers at most this share of the image
+    # ... and the mark holds a word (logo_min_letters glyphs on a line, filling at most logo_max_letter_fill
+    # of their boxes: strokes, not dots), or logo_min_stroke_share of it lies within half a stroke
+    # (logo_stroke_share of the shorter side) of its edge: lettering or line art, not a solid shape.
+    logo_stroke_share: float = MISSING
+    logo_min_stroke_share: float = MISSING
+    logo_min_letters: int = MISSING
+    logo_max_letter_fill: float = MISSING
 
 
 @dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
@@ -348,7 +434,25 @@ class SafetyChecks:
     """NSFW and faces, with the detector shipped inside the ``nudenet`` wheel (runs offline)."""
 
     nsfw: bool = MISSING
+    # NudeNet labels that count as NSFW, and the detector score (0-1) from which one does.
+    nsfw_labels: list[str] = MISSING
+    nsfw_min_score: float = MISSING
     faces: FaceAction = MISSING
+    # Detector score (0-1) from which a FACE_FEMALE / FACE_MALE box counts as a face.
+    face_min_score: float = MISSING
+
+    def __post_init__(self) -> None:
+        for name in ("nsfw_min_score", "face_min_score"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"curate.safety.{name}={getattr(self, name)}: a detector score, must be in [0, 1]")
+        if self.nsfw and not self.nsfw_labels:
+            raise ValueError("curate.safety.nsfw_labels is empty while curate.safety.nsfw=true: list the NudeNet "
+                             "labels that count (FEMALE_BREAST_EXPOSED, ...) or set nsfw=false")
+
+    @property
+    def detects(self) -> bool:
+        """Whether the detector runs at all (faces=keep and nsfw=false need nothing of it)."""
+        return self.nsfw or self.faces is not FaceAction.keep
 
 
 @dataclass  # not frozen: OmegaConf merges into nested frozen dataclasses fail
@@ -356,6 +460,18 @@ class AgreementCheck:
     """CLIP image-text agreement (DataComp-style): an image scoring below ``min_score`` against its text is dropped."""
 
     enabled: bool = MISSING
+    # CLIP by hub name or folder (conf interpolates the evaluate stage's, one source of truth).
+    clip_model: str = MISSING
+    # The text each image is scored against, from its product's columns (contracts.PRODUCT_COLUMNS): "{title}".
+    text: str = MISSING
+    # CLIP score (100 x cosine, as evaluate) below which an image is text_mismatch.
+    min_score: float = MISSING
+    # Image-text pairs per CLIP forward pass.
+    batch_size: int = MISSING
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"curate.agreement.batch_size={self.batch_size}: must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -371,10 +487,35 @@ class CurateConfig:
     # CSV of (url_path, reason) labels ("" reason: a clean photo) to score precision and recall per reason
     # into metrics/curation.json; "" when there is none (a real crawl).
     ground_truth: str = MISSING
+    # What dvc.yaml tracks for the labels: the labels file, or (none) the curate group file.
+    ground_truth_dep: str = MISSING
+    # Every pixel check sees the image decoded once, its longer side scaled down to this (part of each cache key).
+    analysis_px: int = MISSING
+    # Images measured per step; each step's measurements are appended to the cache (a killed run loses one step).
+    batch_size: int = MISSING
+    # Threads decoding images and running the per-image checks: quality, content, NudeNet (1: the main thread).
+    workers: int = MISSING
+    # The report shows at most this many thumbnails per reason (curation.csv lists every image) ...
+    report_per_reason: int = MISSING
+    # ... each scaled to this longer side and inlined as a JPEG.
+    thumbnail_px: int = MISSING
+
+    def __post_init__(self) -> None:
+        reasons = [CurationReason(reason) for reason in self.order]
+        missing = [r.value for r in CurationReason if r not in reasons]
+        twice = sorted({r.value for r in reasons if reasons.count(r) > 1})
+        if missing or twice:
+            raise ValueError(f"curate.order must list every reason once: missing {missing}, repeated {twice}")
+        for name in ("analysis_px", "batch_size", "workers", "thumbnail_px"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"curate.{name}={getattr(self, name)}: must be at least 1")
 
 
 class Captioner(str, enum.Enum):
+    # BLIP-2: captions the image alone (no prompt).
     blip2 = "blip2"
+    # SmolVLM (Idefics3 class): a chat VLM prompted per image with its product's title and attributes.
+    smolvlm = "smolvlm"
     metadata_only = "metadata_only"
 
 
@@ -384,6 +525,11 @@ class CaptionConfig:
     model: str = MISSING
     # What dvc.yaml tracks for the captioner's weights (as ModelConfig.weights).
     weights: str = MISSING
+    # The captioner's licence, as the dataset card states it (the weights' licence, not the code's).
+    licence: str = MISSING
+    # Per-image prompt of a prompted captioner (smolvlm), filled from the image's product: {title}, {garment},
+    # {colours}, {fabrics}; "" for one that captions the image alone (blip2). Part of the cache key.
+    prompt: str = MISSING
     max_new_tokens: int = MISSING
     batch_size: int = MISSING
     # DataLoader workers decoding images ahead of the model (0: in the main process).

@@ -41,6 +41,8 @@ PRODUCT_COLUMNS = (
     "price", "currency", "image_urls", "crawled_at",
     # The colour each image shows, aligned with image_urls ("" unknown; [] when the store never says).
     "image_colours",
+    # The product's vendor as the store lists it, else the site's configured brand (conf/site/<site>.yaml).
+    "brand",
 )  # fmt: skip
 # Why a product was excluded: its reason, the signal that decided it, and every signal with its weight.
 EXCLUSION_COLUMNS = ("reason", "signal", "evidence")
@@ -163,11 +165,15 @@ class MetadataRow(TypedDict):
     """One line of a split's ``metadata.jsonl``: the image, its training text, then what it was made from."""
 
     file_name: str  # the image beside metadata.jsonl: <sha256>.jpg
-    text: str  # the caption trained on
+    text: str  # the long caption (caption.template), what other trainers train on
+    # The parts train.captions composes per step (pakfashion.training.captions); "" or [] where unknown.
     caption: str  # the captioner's own words ("" for metadata_only)
     garment: str
     colours: list[str]
     fabrics: list[str]
+    pieces: str  # "2-piece", "3-piece"
+    stitching: str  # "stitched", "unstitched"
+    brand: str
     site: str
     product_id: str
     product_url: str

@@ -19,11 +19,13 @@ from PIL import Image
 from pakfashion.config import (
     CaptionConfig,
     CrawlConfig,
+    CurateConfig,
     DatasetConfig,
     DownloadConfig,
     EvaluateConfig,
     ModelConfig,
     PathsConfig,
+    SafetyChecks,
     SiteConfig,
     TrainConfig,
     VocabConfig,
@@ -40,7 +42,8 @@ T = TypeVar("T")
 SECTIONS: dict[type, str] = {CaptionConfig: "caption", EvaluateConfig: "evaluate", ModelConfig: "model",
                              TrainConfig: "train", VocabConfig: "vocab", WandbConfig: "tracking.wandb",
                              PathsConfig: "paths", WebConfig: "web", CrawlConfig: "crawl",
-                             DownloadConfig: "download", DatasetConfig: "dataset"}
+                             DownloadConfig: "download", DatasetConfig: "dataset", CurateConfig: "curate",
+                             SafetyChecks: "curate.safety"}
 
 
 @lru_cache(maxsize=None)
@@ -98,6 +101,17 @@ def write_colour_dataset(root: Path, *, validation: int = 2) -> Path:
             Image.new("RGB", (80, 64), colour).save(root / split / f"{i}.jpg")
             rows.append({"file_name": f"{i}.jpg", "text": f"{colour} lawn kurta", "site": "demo"})
         (root / split / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return root
+
+
+def add_caption_parts(root: Path, *, brand: str = "Demo", caption: str = "a garment on a plain background") -> Path:
+    """A :func:`write_colour_dataset` whose train rows also have the caption parts the caption stage writes."""
+    metadata = root / "train" / "metadata.jsonl"
+    rows = [json.loads(line) for line in metadata.read_text().splitlines()]
+    parts = {"garment": "kurta", "fabrics": ["lawn"], "pieces": "", "stitching": "stitched", "brand": brand,
+             "caption": caption}
+    metadata.write_text("".join(json.dumps({**row, **parts, "colours": [row["text"].split()[0]]}) + "\n"
+                                for row in rows))
     return root
 
 

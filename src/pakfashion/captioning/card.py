@@ -8,6 +8,18 @@ from typing import Any
 import yaml
 
 from pakfashion.contracts import PARQUET_DIR, SPLITS
+from pakfashion.curation.safety import DETECTOR, DETECTOR_LICENCE
+
+
+@dataclass(frozen=True)
+class CurationSummary:
+    """What the curate stage did to the stored images (from curation.csv) and its safety settings."""
+
+    kept: int
+    dropped: dict[str, int]  # reason -> images
+    faces: str  # curate.safety.faces: keep | blur | exclude
+    faces_blurred: int  # kept images whose faces the dataset's copy blurs
+    nsfw: bool  # curate.safety.nsfw
 
 
 @dataclass(frozen=True)
@@ -16,12 +28,16 @@ class CardInputs:
     exclusions: dict[str, int]
     captioner: str
     caption_model: str
+    caption_licence: str
+    # The captioner's per-image prompt template ("" when it captions the image alone).
+    caption_prompt: str
     template: str
     images: int
     train: int
     validation: int
     products: int
     layout: str
+    curation: CurationSummary
 
 
 def _size_category(n: int) -> str:
@@ -78,6 +94,38 @@ def _robots_table(reports: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _prompt_line(prompt: str) -> str:
+    if not prompt:
+        return "it captions each image alone (no prompt)."
+    return (f"each image is captioned with the prompt `{prompt}`, filled from its product's title and the "
+            "attributes its texts list, so the caption says what the photo shows.")
+
+
+_FACES = {
+    "keep": "photos showing faces are kept as they are",
+    "blur": "each face the detector found is blurred in the dataset's copy of the photo",
+    "exclude": "photos showing a face are left out (reason `faces`)",
+}
+
+
+def _curation_section(curation: CurationSummary) -> str:
+    """Counts per reason, the faces setting, the NSFW detector and its licence."""
+    dropped = "\n".join(f"- `{reason}`: {n}" for reason, n in sorted(curation.dropped.items())) or "- none"
+    nsfw = "photos it finds exposed nudity in are left out (reason `nsfw`)" if curation.nsfw else "NSFW check off"
+    blurred = f" ({curation.faces_blurred} photos)" if curation.faces == "blur" else ""
+    return f"""## Curation
+
+Every stored photo was checked before captioning (image quality, not-a-garment content such as size charts and
+banners, safety, and CLIP agreement of the photo with its product's title); the pipeline's `curation.csv` has
+each decision with the signal that decided it, `reports/curation.html` shows every dropped photo.
+{curation.kept} kept, {sum(curation.dropped.values())} left out:
+
+{dropped}
+
+Safety: the NSFW and face detector is {DETECTOR} (pip `nudenet`, licence {DETECTOR_LICENCE}; the pipeline runs
+it, the dataset does not contain it): {nsfw}. Faces (`curate.safety.faces={curation.faces}`): {_FACES[curation.faces]}{blurred}."""
+
+
 def render_dataset_card(inputs: CardInputs) -> str:
     """The whole README.md: header, summary, sources, collection, ledger, exclusions, caveats."""
     exclusions = "\n".join(f"- `{reason}`: {n}" for reason, n in inputs.exclusions.items()) or "- none"
@@ -124,8 +172,10 @@ deciding signal and all its evidence is in the pipeline's `excluded.csv`. Counts
 
 ## Captions
 
-Captioner: `{inputs.captioner}` (`{inputs.caption_model or 'none'}`); text template `{inputs.template}`,
-capped at {50} words for the 77-token CLIP text encoder.
+Captioner: `{inputs.captioner}` (`{inputs.caption_model or 'none'}`, licence: {inputs.caption_licence}); {_prompt_line(inputs.caption_prompt)}
+Text template `{inputs.template}`, capped at {50} words for the 77-token CLIP text encoder.
+
+{_curation_section(inputs.curation)}
 
 ## Personal and sensitive information
 

@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from pakfashion.captioning.card import CardInputs
+from pakfashion.captioning.card import CardInputs, CurationSummary
 from pakfashion.captioning.text import (
     AttributeFinder,
     Attributes,
@@ -29,30 +29,35 @@ from pakfashion.captioning.text import (
     load_token_counter,
     template_fields,
 )
-from pakfashion.common.dataset_files import write_dataset_files
+from pakfashion.common.dataset_files import ImageBytes, write_dataset_files
+from pakfashion.common.errors import StageError
 from pakfashion.common.files import read_json, read_jsonl
 from pakfashion.config import (
     CaptionConfig,
     Captioner,
     DatasetConfig,
     PathsConfig,
+    SafetyChecks,
     VocabConfig,
 )
 from pakfashion.contracts import (
     CRAWL_REPORT_FILE,
     TRAIN_SPLIT,
     VALIDATION_SPLIT,
+    CurationDecision,
     ImageStatus,
     MetadataRow,
 )
+from pakfashion.curation.safety import blur_jpeg
 from pakfashion.images.store import ImageStore
 
 if TYPE_CHECKING:
-    from pakfashion.captioning.captioner import Blip2Captioner
+    from pakfashion.captioning.captioner import ImageCaptioner
 
 log = logging.getLogger(__name__)
 
-CaptionFn = Callable[[list[Image.Image]], list[str]]
+CaptionFn = Callable[[list[Image.Image], list[str]], list[str]]
+"""A batch of images and their prompts (one each; "" for a captioner without) to one caption each."""
 
 
 @dataclass(frozen=True)
@@ -77,15 +82,48 @@ class DatasetStats:
         return {**fields, **self.caption_score.metrics()}
 
 
-def load_examples(images_csv: Path, products_csv: Path) -> pd.DataFrame:
-    """One row per stored image (duplicates and failures dropped) joined with its product."""
+def load_examples(images_csv: Path, products_csv: Path, curation_csv: Path) -> pd.DataFrame:
+    """One row per stored image the curate stage kept (duplicates, failures and dropped images left out) joined
+    with its product, with the ``face_boxes`` to blur."""
     images = pd.read_csv(images_csv, dtype=str, keep_default_na=False)
     products = pd.read_csv(products_csv, dtype=str, keep_default_na=False)
     ok = images[images["status"] == ImageStatus.ok.value].drop_duplicates("sha256")
-    joined = ok.merge(products, on=["site", "product_id"], how="inner", validate="many_to_one")
+    joined = kept_by_curation(ok, curation_csv).merge(products, on=["site", "product_id"], how="inner",
+                                                      validate="many_to_one")
     if joined.empty:
         raise ValueError(f"no downloaded images in {images_csv}: run the download stage and check its ledger")
     return joined.sort_values(["site", "product_id", "position"], key=lambda c: c.astype(str)).reset_index(drop=True)
+
+
+def kept_by_curation(ok: pd.DataFrame, curation_csv: Path) -> pd.DataFrame:
+    """``ok`` (stored images) less those curation.csv drops, with each one's ``face_boxes``.
+
+    Raises:
+        StageError: curation.csv is missing, or lacks a decision for a stored image (it is older than images.csv).
+    """
+    if not curation_csv.is_file():
+        raise StageError(f"{curation_csv} is missing: run the curate stage first (dvc repro curate)")
+    decisions = pd.read_csv(curation_csv, dtype=str, keep_default_na=False).drop_duplicates("sha256").set_index("sha256")
+    undecided = int((~ok["sha256"].isin(decisions.index)).sum())
+    if undecided:
+        raise StageError(f"{curation_csv} is older than images.csv: {undecided} stored images there have no "
+                         "decision; run `dvc repro curate`")
+    kept = ok[ok["sha256"].map(decisions["decision"]) == CurationDecision.keep.value].copy()
+    kept["face_boxes"] = kept["sha256"].map(decisions["face_boxes"])
+    log.info("curation: %d of %d stored images kept (%s)", len(kept), len(ok), curation_csv)
+    return kept
+
+
+def with_faces_blurred(images: ImageBytes, examples: pd.DataFrame) -> ImageBytes:
+    """``images`` whose JPEG, for an example with face boxes (curate.safety.faces=blur), has each face blurred."""
+    boxes = {sha: json.loads(value) for sha, value in zip(examples["sha256"], examples["face_boxes"])
+             if value not in ("", "[]")}
+
+    def read(sha256: str) -> bytes:
+        data = images(sha256)
+        return blur_jpeg(data, boxes[sha256]) if sha256 in boxes else data
+
+    return read
 
 
 def split_of(site: str, product_id: str, *, seed: int, validation_percent: int) -> str:
@@ -134,8 +172,11 @@ class CaptionCache:
 
 
 def cache_path(state_dir: Path, settings: CaptionConfig) -> Path:
-    """One cache per captioner, model and generation length: other settings give other captions."""
-    key = json.dumps([settings.captioner.value, settings.model, settings.max_new_tokens])
+    """One cache per captioner, model, generation length and prompt template: other settings give other captions.
+
+    The template joins the key only when there is one, so a captioner without prompts keeps its cache."""
+    key = json.dumps([settings.captioner.value, settings.model, settings.max_new_tokens]
+                     + ([settings.prompt] if settings.prompt else []))
     return state_dir / "cache" / "captions" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsonl"
 
 
@@ -162,12 +203,16 @@ class ImageFiles:
             return image.convert("RGB")
 
 
-def caption_missing(shas: list[str], store: ImageStore, caption_fn: CaptionFn, cache: CaptionCache,
+def caption_missing(prompts: dict[str, str], store: ImageStore, caption_fn: CaptionFn, cache: CaptionCache,
                     settings: CaptionConfig) -> int:
-    """Caption the images not in the cache, in batches; returns how many the model captioned."""
+    """Caption the images not in the cache, in batches, each with its prompt; returns how many the model captioned.
+
+    Args:
+        prompts: each image's sha256 and its prompt ("" for a captioner without prompts).
+    """
     from torch.utils.data import DataLoader
 
-    todo = [sha for sha in dict.fromkeys(shas) if sha not in cache.captions]
+    todo = [sha for sha in prompts if sha not in cache.captions]
     if not todo:
         return 0
     # Similar sizes in one batch: the processor's resizes cost alike and workers finish together.
@@ -177,7 +222,8 @@ def caption_missing(shas: list[str], store: ImageStore, caption_fn: CaptionFn, c
     done = 0
     for batch in tqdm(loader, desc="caption", unit="batch", mininterval=2.0):
         names = todo[done : done + len(batch)]
-        cache.add({sha: clean_caption(text) for sha, text in zip(names, caption_fn(batch))})
+        texts = caption_fn(batch, [prompts[sha] for sha in names])
+        cache.add({sha: clean_caption(text) for sha, text in zip(names, texts, strict=True)})
         done += len(batch)
     return done
 
@@ -186,20 +232,21 @@ def load_caption_fn(settings: CaptionConfig, *, device: str) -> CaptionFn | None
     """The configured captioner as a batch function; None for ``metadata_only``."""
     if settings.captioner is Captioner.metadata_only:
         return None
-    from pakfashion.captioning.captioner import load_blip2
+    from pakfashion.captioning.captioner import load_captioner
 
-    return ModelCaptions(load_blip2(settings.model, device=device), max_new_tokens=settings.max_new_tokens)
+    captioner = load_captioner(settings.captioner, settings.model, device=device)
+    return ModelCaptions(captioner, max_new_tokens=settings.max_new_tokens)
 
 
 @dataclass(frozen=True)
 class ModelCaptions:
     """A captioner as a :data:`CaptionFn`, which also says the input size it resizes images to."""
 
-    captioner: Blip2Captioner
+    captioner: ImageCaptioner
     max_new_tokens: int
 
-    def __call__(self, images: list[Image.Image]) -> list[str]:
-        return self.captioner.caption(images, max_new_tokens=self.max_new_tokens)
+    def __call__(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
+        return self.captioner.caption(images, prompts, max_new_tokens=self.max_new_tokens)
 
     @property
     def input_px(self) -> int:
@@ -216,7 +263,7 @@ def image_colour(example: dict[str, Any]) -> str:
 
 def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: CaptionConfig,
                   vocab: VocabConfig) -> list[dict[str, Any]]:
-    """metadata.jsonl rows (:class:`MetadataRow`: file_name and text first, then caption, attributes and
+    """metadata.jsonl rows (:class:`MetadataRow`: file_name and text first, then the caption parts and
     product columns), each with its ``split``."""
     finder = AttributeFinder(vocab)
     count_tokens = load_token_counter(settings.text_tokenizer)
@@ -230,7 +277,8 @@ def metadata_rows(examples: pd.DataFrame, captions: dict[str, str], settings: Ca
             file_name=f"{record['sha256']}.jpg",
             text=cap_length(text, count_tokens, max_tokens=settings.max_text_tokens),
             caption=caption, garment=attributes.garment, colours=attributes.colours,
-            fabrics=attributes.fabrics, site=record["site"], product_id=record["product_id"],
+            fabrics=attributes.fabrics, pieces=attributes.pieces, stitching=attributes.stitching,
+            brand=str(record.get("brand") or ""), site=record["site"], product_id=record["product_id"],
             product_url=record["product_url"], title=record["title"], category=record["category"],
             price=record["price"], currency=record["currency"], image_url=record["url"],
             sha256=record["sha256"],
@@ -270,18 +318,23 @@ def shard_of(items: list[str], *, index: int, count: int) -> list[str]:
     return items[index::count]
 
 
-def caption_share(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionConfig, caption_fn: CaptionFn | None,
-                  *, process: tuple[int, int]) -> tuple[int, float]:
-    """Caption this process's share of the images the cache lacks; (count captioned, seconds)."""
+def caption_share(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfig,
+                  caption_fn: CaptionFn | None, *, process: tuple[int, int]) -> tuple[int, float]:
+    """Caption this process's share of the images the cache lacks, each prompted with its product's title and
+    attributes (read with ``vocab``) when the captioner takes prompts; (count captioned, seconds)."""
     if caption_fn is None:
         return 0, 0.0
+    from pakfashion.captioning.captioner import product_prompts
+
     index, count = process
     cache_file = cache_path(paths.state, settings)
     shard_cache = CaptionCache(cache_file if count == 1 else cache_file.with_suffix(f".part{index}.jsonl"))
     shard_cache.captions.update(CaptionCache(cache_file).captions)
     started = time.monotonic()
     shas = shard_of(list(examples["sha256"]), index=index, count=count)
-    captioned = caption_missing(shas, ImageStore(paths.images), caption_fn, shard_cache, settings)
+    todo = examples[examples["sha256"].isin(set(shas) - shard_cache.captions.keys())]
+    prompts = dict(zip(todo["sha256"], product_prompts(settings.prompt, todo.to_dict("records"), vocab)))
+    captioned = caption_missing(prompts, ImageStore(paths.images), caption_fn, shard_cache, settings)
     return captioned, time.monotonic() - started
 
 
@@ -294,8 +347,8 @@ def build_dataset(paths: PathsConfig, settings: CaptionConfig, vocab: VocabConfi
         process: (index, count) of this process among ``accelerate launch`` workers; each captions
             its share into its own cache part; after ``barrier`` only process 0 merges and writes.
     """
-    examples = load_examples(paths.images_csv, paths.products_csv)
-    captioned, seconds = caption_share(examples, paths, settings, caption_fn, process=process)
+    examples = load_examples(paths.images_csv, paths.products_csv, paths.curation_csv)
+    captioned, seconds = caption_share(examples, paths, settings, vocab, caption_fn, process=process)
     barrier()
     if process[0] != 0:
         return None
@@ -317,13 +370,24 @@ def write_dataset(examples: pd.DataFrame, paths: PathsConfig, settings: CaptionC
     examples["split"] = assign_splits(examples, seed=seed, validation_percent=settings.validation_percent)
     captions = merged_captions(cache_path(paths.state, settings), count) if settings.captioner is not Captioner.metadata_only else {}
     rows = metadata_rows(examples, captions, settings, vocab)
-    write_dataset_files(rows, ImageStore(paths.images).get, paths.dataset, layout=layout.layout,
-                        images_per_shard=layout.images_per_shard)
+    write_dataset_files(rows, with_faces_blurred(ImageStore(paths.images).get, examples), paths.dataset,
+                        layout=layout.layout, images_per_shard=layout.images_per_shard)
     return dataset_stats(rows, vocab, captioned=captioned, seconds=seconds)
 
 
-def card_inputs(paths: PathsConfig, settings: CaptionConfig, layout: DatasetConfig, stats: DatasetStats) -> CardInputs:
-    """Everything the dataset card reports, read from the stages' own outputs."""
+def curation_summary(curation_csv: Path, safety: SafetyChecks) -> CurationSummary:
+    """The card's account of the curate stage: kept, dropped per reason, faces blurred, safety settings."""
+    curation = pd.read_csv(curation_csv, dtype=str, keep_default_na=False)
+    kept = curation[curation["decision"] == CurationDecision.keep.value]
+    dropped = curation[curation["decision"] != CurationDecision.keep.value]
+    return CurationSummary(kept=len(kept), dropped=dropped["reason"].value_counts().sort_index().to_dict(),
+                           faces=safety.faces.value, faces_blurred=int((kept["face_boxes"] != "[]").sum()),
+                           nsfw=safety.nsfw)
+
+
+def card_inputs(paths: PathsConfig, settings: CaptionConfig, layout: DatasetConfig, stats: DatasetStats, *,
+                safety: SafetyChecks) -> CardInputs:
+    """Everything the dataset card reports, read from the stages' own outputs (``safety``: curate.safety)."""
     reports = [read_json(p) for p in sorted(paths.raw.glob(f"*/{CRAWL_REPORT_FILE}"))]
     excluded = pd.read_csv(paths.excluded_csv, dtype=str, keep_default_na=False)
     return CardInputs(
@@ -331,10 +395,13 @@ def card_inputs(paths: PathsConfig, settings: CaptionConfig, layout: DatasetConf
         exclusions=excluded["reason"].value_counts().sort_index().to_dict(),
         captioner=settings.captioner.value,
         caption_model=settings.model,
+        caption_licence=settings.licence,
+        caption_prompt=settings.prompt,
         template=settings.template,
         images=stats.images,
         train=stats.train,
         validation=stats.validation,
         products=stats.products,
         layout=layout.layout.value,
+        curation=curation_summary(paths.curation_csv, safety),
     )
