@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import json
 import random
 from pathlib import Path
@@ -64,13 +65,21 @@ def test_exif_orientation_is_applied() -> None:
     assert (result.width, result.height) == (20, 40)
 
 
+# A DDS whose pixel format (FourCC "ZZZZ") Pillow does not implement: it raises NotImplementedError, as on
+# Pillow's own unimplemented_*.dds test images (benchmarks/problem_images.py found them escaping as crashes).
+UNIMPLEMENTED_DDS = (b"DDS " + struct.pack("<7I", 124, 0x1007, 64, 64, 0, 0, 0) + bytes(44)
+                     + struct.pack("<2I4s5I", 32, 0x4, b"ZZZZ", 0, 0, 0, 0, 0) + struct.pack("<5I", 0x1000, 0, 0, 0, 0)
+                     + bytes(4096))
+
+
 @pytest.mark.parametrize(
     ("data", "status"),
     [(b"<html>not an image</html>", ImageStatus.decode_failed),
      (encode(Image.new("RGB", (64, 64), "red"), "JPEG")[:200], ImageStatus.decode_failed),
      (encode(Image.new("RGB", (4000, 4000), "red"), "PNG"), ImageStatus.decode_failed),
-     (encode(Image.new("RGB", (20, 20), "red"), "PNG"), ImageStatus.too_small)],
-    ids=["html", "truncated", "bomb", "tiny"],
+     (encode(Image.new("RGB", (20, 20), "red"), "PNG"), ImageStatus.too_small),
+     (UNIMPLEMENTED_DDS, ImageStatus.decode_failed)],
+    ids=["html", "truncated", "bomb", "tiny", "unimplemented_variant"],
 )
 def test_unusable_images_are_rejected_with_a_status(data: bytes, status: ImageStatus) -> None:
     with pytest.raises(Rejected) as info:

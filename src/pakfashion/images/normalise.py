@@ -81,8 +81,9 @@ def decode(data: bytes, policy: ImagePolicy) -> tuple[Image.Image, str]:
                     opened.draft("RGB", (policy.target_side_px, policy.target_side_px))
                 opened.load()
                 return _to_rgb(_oriented(opened)), source_format
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as err:
+    # NotImplementedError: a format Pillow knows but not this variant of it (a DDS pixel format, say).
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, NotImplementedError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise Rejected("decode_failed", describe(err)) from err
 
 
