@@ -124,7 +124,8 @@ def test_settings_that_cannot_run_fail_first() -> None:
 
 
 def test_clip_scores_by_garment_category() -> None:
-    vocab = VocabConfig(garments={"kurta": ["kurta", "kurti"], "shawl": ["shawl", "stole"]}, colours=[], fabrics=[])
+    vocab = VocabConfig(garments={"kurta": ["kurta", "kurti"], "shawl": ["shawl", "stole"]}, colours=[], fabrics=[],
+                        pieces={}, stitching={})
     rows = [
         ScoreRow("red lawn kurti", 0, "base", 20.0),
         ScoreRow("red lawn kurta", 1, "base", 24.0),
