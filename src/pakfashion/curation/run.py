@@ -288,8 +288,7 @@ def measure_batch(batch: list[Pending], store: ImageStore, checks: Checks, *, an
 def store_batch(batch: list[Pending], caches: dict[str, MeasurementCache]) -> None:
     """Append the batch's measurements to each check's cache (the unit a killed run can lose)."""
     for name, cache in caches.items():
-        cache.add([(agreement_key(i.sha256, i.text) if name == AGREEMENT else i.sha256, *i.results[name])
-                   for i in batch if name in i.results])
+        cache.add([(cache_keys(i.sha256, i.text)[name], *i.results[name]) for i in batch if name in i.results])
 
 
 def load_models(checks: Checks) -> None:
