@@ -16,7 +16,7 @@ export WANDB_SILENT := true
 export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test test-fast params push pull release-dataset app browser
+.PHONY: install demo test test-fast params push pull release-dataset publish app browser
 
 install: $(STAMP)
 
@@ -78,6 +78,12 @@ app: install
 
 push: install
 	$(BIN)/dvc push
+
+## The dataset and the trained run to the Hugging Face Hub (conf/publish/default.yaml; the token from HF_TOKEN or
+## `hf auth login`, never a file here): make publish, make publish ARGS=--dry-run,
+## make publish ARGS="publish.namespace=my-org publish.targets=[model]". The only target that goes online.
+publish: install
+	HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 TRANSFORMERS_OFFLINE=0 $(BIN)/python -m pakfashion.publish $(ARGS)
 
 pull: install
 	$(BIN)/dvc pull

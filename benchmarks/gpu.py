@@ -50,15 +50,6 @@ ANCHORS = {"sd15_lora": {"samples_per_s": 1 / 0.181, "source": "SimpleTuner SD 1
            "sdxl_lora": {"samples_per_s": 1 / 0.606, "source": "SimpleTuner SDXL LoKr 1024px bs1 bf16, H100"}}
 CAPTION = "a red embroidered lawn kurta with gold buttis"
 
-SD15_UNET = {"cross_attention_dim": 768, "sample_size": 64}
-SDXL_UNET = {
-    "sample_size": 128, "block_out_channels": (320, 640, 1280), "layers_per_block": 2,
-    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-    "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-    "transformer_layers_per_block": (1, 2, 10), "attention_head_dim": (5, 10, 20), "cross_attention_dim": 2048,
-    "use_linear_projection": True, "addition_embed_type": "text_time", "addition_time_embed_dim": 256,
-    "projection_class_embeddings_input_dim": 2816,
-}
 SD_VAE = {"block_out_channels": (128, 256, 512, 512), "down_block_types": ("DownEncoderBlock2D",) * 4,
           "up_block_types": ("UpDecoderBlock2D",) * 4, "layers_per_block": 2, "latent_channels": 4}
 CLIP_L = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
@@ -111,6 +102,8 @@ def tiny_diffusion(name: str, work: Path) -> Diffusion:
 def real_diffusion(name: str) -> Diffusion:
     """SD 1.5 or SDXL at full size, random weights, with the repo's generated CLIP tokenizer."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+
+    from pakfashion.models.architectures import SD15_UNET, SDXL_UNET
     from transformers import (
         CLIPTextConfig,
         CLIPTextModel,

@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -229,6 +230,14 @@ def test_evaluate_end_to_end(tiny_dir: Path, tmp_path: Path) -> None:
     }
     grid = Image.open(paths.reports / "samples.png")
     assert grid.size == (LABEL_WIDTH_PX + 4 * MIN_CELL_PX, HEADER_HEIGHT_PX + prompts * MIN_CELL_PX)  # 64 px scaled up
+    # The widget samples are the fine-tuned column of the grid at the first seed, one per prompt, in order.
+    index = json.loads((paths.reports / "samples" / "samples.json").read_text())
+    assert [entry["seed"] for entry in index] == [0] * prompts and len({e["prompt"] for e in index}) == prompts
+    for row, entry in enumerate(index):
+        left, top = LABEL_WIDTH_PX + MIN_CELL_PX, HEADER_HEIGHT_PX + row * MIN_CELL_PX
+        cell = grid.convert("RGB").crop((left, top, left + MIN_CELL_PX, top + MIN_CELL_PX))
+        sample = Image.open(paths.reports / "samples" / entry["file"]).convert("RGB")
+        assert np.array_equal(np.asarray(sample), np.asarray(cell)), entry
     report = (paths.reports / "eval.md").read_text()
     assert "| FID |" in report and "| KID |" in report and "![samples](samples.png)" in report
     assert "| taught concept (4) | colour accuracy |" in report and "bootstrap intervals" in report

@@ -20,6 +20,7 @@ CONTRACT_OUTPUTS = [
     "data/dataset/train/metadata.jsonl", "data/dataset/validation/metadata.jsonl", "data/dataset/README.md",
     "models/lora-tiny/pytorch_lora_weights.safetensors", "metrics/csv.json", "metrics/download.json",
     "metrics/caption.json", "metrics/train.json", "metrics/eval.json", "plots/train_loss.csv", "reports/samples.png",
+    "reports/samples/samples.json", "models/lora-tiny/lora-tiny.safetensors",
 ]
 
 

@@ -142,7 +142,10 @@ def test_train_learns_and_writes_outputs(tiny_sd: str, dataset_dir: Path, tmp_pa
     assert pipe.get_list_adapters() == {"unet": ["default_0"]}
 
     card = (tmp_path / "models" / "lora-tiny" / "README.md").read_text()
-    assert card.startswith(f"---\nbase_model: {tiny_sd}\n") and "DVC md5 `0123abc.dir`" in card
+    # A local base folder is named in the text, never as the Hub's base_model (the Hub rejects a path).
+    assert card.startswith("---\nlibrary_name: diffusers\nlicense: mit\n") and "base_model" not in card
+    assert f"from `{tiny_sd}`" in card and "DVC md5 `0123abc.dir`" in card
+    assert "`lora-tiny.safetensors` is the same LoRA in the kohya layout" in card
     assert "| lr | 0.01 |" in card and "| steps | 4 |" in card and "load_lora_weights" in card
     assert "## Captions" in card and "`train.captions.source=parts`" in card and "| brand dropout | 0.7 |" in card
     on_disk = json.loads((tmp_path / "m" / "train.json").read_text())

@@ -575,6 +575,8 @@ class ModelConfig:
     pretrained: str = MISSING
     # What dvc.yaml tracks for the weights: the local folder, or the conf file naming a hub model.
     weights: str = MISSING
+    # The weights' licence as a Hub licence id (the model card's ``license``).
+    licence: str = MISSING
     resolution: int = MISSING
     # Overrides the scheduler's prediction_type for training; None keeps the model's own.
     prediction_type: PredictionType | None = MISSING
@@ -755,3 +757,34 @@ class WandbConfig:
     mode: WandbMode = MISSING
     project: str = MISSING
     entity: str | None = MISSING
+
+
+class PublishTarget(str, enum.Enum):
+    dataset = "dataset"  # data/dataset as a Hub dataset repo (Parquet shards, the dataset card)
+    model = "model"  # models/<train.run_name> as a Hub model repo (weights, the kohya copy, the model card)
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """``python -m pakfashion.publish``: where the dataset and the trained run go on the Hub."""
+
+    # The repos' owner; None: the user the token belongs to.
+    namespace: str | None = MISSING
+    dataset_repo: str = MISSING
+    model_repo: str = MISSING
+    targets: list[PublishTarget] = MISSING
+    private: bool = MISSING
+    dry_run: bool = MISSING
+    widget_images: int = MISSING
+    images_per_shard: int = MISSING
+
+    def __post_init__(self) -> None:
+        for name in ("dataset_repo", "model_repo"):
+            repo = getattr(self, name)
+            if not repo or "/" in repo:
+                raise ValueError(f"publish.{name}={repo!r}: give the repo's name alone; its owner is publish.namespace")
+        if not self.targets:
+            raise ValueError("publish.targets is empty: list dataset, model or both")
+        if self.widget_images < 0 or self.images_per_shard < 1:
+            raise ValueError("publish.widget_images must be >= 0 and publish.images_per_shard >= 1")
+

@@ -10,7 +10,7 @@ Folders are ``paths.*`` settings; the names below are what lies inside them:
   when dropped) and the report :data:`CURATION_REPORT` under ``paths.reports``.
 - caption → ``<paths.dataset>/<split>/`` for each of :data:`SPLITS`: images and :data:`METADATA_FILE`
   (:class:`MetadataRow` lines), and the dataset card :data:`DATASET_CARD_FILE`.
-- train → ``<paths.models>/<run>/``: a LoRA (:data:`LORA_WEIGHTS_FILE`) or a whole pipeline
+- train → ``<paths.models>/<run>/``: a LoRA (:data:`LORA_WEIGHTS_FILE`, and :func:`kohya_lora_file`) or a whole pipeline
   (:data:`PIPELINE_INDEX_FILE`), and :data:`MODEL_CARD_FILE`; :func:`pakfashion.models.sd.load_run` is the one loader of either.
 - every stage but crawl → ``<paths.metrics>/<stage>.json`` (``*_METRICS``); reports under ``paths.reports``.
 
@@ -194,6 +194,14 @@ PIPELINE_INDEX_FILE = "model_index.json"
 MODEL_CARD_FILE = "README.md"
 
 
+def kohya_lora_file(run_dir: Path) -> Path:
+    """A LoRA run's copy in the kohya layout (``lora_unet_*`` keys, ``.lora_down``/``.lora_up``/``.alpha``), the
+    one ComfyUI's and AUTOMATIC1111's LoRA loaders read, named for the run (``<run>.safetensors``) as those
+    apps list it; diffusers' ``load_lora_weights`` reads it too. Beside :data:`LORA_WEIGHTS_FILE`, which a
+    ``load_lora_weights(run_dir)`` without ``weight_name`` still picks."""
+    return run_dir / f"{run_dir.name}.safetensors"
+
+
 def is_full_run(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a whole pipeline (else, if anything, a LoRA)."""
     return (run_dir / PIPELINE_INDEX_FILE).is_file()
@@ -216,3 +224,7 @@ SAMPLES_REPORT = "samples.png"
 EVAL_REPORT = "eval.md"
 # Thumbnails of every dropped image grouped by reason, with its deciding signal (self-contained HTML).
 CURATION_REPORT = "curation.html"
+# The fine-tuned model's image of each grid prompt at the first seed, one PNG each, and their index (a JSON list
+# of {"file", "prompt", "seed"}): the model card's widget on the Hub (pakfashion.publish).
+SAMPLE_IMAGES_DIR = "samples"
+SAMPLE_INDEX_FILE = "samples.json"

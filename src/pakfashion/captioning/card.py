@@ -59,10 +59,24 @@ def card_header(inputs: CardInputs) -> str:
         "size_categories": [_size_category(inputs.images)],
         "pretty_name": "Pakistani fashion catalog images with captions",
     }
-    if inputs.layout == "parquet":  # the Hub's loader reads the splits from these files
-        header["configs"] = [{"config_name": "default", "data_files": [
-            {"split": split, "path": f"{PARQUET_DIR}/{split}-*.parquet"} for split in SPLITS]}]
+    if inputs.layout == "parquet":
+        header["configs"] = parquet_configs()
     return "---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n"
+
+
+def parquet_configs() -> list[dict[str, Any]]:
+    """The card's ``configs``: the Hub's loader and viewer read the splits from these shards."""
+    return [{"config_name": "default", "data_files": [
+        {"split": split, "path": f"{PARQUET_DIR}/{split}-*.parquet"} for split in SPLITS]}]
+
+
+def as_parquet_card(card: str) -> str:
+    """The card of an imagefolder dataset, rewritten for its Parquet copy: the ``configs`` and how to load it."""
+    from huggingface_hub import DatasetCard
+
+    parsed = DatasetCard(card.replace(_how_to_load("imagefolder"), _how_to_load("parquet")))
+    parsed.data.configs = parquet_configs()
+    return str(parsed)
 
 
 def _how_to_load(layout: str) -> str:

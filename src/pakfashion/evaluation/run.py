@@ -9,6 +9,7 @@ import html
 import io
 import logging
 import os
+import shutil
 import statistics
 import textwrap
 from dataclasses import asdict, dataclass, field, fields
@@ -35,6 +36,8 @@ from pakfashion.config import (
 from pakfashion.contracts import (
     EVAL_METRICS,
     EVAL_REPORT,
+    SAMPLE_IMAGES_DIR,
+    SAMPLE_INDEX_FILE,
     SAMPLES_REPORT,
     VALIDATION_SPLIT,
 )
@@ -369,6 +372,22 @@ def sample_grid(samples: list[Sample], *, prompts: list[str], seeds: list[int], 
     return grid
 
 
+def write_sample_images(samples: list[Sample], out_dir: Path, *, prompts: list[str], seed: int, cell_px: int) -> Path:
+    """The fine-tuned image of each of ``prompts`` at ``seed`` as ``out_dir/NN.png`` (at the grid's cell size),
+    replacing what was there, and their index :data:`SAMPLE_INDEX_FILE`; returns the index."""
+    by_key = {(s.prompt, s.seed): s.image for s in samples if s.model == FINETUNED}
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    index = []
+    for number, prompt in enumerate(prompts):
+        name = f"{number:02d}.png"
+        write_png(out_dir / name, by_key[(prompt, seed)].convert("RGB").resize((cell_px, cell_px)))
+        index.append({"file": name, "prompt": prompt, "seed": seed})
+    write_json(out_dir / SAMPLE_INDEX_FILE, index)
+    return out_dir / SAMPLE_INDEX_FILE
+
+
 def summary_table(metrics: dict[str, float | int]) -> list[list[str]]:
     """Rows of :data:`SUMMARY_COLUMNS` (the fine-tuning column: improved/worse/same) for the report and W&B."""
 
@@ -540,7 +559,8 @@ def evaluate(
     check_attributes(settings.attributes, vocab)
     results = run_models(paths, model, settings, lora_dir=lora_dir, vocab=vocab)
     metrics, categories = results.metrics, scores_by_category(results.scores, vocab)
-    grid = sample_grid(results.samples, prompts=results.prompts, seeds=settings.seeds, cell_px=max(model.resolution, MIN_CELL_PX))
+    cell_px = max(model.resolution, MIN_CELL_PX)
+    grid = sample_grid(results.samples, prompts=results.prompts, seeds=settings.seeds, cell_px=cell_px)
     grid_path, report_path = paths.reports / SAMPLES_REPORT, paths.reports / EVAL_REPORT
     link = os.path.relpath(grid_path, report_path.parent)
     report = report_markdown(metrics, categories, settings=settings, run_name=lora_dir.name, grid_link=link)
@@ -548,6 +568,8 @@ def evaluate(
     write_rows_csv(paths.plots / "clip_scores.csv", results.scores)
     write_rows_csv(paths.plots / "clip_by_category.csv", categories)
     write_png(grid_path, grid)
+    write_sample_images(results.samples, paths.reports / SAMPLE_IMAGES_DIR, prompts=results.prompts,
+                        seed=settings.seeds[0], cell_px=cell_px)
     write_text_atomic(report_path, report)
     for name in ("clip_score", "fid", "kid"):
         log.info("%s: base %.4g, fine-tuned %.4g", name, metrics[f"{name}_{BASE}"], metrics[f"{name}_{FINETUNED}"])

@@ -137,8 +137,8 @@ def pretrain_sd(out_dir: Path, *, clip_dir: Path, conf_dir: Path, seed: int, vae
         base = save_pipeline(work / "base", vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet)
         write_imagefolder(world_images(seed + 1, images, px=IMAGE_PX, colours=taught), work / "world" / "train")
         paths, settings = unet_settings(conf_dir, steps=unet_steps, work=work)
-        model = ModelConfig(name="tiny-world", pretrained=str(base), weights=str(base), resolution=IMAGE_PX,
-                            prediction_type=None)
+        model = ModelConfig(name="tiny-world", pretrained=str(base), weights=str(base), licence="mit",
+                            resolution=IMAGE_PX, prediction_type=None)
         metrics = train(paths, model, settings, seed=seed)
         trained = paths.models / settings.run_name
         shutil.rmtree(out_dir, ignore_errors=True)

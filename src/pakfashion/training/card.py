@@ -12,7 +12,7 @@ import yaml
 from pakfashion.common.files import write_text_atomic
 from pakfashion.common.tracking import dvc_output_hashes
 from pakfashion.config import CaptionSource, ModelConfig, TrainConfig, TrainMethod
-from pakfashion.contracts import LORA_WEIGHTS_FILE, MODEL_CARD_FILE
+from pakfashion.contracts import LORA_WEIGHTS_FILE, MODEL_CARD_FILE, kohya_lora_file
 from pakfashion.training.captions import SHORT, TAIL
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,21 @@ USAGE = {
     ),
     TrainMethod.full: "pipe = DiffusionPipeline.from_pretrained({out!r})",
 }
+
+
+def is_hub_model(pretrained: str) -> bool:
+    """Whether ``pretrained`` names a Hub model (``owner/name``), not a local folder such as the tiny models'.
+
+    Only a Hub id may be the card's ``base_model``: the Hub links it and rejects anything else.
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(pretrained)
+    except HFValidationError:
+        return False
+    return not Path(pretrained).exists()
 
 
 def dataset_md5(lock_file: Path, dataset_dir: Path) -> str | None:
@@ -59,6 +74,18 @@ def captions_section(settings: TrainConfig) -> str:
     )
 
 
+def apps_section(settings: TrainConfig, out_dir: Path) -> str:
+    """How to use a LoRA run in ComfyUI and AUTOMATIC1111 (its kohya-layout copy); nothing for a whole pipeline."""
+    if settings.method is not TrainMethod.lora:
+        return ""
+    kohya = kohya_lora_file(out_dir).name
+    return (
+        f"### ComfyUI, AUTOMATIC1111, Forge, SD.Next\n\n`{kohya}` is the same LoRA in the kohya layout those apps "
+        f"read. ComfyUI: put it in `models/loras/` and pick it in a *Load LoRA* node. AUTOMATIC1111: put it in "
+        f"`models/Lora/` and add `<lora:{kohya_lora_file(out_dir).stem}:1>` to the prompt.\n\n"
+    )
+
+
 def model_card(
     model: ModelConfig,
     settings: TrainConfig,
@@ -67,14 +94,18 @@ def model_card(
     out_dir: Path,
     dataset_dir: Path,
     dataset_hash: str | None,
+    location: str | None = None,
 ) -> str:
-    """Markdown model card with Hugging Face front matter."""
+    """Markdown model card with Hugging Face front matter; its code loads the run from ``location`` (a Hub repo id),
+    else from ``out_dir``."""
     front = {
-        "base_model": model.pretrained,
+        **({"base_model": model.pretrained} if is_hub_model(model.pretrained) else {}),
         "library_name": "diffusers",
+        "license": model.licence,
+        "pipeline_tag": "text-to-image",
         "tags": ["stable-diffusion", "text-to-image", "diffusers-training", settings.method.value, "pakfashion"],
     }
-    usage = USAGE[settings.method].format(base=model.pretrained, out=str(out_dir))
+    usage = USAGE[settings.method].format(base=model.pretrained, out=location or str(out_dir))
     data = f"`{dataset_dir}` (train split), DVC md5 `{dataset_hash or 'unknown: not in dvc.lock'}`"
     return (
         f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n\n"
@@ -82,7 +113,7 @@ def model_card(
         f"Stable Diffusion fine-tuned by the pakfashion train stage (`train.method={settings.method.value}`) "
         f"from `{model.pretrained}` at {model.resolution} px.\n\n"
         f"## Data\n\n{data}; {metrics['samples']} images.\n\n"
-        f"## Use\n\n```python\nfrom diffusers import DiffusionPipeline\n{usage}\n```\n\n"
+        f"## Use\n\n```python\nfrom diffusers import DiffusionPipeline\n{usage}\n```\n\n{apps_section(settings, out_dir)}"
         f"## Captions\n\n{captions_section(settings)}\n"
         f"## Training settings\n\n{_table({**asdict(model), **training_settings(settings)})}\n\n"
         f"## Metrics (`train.json`)\n\n{_table(metrics)}\n"

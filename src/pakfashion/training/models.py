@@ -187,9 +187,13 @@ def lora_state(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_lora(unet: torch.nn.Module, out_dir: Path) -> Path:
-    """Save the UNet's LoRA in diffusers' format (SD or SDXL ``load_lora_weights`` reads it); returns the file."""
+    """Save the UNet's LoRA in diffusers' format (SD or SDXL ``load_lora_weights`` reads it), and beside it in
+    the kohya layout for ComfyUI and AUTOMATIC1111 (:func:`pakfashion.training.kohya.save_kohya_lora`); returns
+    the diffusers file, which ``load_lora_weights(out_dir)`` without ``weight_name`` still picks."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
+
+    from pakfashion.training.kohya import save_kohya_lora  # imported here: kohya imports this module
 
     layers = convert_state_dict_to_diffusers(lora_state(unet))
     pipeline = StableDiffusionXLPipeline if has_sdxl_conditioning(unet) else StableDiffusionPipeline
@@ -200,6 +204,7 @@ def save_lora(unet: torch.nn.Module, out_dir: Path) -> Path:
         unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
         weight_name=LORA_WEIGHTS_FILE,
     )
+    save_kohya_lora(unet, out_dir)
     return out_dir / LORA_WEIGHTS_FILE
 
 
