@@ -132,7 +132,7 @@ def test_cards_parse_and_name_the_exact_version(in_repo: Path) -> None:
     assert dataset_card.data.license == "other" and "text-to-image" in dataset_card.data.task_categories
     assert dataset_card.data.configs[0]["data_files"][0] == {"split": "train", "path": "data/train-*.parquet"}
     assert f"revision={tag!r}" in dataset_card.text and version.dataset_md5 in dataset_card.text and head in dataset_card.text
-    assert built["dataset"].tags == [tag]
+    assert built["dataset"].tags == [tag, f"rev-{head[:12]}"]
 
     model_card = ModelCard(built["model"].card)  # raises on a model-index the Hub could not read
     data = model_card.data
@@ -173,7 +173,8 @@ def test_publish_makes_exactly_these_hub_calls(in_repo: Path, monkeypatch: pytes
     paths, model, train, settings = settings_of(in_repo)
     built = publish(in_repo, paths, model, train, settings, api=hub)
     names = [name for name, _ in hub.calls]
-    assert names == ["whoami", *["create_repo", "list_repo_files", "create_commit", "create_tag"] * 2]
+    assert names == ["whoami", "create_repo", "list_repo_files", "create_commit", "create_tag", "create_tag",
+                     "create_repo", "list_repo_files", "create_commit", "create_tag"]
     dataset_commit, model_commit = (args for name, args in hub.calls if name == "create_commit")
     assert dataset_commit["repo_id"] == "someone/pakfashion" and dataset_commit["repo_type"] == "dataset"
     adds = {op.path_in_repo for op in dataset_commit["operations"] if isinstance(op, CommitOperationAdd)}
@@ -185,7 +186,8 @@ def test_publish_makes_exactly_these_hub_calls(in_repo: Path, monkeypatch: pytes
     tags = [args for name, args in hub.calls if name == "create_tag"]
     version = version_of(in_repo)
     assert tags[0]["tag"] == dataset_tag(version.dataset_md5) and tags[0]["repo_type"] == "dataset"
-    assert tags[1]["tag"] == f"rev-{version.git_rev[:12]}" and tags[1]["repo_id"] == "someone/pakfashion-lora-tiny"
+    assert [tag["tag"] for tag in tags[1:]] == [f"rev-{version.git_rev[:12]}"] * 2
+    assert tags[2]["repo_id"] == "someone/pakfashion-lora-tiny" and tags[2]["repo_type"] == "model"
     assert all(tag["revision"] for tag in tags)
 
 
@@ -240,7 +242,7 @@ def test_version_problems_say_what_to_do() -> None:
     dirty = SourceVersion(git_rev="", git_tags=[], git_remote="", uncommitted=["dvc.lock"], dataset_md5="",
                           trained_on_md5="", stale=["train"])
     problems = " ".join(dirty.problems())
-    for words in ("not a git repository", "dvc.lock differ from the commit", "run `dvc repro` first", "(train)"):
+    for words in ("not a git repository", "dvc.lock not committed as they are", "git add dvc.lock && git commit", "run `dvc repro` first", "(train)"):
         assert words in problems
 
 
@@ -264,7 +266,7 @@ def test_a_parquet_dataset_is_uploaded_as_it_is(tmp_path: Path) -> None:
     upload = dataset_upload(dataset, tmp_path / "staging", version, "me/pakfashion", images_per_shard=10)
     assert upload.files["data/train-00000-of-00001.parquet"] == dataset / "data/train-00000-of-00001.parquet"
     assert not (tmp_path / "staging").exists()  # nothing converted
-    assert upload.tags == ["dvc-cccccccccccc", "dataset-v1.0"]
+    assert upload.tags == ["dvc-cccccccccccc", "rev-bbbbbbbbbbbb", "dataset-v1.0"]
     assert "dvc get https://git.example/p data/dataset --rev " + "b" * 40 in upload.card
 
 

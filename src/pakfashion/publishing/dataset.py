@@ -19,7 +19,7 @@ from pakfashion.common.dataset_files import DatasetSplit, write_parquet_split
 from pakfashion.config import DatasetLayout
 from pakfashion.contracts import DATASET_CARD_FILE, PARQUET_DIR, SPLITS
 from pakfashion.publishing.hub import RepoUpload
-from pakfashion.publishing.version import SourceVersion, dataset_tag
+from pakfashion.publishing.version import SourceVersion, dataset_tag, rev_tag
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def version_section(version: SourceVersion, repo_id: str) -> str:
     return (
         f"## Version\n\n"
         f"This is dataset version `{tag}`: DVC md5 `{version.dataset_md5}` of `data/dataset`, built by the pipeline "
-        f"at git rev `{version.git_rev}`{releases}. The Hub tag `{tag}` names this commit of the repo.\n\n"
+        f"at git rev `{version.git_rev}`{releases}. The Hub tags `{tag}` and `{rev_tag(version.git_rev)}` name this commit of the repo.\n\n"
         f"```python\nfrom datasets import load_dataset\nds = load_dataset({repo_id!r}, revision={tag!r})\n```\n\n"
         f"The same bytes from the pipeline's DVC remote: `dvc get {source} data/dataset --rev {version.git_rev}`.\n"
     )
@@ -72,7 +72,8 @@ def hub_dataset_card(card: str, version: SourceVersion, repo_id: str, *, convert
 
 def dataset_upload(dataset_dir: Path, staging_root: Path, version: SourceVersion, repo_id: str, *,
                    images_per_shard: int) -> RepoUpload:
-    """The dataset repo's upload: the shards, the card, and the version's tags (``dvc-<md5>``, git release tags)."""
+    """The dataset repo's upload: the shards, the card, and the version's tags (``dvc-<md5>``, ``rev-<git rev>``,
+    ``make release-dataset``'s ``dataset-v*``)."""
     card_file = dataset_dir / DATASET_CARD_FILE
     if not card_file.is_file():
         raise FileNotFoundError(f"no dataset card {card_file}: run the caption stage (dvc repro caption)")
@@ -85,6 +86,6 @@ def dataset_upload(dataset_dir: Path, staging_root: Path, version: SourceVersion
     return RepoUpload(
         repo_id=repo_id, repo_type="dataset", files=files, card=card,
         commit_message=f"pakfashion dataset {tag} (DVC md5 {version.dataset_md5}, git rev {version.git_rev[:12]})",
-        tags=[tag, *[t for t in version.git_tags if t.startswith("dataset-v")]],
+        tags=[tag, rev_tag(version.git_rev), *[t for t in version.git_tags if t.startswith("dataset-v")]],
         tag_message=f"DVC md5 {version.dataset_md5} of data/dataset at git rev {version.git_rev}",
     )

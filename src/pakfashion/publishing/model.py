@@ -18,7 +18,7 @@ from pakfashion.contracts import (
     is_trained_run,
 )
 from pakfashion.publishing.hub import RepoUpload
-from pakfashion.publishing.version import SourceVersion
+from pakfashion.publishing.version import SourceVersion, rev_tag
 from pakfashion.training.card import model_card
 
 # Where the repo keeps what is not the weights.
@@ -107,6 +107,6 @@ def model_upload(model: ModelConfig, settings: TrainConfig, *, run_dir: Path, me
     return RepoUpload(
         repo_id=repo_id, repo_type="model", files=files, card=card,
         commit_message=f"pakfashion {settings.run_name} at git rev {rev} (dataset {dataset})",
-        tags=[f"rev-{rev}"], tag_message=f"trained by the pakfashion pipeline at git rev {version.git_rev}",
+        tags=[rev_tag(version.git_rev)], tag_message=f"trained by the pakfashion pipeline at git rev {version.git_rev}",
     )
 

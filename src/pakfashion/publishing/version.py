@@ -43,7 +43,9 @@ class SourceVersion:
         if not self.git_rev:
             found.append("this is not a git repository: the Hub copy could not name the rev it came from")
         if self.uncommitted:
-            found.append(f"{', '.join(self.uncommitted)} differ from the commit: commit them first")
+            files = " ".join(self.uncommitted)
+            found.append(f"{', '.join(self.uncommitted)} not committed as they are (the Hub copy would name a git rev "
+                         f"that does not describe it): `git add {files} && git commit` first")
         if not self.dataset_md5:
             found.append(f"{LOCK_FILE} has no dataset output: run `dvc repro` first")
         if self.stale:
@@ -55,6 +57,11 @@ class SourceVersion:
 def dataset_tag(md5: str) -> str:
     """The Hub tag of a dataset version: ``dvc-`` and the first 12 hex digits of its DVC md5."""
     return f"dvc-{md5.removesuffix('.dir')[:12]}"
+
+
+def rev_tag(git_rev: str) -> str:
+    """The Hub tag of the pipeline's git rev: ``rev-`` and its first 12 hex digits."""
+    return f"rev-{git_rev[:12]}"
 
 
 def _git(root: Path, *args: str) -> str:
