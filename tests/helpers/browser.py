@@ -143,14 +143,26 @@ def open_tab(driver: WebDriver, name: str) -> None:
 
 
 def choose(driver: WebDriver, element_id: str, value: str) -> None:
-    """Pick ``value`` (letters, digits, ``_-()``) in the gradio Dropdown ``element_id``: open it, click the option."""
+    """Pick ``value`` (letters, digits, ``_-()``) in the gradio Dropdown ``element_id``: open it, click the option.
+
+    The app re-renders a dropdown when another filter changes its choices, so an option found may be gone when
+    clicked (a stale element): then the dropdown is opened again and the option found again.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.find_element(By.CSS_SELECTOR, f"#{element_id} input").click()
     option = f"li[data-testid='dropdown-option'][aria-label='{value}']"
-    WebDriverWait(driver, UI_TIMEOUT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, option))
-    driver.find_element(By.CSS_SELECTOR, option).click()
+
+    def pick(d: WebDriver) -> bool:
+        options = d.find_elements(By.CSS_SELECTOR, option)
+        if not options:
+            d.find_element(By.CSS_SELECTOR, f"#{element_id} input").click()
+            return False
+        options[0].click()
+        return True
+
+    WebDriverWait(driver, UI_TIMEOUT_S, ignored_exceptions=(StaleElementReferenceException,)).until(pick)
 
 
 def write_curation_csv(path: Path, rows: Iterable[CurationRow]) -> None:
