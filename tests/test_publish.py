@@ -299,3 +299,22 @@ def test_a_real_base_is_the_cards_base_model_with_its_licence(repo_root: Path, b
     assert (card.data.base_model, card.data.license) == (model.pretrained, licence)
     assert f"<lora:{train.run_name}:1>" in card.text and f"`{train.run_name}.safetensors`" in card.text
 
+
+def test_a_refused_upload_says_what_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from pakfashion.publish import pushed
+
+    class ReadOnlyHub(RecordingHub):
+        def create_commit(self, *args: Any, **kwargs: Any) -> Any:
+            self._record("create_commit", *args, **kwargs)
+            response = SimpleNamespace(status_code=403, headers={}, request=None)
+            raise HfHubHTTPError("403 Forbidden: You don't have the rights to create a model under namespace "
+                                 "'someone-else'", response=response)
+
+    hub = ReadOnlyHub()
+    upload = RepoUpload("someone-else/run", "model", {"README.md": b"card"}, "card", "msg", tags=["rev-0"])
+    with pytest.raises(StageError, match=r"someone-else/run not published: .*403.*write access.*publish.namespace"):
+        pushed(hub, upload, private=True)
+    assert "create_tag" not in [name for name, _ in hub.calls]  # nothing is tagged after a refused commit
+

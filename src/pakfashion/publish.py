@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -84,9 +85,24 @@ def publish(root: Path, paths: PathsConfig, model: ModelConfig, train: TrainConf
     for upload in built:
         refuse_token_leak(upload, token)
     for upload in built:
-        commit = push(api, upload, private=settings.private)
+        commit = pushed(api, upload, private=settings.private)
         sys.stdout.write(f"{upload.repo_type} {upload.repo_id}: {commit.commit_url} (tags: {', '.join(upload.tags)})\n")
     return built
+
+
+def pushed(api: HubClient, upload: RepoUpload, *, private: bool) -> Any:
+    """:func:`push`, with the Hub's refusal (401/403: a read-only token or someone else's namespace) as a
+    :class:`StageError` saying what to fix; repos pushed before it stay as they are."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return push(api, upload, private=private)
+    except HfHubHTTPError as err:
+        status = getattr(err.response, "status_code", None)
+        hint = (" The token cannot write there: use a token with write access to that namespace (a fine-grained "
+                "token needs 'write' on it), or set publish.namespace to yours." if status in (401, 403) else "")
+        raise StageError(f"{upload.repo_type} {upload.repo_id} not published: the Hub answered {err}.{hint} "
+                         "Publishing again sends only what the Hub does not hold yet.") from None
 
 
 def hydra_argv(argv: list[str]) -> list[str]:
