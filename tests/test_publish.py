@@ -251,14 +251,16 @@ def test_dry_run_flag_becomes_the_hydra_override() -> None:
         "publish", "publish.dry_run=true", "publish.namespace=me"]
 
 
-def test_a_parquet_dataset_is_uploaded_as_it_is(tmp_path: Path) -> None:
+def test_a_parquet_dataset_is_uploaded_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pakfashion.common.dataset_files import write_dataset_files
+
+    monkeypatch.chdir(tmp_path)  # stages and publish run at the repository root, paths.dataset relative to it
 
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "purple").save(buffer, format="JPEG")
     rows = [{"file_name": f"{c * 64}.jpg", "text": "a purple kurta", "sha256": c * 64, "split": split}
             for c, split in (("a", "train"), ("b", "validation"))]
-    dataset = tmp_path / "dataset"
+    dataset = Path("data/dataset")
     write_dataset_files(rows, lambda sha: buffer.getvalue(), dataset, layout=DatasetLayout.parquet, images_per_shard=10)
     (dataset / "README.md").write_text("---\nlicense: other\n---\n# card\n")
     version = SourceVersion(git_rev="b" * 40, git_tags=["dataset-v1.0", "other"], git_remote="https://git.example/p",
@@ -303,8 +305,6 @@ def test_a_real_base_is_the_cards_base_model_with_its_licence(repo_root: Path, b
 def test_a_refused_upload_says_what_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub.errors import HfHubHTTPError
 
-    from pakfashion.publish import pushed
-
     class ReadOnlyHub(RecordingHub):
         def create_commit(self, *args: Any, **kwargs: Any) -> Any:
             self._record("create_commit", *args, **kwargs)
@@ -315,6 +315,6 @@ def test_a_refused_upload_says_what_to_fix(monkeypatch: pytest.MonkeyPatch) -> N
     hub = ReadOnlyHub()
     upload = RepoUpload("someone-else/run", "model", {"README.md": b"card"}, "card", "msg", tags=["rev-0"])
     with pytest.raises(StageError, match=r"someone-else/run not published: .*403.*write access.*publish.namespace"):
-        pushed(hub, upload, private=True)
+        push(hub, upload, private=True)
     assert "create_tag" not in [name for name, _ in hub.calls]  # nothing is tagged after a refused commit
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig
 
@@ -47,8 +46,8 @@ def uploads(paths: PathsConfig, model: ModelConfig, train: TrainConfig, settings
             built.append(dataset_upload(paths.dataset, paths.state / "publish", version, dataset_repo,
                                         images_per_shard=settings.images_per_shard))
         if PublishTarget.model in settings.targets:
-            built.append(model_upload(model, train, run_dir=paths.models / train.run_name, metrics_dir=paths.metrics,
-                                      reports_dir=paths.reports, version=version,
+            built.append(model_upload(model, train, run_dir=paths.models / train.run_name, dataset_dir=paths.dataset,
+                                      metrics_dir=paths.metrics, reports_dir=paths.reports, version=version,
                                       repo_id=f"{namespace}/{settings.model_repo}", dataset_repo=dataset_repo,
                                       widget_images=settings.widget_images))
     except FileNotFoundError as err:
@@ -85,24 +84,9 @@ def publish(root: Path, paths: PathsConfig, model: ModelConfig, train: TrainConf
     for upload in built:
         refuse_token_leak(upload, token)
     for upload in built:
-        commit = pushed(api, upload, private=settings.private)
+        commit = push(api, upload, private=settings.private)
         sys.stdout.write(f"{upload.repo_type} {upload.repo_id}: {commit.commit_url} (tags: {', '.join(upload.tags)})\n")
     return built
-
-
-def pushed(api: HubClient, upload: RepoUpload, *, private: bool) -> Any:
-    """:func:`push`, with the Hub's refusal (401/403: a read-only token or someone else's namespace) as a
-    :class:`StageError` saying what to fix; repos pushed before it stay as they are."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        return push(api, upload, private=private)
-    except HfHubHTTPError as err:
-        status = getattr(err.response, "status_code", None)
-        hint = (" The token cannot write there: use a token with write access to that namespace (a fine-grained "
-                "token needs 'write' on it), or set publish.namespace to yours." if status in (401, 403) else "")
-        raise StageError(f"{upload.repo_type} {upload.repo_id} not published: the Hub answered {err}.{hint} "
-                         "Publishing again sends only what the Hub does not hold yet.") from None
 
 
 def hydra_argv(argv: list[str]) -> list[str]:

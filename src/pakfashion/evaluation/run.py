@@ -345,6 +345,11 @@ def _draw_prompt(draw: ImageDraw.ImageDraw, prompt: str, *, top_px: int, cell_px
     draw.multiline_text((4, top_px + 4), "\n".join(lines), fill="black", font=font, spacing=2)
 
 
+def grid_cell(image: Image.Image, cell_px: int) -> Image.Image:
+    """A generated image as the grid and the widget samples show it: RGB, ``cell_px`` square."""
+    return image.convert("RGB").resize((cell_px, cell_px))
+
+
 def sample_grid(samples: list[Sample], *, prompts: list[str], seeds: list[int], cell_px: int) -> Image.Image:
     """A labelled grid: rows = prompts; columns = for each seed, base then fine-tuned.
 
@@ -365,8 +370,7 @@ def sample_grid(samples: list[Sample], *, prompts: list[str], seeds: list[int], 
         top = HEADER_HEIGHT_PX + row * cell_px
         _draw_prompt(draw, prompt, top_px=top, cell_px=cell_px)
         for col, (seed, model) in enumerate(columns):
-            image = by_key[(prompt, seed, model)].convert("RGB").resize((cell_px, cell_px))
-            grid.paste(image, (LABEL_WIDTH_PX + col * cell_px, top))
+            grid.paste(grid_cell(by_key[(prompt, seed, model)], cell_px), (LABEL_WIDTH_PX + col * cell_px, top))
     for col in range(2, len(columns), 2):
         draw.line([(LABEL_WIDTH_PX + col * cell_px, 0), (LABEL_WIDTH_PX + col * cell_px, size[1])], fill="black")
     return grid
@@ -382,7 +386,7 @@ def write_sample_images(samples: list[Sample], out_dir: Path, *, prompts: list[s
     index = []
     for number, prompt in enumerate(prompts):
         name = f"{number:02d}.png"
-        write_png(out_dir / name, by_key[(prompt, seed)].convert("RGB").resize((cell_px, cell_px)))
+        write_png(out_dir / name, grid_cell(by_key[(prompt, seed)], cell_px))
         index.append({"file": name, "prompt": prompt, "seed": seed})
     write_json(out_dir / SAMPLE_INDEX_FILE, index)
     return out_dir / SAMPLE_INDEX_FILE

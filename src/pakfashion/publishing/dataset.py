@@ -42,32 +42,26 @@ def parquet_copy(dataset_dir: Path, staging: Path, *, images_per_shard: int) -> 
     return staging / PARQUET_DIR
 
 
-def shard_files(dataset_dir: Path, staging_root: Path, *, md5: str, images_per_shard: int) -> dict[str, Path]:
-    """The repo's shards (path in the repo -> local file), converted first when the dataset is an imagefolder."""
-    layout = DatasetSplit.open(dataset_dir, SPLITS[0]).layout
+def shard_files(dataset_dir: Path, layout: DatasetLayout, staging: Path, *, images_per_shard: int) -> dict[str, Path]:
+    """The repo's shards (path in the repo -> local file), converted into ``staging`` first for an imagefolder."""
     shards = (dataset_dir / PARQUET_DIR if layout is DatasetLayout.parquet
-              else parquet_copy(dataset_dir, staging_root / f"dataset-{dataset_tag(md5)}", images_per_shard=images_per_shard))
+              else parquet_copy(dataset_dir, staging, images_per_shard=images_per_shard))
     return {f"{PARQUET_DIR}/{shard.name}": shard for shard in sorted(shards.glob("*.parquet"))}
 
 
-def version_section(version: SourceVersion, repo_id: str) -> str:
+def version_section(version: SourceVersion, repo_id: str, *, dataset_dir: Path, tag: str) -> str:
     """The card's "Version" section: the tag, DVC md5 and git rev, and how to get exactly these bytes."""
-    tag = dataset_tag(version.dataset_md5)
     source = version.git_remote or "<this pipeline's git repository>"
     releases = f" (git tags: {', '.join(f'`{t}`' for t in version.git_tags)})" if version.git_tags else ""
     return (
         f"## Version\n\n"
-        f"This is dataset version `{tag}`: DVC md5 `{version.dataset_md5}` of `data/dataset`, built by the pipeline "
-        f"at git rev `{version.git_rev}`{releases}. The Hub tags `{tag}` and `{rev_tag(version.git_rev)}` name this commit of the repo.\n\n"
+        f"This is dataset version `{tag}`: DVC md5 `{version.dataset_md5}` of `{dataset_dir.as_posix()}`, built by the "
+        f"pipeline at git rev `{version.git_rev}`{releases}. The Hub tags `{tag}` and `{rev_tag(version.git_rev)}` "
+        f"name this commit of the repo.\n\n"
         f"```python\nfrom datasets import load_dataset\nds = load_dataset({repo_id!r}, revision={tag!r})\n```\n\n"
-        f"The same bytes from the pipeline's DVC remote: `dvc get {source} data/dataset --rev {version.git_rev}`.\n"
+        f"The same bytes from the pipeline's DVC remote: `dvc get {source} {dataset_dir.as_posix()} --rev "
+        f"{version.git_rev}`.\n"
     )
-
-
-def hub_dataset_card(card: str, version: SourceVersion, repo_id: str, *, converted: bool) -> str:
-    """The dataset card as the Hub shows it: the Parquet layout's ``configs`` and loading, and the version."""
-    text = as_parquet_card(card) if converted else card
-    return text.rstrip("\n") + "\n\n" + version_section(version, repo_id)
 
 
 def dataset_upload(dataset_dir: Path, staging_root: Path, version: SourceVersion, repo_id: str, *,
@@ -77,15 +71,16 @@ def dataset_upload(dataset_dir: Path, staging_root: Path, version: SourceVersion
     card_file = dataset_dir / DATASET_CARD_FILE
     if not card_file.is_file():
         raise FileNotFoundError(f"no dataset card {card_file}: run the caption stage (dvc repro caption)")
-    converted = DatasetSplit.open(dataset_dir, SPLITS[0]).layout is DatasetLayout.imagefolder
-    files: dict[str, Path | bytes] = dict(shard_files(dataset_dir, staging_root, md5=version.dataset_md5,
+    layout, tag = DatasetSplit.open(dataset_dir, SPLITS[0]).layout, dataset_tag(version.dataset_md5)
+    files: dict[str, Path | bytes] = dict(shard_files(dataset_dir, layout, staging_root / f"dataset-{tag}",
                                                       images_per_shard=images_per_shard))
-    card = hub_dataset_card(card_file.read_text(), version, repo_id, converted=converted)
+    card = card_file.read_text()
+    card = (as_parquet_card(card) if layout is DatasetLayout.imagefolder else card).rstrip("\n")
+    card += "\n\n" + version_section(version, repo_id, dataset_dir=dataset_dir, tag=tag)
     files[DATASET_CARD_FILE] = card.encode()
-    tag = dataset_tag(version.dataset_md5)
     return RepoUpload(
         repo_id=repo_id, repo_type="dataset", files=files, card=card,
         commit_message=f"pakfashion dataset {tag} (DVC md5 {version.dataset_md5}, git rev {version.git_rev[:12]})",
         tags=[tag, rev_tag(version.git_rev), *[t for t in version.git_tags if t.startswith("dataset-v")]],
-        tag_message=f"DVC md5 {version.dataset_md5} of data/dataset at git rev {version.git_rev}",
+        tag_message=f"DVC md5 {version.dataset_md5} of {dataset_dir.as_posix()} at git rev {version.git_rev}",
     )

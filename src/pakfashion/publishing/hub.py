@@ -92,7 +92,25 @@ def push(api: HubClient, upload: RepoUpload, *, private: bool) -> Any:
 
     Returns the commit's :class:`huggingface_hub.CommitInfo`. Re-running after a failure uploads only what the
     Hub does not hold yet (files are addressed by their sha256).
+
+    Raises:
+        StageError: the Hub refused (401/403: a read-only token or someone else's namespace), saying what to fix;
+            nothing is tagged then, and repos pushed before stay as they are.
     """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return _commit_and_tag(api, upload, private=private)
+    except HfHubHTTPError as err:
+        status = getattr(err.response, "status_code", None)
+        hint = (" The token cannot write there: use a token with write access to that namespace (a fine-grained "
+                "token needs 'write' on it), or set publish.namespace to yours." if status in (401, 403) else "")
+        raise StageError(f"{upload.repo_type} {upload.repo_id} not published: the Hub answered {err}.{hint} "
+                         "Publishing again sends only what the Hub does not hold yet.") from None
+
+
+def _commit_and_tag(api: HubClient, upload: RepoUpload, *, private: bool) -> Any:
+    """:func:`push`'s calls to the Hub."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     api.create_repo(upload.repo_id, repo_type=upload.repo_type, private=private, exist_ok=True)

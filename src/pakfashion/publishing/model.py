@@ -64,14 +64,14 @@ def eval_results(metrics: dict[str, Any], *, dataset_repo: str, revision: str) -
             for key, label in HEADLINE if f"{key}_finetuned" in metrics]
 
 
-def hub_model_card(model: ModelConfig, settings: TrainConfig, *, run_dir: Path, train_metrics: dict[str, Any],
-                   eval_metrics: dict[str, Any], widget: list[tuple[str, str]], repo_id: str, dataset_repo: str,
-                   version: SourceVersion) -> str:
+def hub_model_card(model: ModelConfig, settings: TrainConfig, *, run_dir: Path, dataset_dir: Path,
+                   train_metrics: dict[str, Any], eval_metrics: dict[str, Any], widget: list[tuple[str, str]],
+                   repo_id: str, dataset_repo: str, version: SourceVersion) -> str:
     """The model card for the Hub: the train stage's card for ``repo_id``, plus widget, evaluation and data version."""
     from huggingface_hub import ModelCard
 
     revision = version.trained_on_tag
-    card = ModelCard(model_card(model, settings, train_metrics, out_dir=run_dir, dataset_dir=Path("data/dataset"),
+    card = ModelCard(model_card(model, settings, train_metrics, out_dir=run_dir, dataset_dir=dataset_dir,
                                 dataset_hash=version.trained_on_md5 or None, location=repo_id))
     card.data.datasets = [dataset_repo]
     card.data.widget = [{"text": prompt, "output": {"url": url}} for prompt, url in widget]
@@ -88,8 +88,9 @@ def hub_model_card(model: ModelConfig, settings: TrainConfig, *, run_dir: Path, 
     return str(card)
 
 
-def model_upload(model: ModelConfig, settings: TrainConfig, *, run_dir: Path, metrics_dir: Path, reports_dir: Path,
-                 version: SourceVersion, repo_id: str, dataset_repo: str, widget_images: int) -> RepoUpload:
+def model_upload(model: ModelConfig, settings: TrainConfig, *, run_dir: Path, dataset_dir: Path, metrics_dir: Path,
+                 reports_dir: Path, version: SourceVersion, repo_id: str, dataset_repo: str,
+                 widget_images: int) -> RepoUpload:
     """The model repo's upload: the run's files, widget samples, metrics, the sample grid and the Hub card."""
     files: dict[str, Path | bytes] = dict(run_files(run_dir))
     widget = []
@@ -100,7 +101,8 @@ def model_upload(model: ModelConfig, settings: TrainConfig, *, run_dir: Path, me
     train_metrics, eval_metrics = (read_json(metrics_dir / name) for name in (TRAIN_METRICS, EVAL_METRICS))
     for name in (TRAIN_METRICS, EVAL_METRICS):
         files[f"{METRICS_DIR}/{name}"] = metrics_dir / name
-    card = hub_model_card(model, settings, run_dir=run_dir, train_metrics=train_metrics, eval_metrics=eval_metrics,
+    card = hub_model_card(model, settings, run_dir=run_dir, dataset_dir=dataset_dir, train_metrics=train_metrics,
+                          eval_metrics=eval_metrics,
                           widget=widget, repo_id=repo_id, dataset_repo=dataset_repo, version=version)
     files[MODEL_CARD_FILE] = card.encode()
     rev, dataset = version.git_rev[:12], version.trained_on_tag

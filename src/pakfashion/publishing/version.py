@@ -11,6 +11,7 @@ import yaml
 
 from pakfashion.common.errors import StageError
 from pakfashion.contracts import PARAMS_FILE
+from pakfashion.training.card import dataset_md5 as dataset_md5_in
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +71,12 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def lock_hashes(lock_file: Path, path: Path) -> tuple[str, str]:
-    """``(md5 of path as a stage output, md5 of path as the train stage's dependency)`` in dvc.lock."""
+def train_dependency_md5(lock_file: Path, path: Path) -> str:
+    """The md5 of ``path`` as dvc.lock records the train stage's dependency on it ("" when absent)."""
     if not lock_file.is_file():
-        return "", ""
-    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
-    wanted = path.as_posix()
-    out = next((o.get("md5", "") for s in stages.values() for o in s.get("outs", []) if o["path"] == wanted), "")
-    dep = next((d.get("md5", "") for d in stages.get("train", {}).get("deps", []) if d["path"] == wanted), "")
-    return out, dep
+        return ""
+    deps = ((yaml.safe_load(lock_file.read_text()) or {}).get("stages", {}).get("train", {}).get("deps", []))
+    return next((dep.get("md5", "") for dep in deps if Path(dep["path"]) == path), "")
 
 
 def stale_stages(root: Path, targets: list[str]) -> list[str]:
@@ -97,7 +95,8 @@ def read_version(root: Path, dataset_dir: Path, *, stages: list[str]) -> SourceV
     """The version of ``root``'s outputs: git rev, tags, remote, uncommitted defining files and DVC hashes."""
     rev = _git(root, "rev-parse", "HEAD")
     changed = _git(root, "status", "--porcelain", "--", *DEFINING_FILES) if rev else ""
-    dataset_md5, trained_on = lock_hashes(root / LOCK_FILE, dataset_dir)
+    dataset_md5 = dataset_md5_in(root / LOCK_FILE, dataset_dir) or ""
+    trained_on = train_dependency_md5(root / LOCK_FILE, dataset_dir)
     return SourceVersion(
         git_rev=rev,
         git_tags=_git(root, "tag", "--points-at", "HEAD").split() if rev else [],

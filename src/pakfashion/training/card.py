@@ -78,11 +78,11 @@ def apps_section(settings: TrainConfig, out_dir: Path) -> str:
     """How to use a LoRA run in ComfyUI and AUTOMATIC1111 (its kohya-layout copy); nothing for a whole pipeline."""
     if settings.method is not TrainMethod.lora:
         return ""
-    kohya = kohya_lora_file(out_dir).name
+    kohya = kohya_lora_file(out_dir)
     return (
-        f"### ComfyUI, AUTOMATIC1111, Forge, SD.Next\n\n`{kohya}` is the same LoRA in the kohya layout those apps "
+        f"### ComfyUI, AUTOMATIC1111, Forge, SD.Next\n\n`{kohya.name}` is the same LoRA in the kohya layout those apps "
         f"read. ComfyUI: put it in `models/loras/` and pick it in a *Load LoRA* node. AUTOMATIC1111: put it in "
-        f"`models/Lora/` and add `<lora:{kohya_lora_file(out_dir).stem}:1>` to the prompt.\n\n"
+        f"`models/Lora/` and add `<lora:{kohya.stem}:1>` to the prompt.\n\n"
     )
 
 
